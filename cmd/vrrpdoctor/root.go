@@ -1,0 +1,70 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// exitError carries a specific process exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// streams are the I/O streams a command reads and writes, injected so that
+// commands can be tested without a terminal.
+type streams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+}
+
+// newRootCmd builds the command tree.
+func newRootCmd(s streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "vrrpdoctor",
+		Short: "Diagnose and fix VRRP clusters (keepalived and friends)",
+		Long: `vrrpdoctor explains what is wrong with a VRRP cluster, with evidence:
+which peers advertise, which adverts reach the wire but never the VRRP socket,
+which firewall rule drops them, and the narrow fix.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(s.In)
+	root.SetOut(s.Out)
+	root.SetErr(s.ErrOut)
+	root.AddCommand(newVersionCmd(s))
+	return root
+}
+
+// execute runs the command line and returns the process exit code.
+func execute(args []string, in io.Reader, out, errOut io.Writer) int {
+	s := streams{In: in, Out: out, ErrOut: errOut}
+	root := newRootCmd(s)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(errOut, "vrrpdoctor: %v\n", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(errOut, "vrrpdoctor: %v\n", err)
+	return 2
+}
