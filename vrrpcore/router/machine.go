@@ -218,7 +218,8 @@ func (m *Machine) SetFault(now time.Time, faulted bool) Ready {
 // tracked interfaces. Like keepalived it clamps the value to 1..254 and
 // leaves the address owner at 255. A Master advertises the new priority
 // from its next advert; a Backup's running Master_Down_Timer (or Skew_Time
-// timer) moves by the change in Skew_Time.
+// timer) moves by the change in Skew_Time, and may then be due already:
+// Ready.Deadline is not after now, so call Tick.
 func (m *Machine) SetPriority(now time.Time, priority int) Ready {
 	var r Ready
 	if m.owner {

@@ -26,7 +26,7 @@ import (
 )
 
 var (
-	simSeeds = flag.Int("router.sim.seeds", 300, "number of seeds TestSimulation runs")
+	simSeeds = flag.Int("router.sim.seeds", 1000, "number of seeds TestSimulation runs (100 with -short)")
 	simSeed  = flag.Int64("router.sim.seed", -1, "run only this TestSimulation seed and log its trace")
 )
 
@@ -504,7 +504,11 @@ func TestSimulation(t *testing.T) {
 	if *simSeed >= 0 {
 		seeds = append(seeds, *simSeed)
 	} else {
-		for i := range *simSeeds {
+		n := *simSeeds
+		if testing.Short() {
+			n = min(n, 100)
+		}
+		for i := range n {
 			seeds = append(seeds, int64(i))
 		}
 	}
