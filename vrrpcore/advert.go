@@ -3,6 +3,7 @@
 package vrrpcore
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -55,4 +56,44 @@ type Advert struct {
 	Checksum     uint16        // as carried in the packet
 	Checksummed  ChecksumKind  // how Checksum was computed, once verified
 	Addrs        []netip.Addr  // virtual addresses (IPv4 or IPv6)
+	Reserved     uint8         // VRRPv3 only: the 4 reserved bits before Max Advert Int (0 on the wire per RFC)
+}
+
+// String returns the keepalived-style name of the authentication type.
+func (t AuthType) String() string {
+	switch t {
+	case AuthNone:
+		return "none"
+	case AuthSimple:
+		return "simple"
+	case AuthAH:
+		return "ah"
+	}
+	return fmt.Sprintf("unknown(%d)", uint8(t))
+}
+
+// String names the checksum variant: "unverified", "message",
+// "pseudo-header" or "bad".
+func (k ChecksumKind) String() string {
+	switch k {
+	case ChecksumUnverified:
+		return "unverified"
+	case ChecksumMessage:
+		return "message"
+	case ChecksumPseudoHeader:
+		return "pseudo-header"
+	case ChecksumBad:
+		return "bad"
+	}
+	return fmt.Sprintf("ChecksumKind(%d)", uint8(k))
+}
+
+func (k ChecksumKind) description() string {
+	switch k {
+	case ChecksumMessage:
+		return "over the message"
+	case ChecksumPseudoHeader:
+		return "over pseudo-header + message"
+	}
+	return k.String()
 }
