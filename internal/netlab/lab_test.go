@@ -326,3 +326,86 @@ func execCommand(name string, args ...string) (string, error) {
 	out, err := exec.Command(name, args...).CombinedOutput()
 	return string(out), err
 }
+
+// TestVLAN checks both ways to put a host on VLAN 10 of a trunk: a real
+// 802.1Q subinterface (when the kernel has 8021q) and TagVLAN (always): pings
+// pass, and a capture on the trunk interface shows the 802.1Q tags.
+func TestVLAN(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"subinterface", "tc"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			lab := netlabtest.New(t, "tcpdump")
+			a, b, err := lab.Pair()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ifname := "eth0"
+			for _, h := range []*netlab.Host{a, b} {
+				if mode == "tc" {
+					if err := h.TagVLAN("eth0", 10); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				ifname, err = h.AddVLAN("eth0", 10)
+				if errors.Is(err, netlab.ErrNoKernelVLAN) {
+					t.Skip(err)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := a.AddAddr(ifname, "203.0.113.1/24"); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.AddAddr(ifname, "203.0.113.2/24"); err != nil {
+				t.Fatal(err)
+			}
+			c, err := b.StartCapture(netlab.CaptureOptions{Interface: "eth0", Filter: "vlan 10 and icmp"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Ping(netip.MustParseAddr("203.0.113.2"), 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			var tagged int
+			if err := netlab.WaitFor(5*time.Second, func() (bool, error) {
+				tagged, err = countTagged(c.File, 10)
+				return tagged >= 2, err // request and reply
+			}); err != nil {
+				t.Fatalf("%d ICMP frames tagged with VLAN 10 on b's eth0, want request and reply: %v", tagged, err)
+			}
+			if err := c.Stop(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// countTagged counts frames carrying an 802.1Q tag with vid in a pcap file.
+func countTagged(file string, vid uint16) (int, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	n := 0
+	for {
+		data, _, err := r.ReadPacketData()
+		if err != nil {
+			return n, nil
+		}
+		p := gopacket.NewPacket(data, r.LinkType(), gopacket.Default)
+		if d, ok := p.Layer(layers.LayerTypeDot1Q).(*layers.Dot1Q); ok && d.VLANIdentifier == vid {
+			n++
+		}
+	}
+}

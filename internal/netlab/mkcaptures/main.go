@@ -298,8 +298,13 @@ func copyFile(src, dst string) error {
 
 // steady captures a converged pair: a holds the VIP alone, then the capture
 // on b runs until a has sent `adverts` adverts.
-func (e *env) steady(name string, vip netip.Addr, in netlab.VRRPInstance, mod func(int, *netlab.VRRPInstance), src func() (netip.Addr, error)) ([]string, error) {
-	if _, err := e.start(in, mod); err != nil {
+func (e *env) steady(name string, vip netip.Addr, in netlab.VRRPInstance, src func() (netip.Addr, error)) ([]string, error) {
+	return e.steadyOn("eth0", filter, name, vip, in, src)
+}
+
+// steadyOn is steady with the capture interface and filter given.
+func (e *env) steadyOn(iface, bpf, name string, vip netip.Addr, in netlab.VRRPInstance, src func() (netip.Addr, error)) ([]string, error) {
+	if _, err := e.start(in, nil); err != nil {
 		return nil, err
 	}
 	if err := e.waitHolders(vip, e.a); err != nil {
@@ -309,7 +314,7 @@ func (e *env) steady(name string, vip netip.Addr, in netlab.VRRPInstance, mod fu
 	if err != nil {
 		return nil, err
 	}
-	c, err := e.capture(netlab.CaptureOptions{})
+	c, err := e.capture(netlab.CaptureOptions{Interface: iface, Filter: bpf})
 	if err != nil {
 		return nil, err
 	}
@@ -437,13 +442,13 @@ func countRecords(file string) (int, error) {
 var scenarios = []scenario{
 	{"v2-healthy", "VRRPv2 pair, VRID 51, priorities 150/100, advert_int 1: only the master advertises",
 		func(e *env) ([]string, error) {
-			return e.steady("v2-healthy.pcap", vip4, instance(), nil, fixed(addrA))
+			return e.steady("v2-healthy.pcap", vip4, instance(), fixed(addrA))
 		}},
 	{"v2-pass-healthy", "as v2-healthy with auth_type PASS (same password on both)",
 		func(e *env) ([]string, error) {
 			in := instance()
 			in.AuthPass = "vrrpdoc"
-			return e.steady("v2-pass-healthy.pcap", vip4, in, nil, fixed(addrA))
+			return e.steady("v2-pass-healthy.pcap", vip4, in, fixed(addrA))
 		}},
 	{"v2-split-brain", "VRRPv2 pair, backup's iptables drops 224.0.0.18 in INPUT: both advertise (pcap, pcapng, SLL, SLL2)",
 		func(e *env) ([]string, error) {
@@ -507,21 +512,21 @@ var scenarios = []scenario{
 		func(e *env) ([]string, error) {
 			in := instance()
 			in.Version = 3
-			return e.steady("v3-ipv4-healthy.pcap", vip4, in, nil, fixed(addrA))
+			return e.steady("v3-ipv4-healthy.pcap", vip4, in, fixed(addrA))
 		}},
 	{"v3-ipv4-healthy-500ms", "VRRPv3 over IPv4, advert_int 0.5 (50 centiseconds)",
 		func(e *env) ([]string, error) {
 			in := instance()
 			in.Version = 3
 			in.AdvertInt = 500 * time.Millisecond
-			return e.steady("v3-ipv4-healthy-500ms.pcap", vip4, in, nil, fixed(addrA))
+			return e.steady("v3-ipv4-healthy-500ms.pcap", vip4, in, fixed(addrA))
 		}},
 	{"v3-ipv6-healthy", "VRRPv3 over IPv6, VIP 2001:db8::100, link-local sources, advert_int 1",
 		func(e *env) ([]string, error) {
 			in := instance()
 			in.Version = 3
 			in.VIPs = []string{vip6.String() + "/64"}
-			return e.steady("v3-ipv6-healthy.pcap", vip6, in, nil, linkLocalOf(e.a))
+			return e.steady("v3-ipv6-healthy.pcap", vip6, in, linkLocalOf(e.a))
 		}},
 	{"v3-ipv6-split-brain", "VRRPv3 over IPv6, backup's nftables drops ff02::12 in input: both advertise",
 		func(e *env) ([]string, error) {
@@ -541,7 +546,46 @@ var scenarios = []scenario{
 			}
 			return e.splitBrain(vip6, in, block, []netip.Addr{la, lb}, []netlab.CaptureOptions{{}}, []string{"v3-ipv6-split-brain.pcap"})
 		}},
+	{"v2-vlan", "VRRPv2 pair on VLAN 10 (203.0.113.0/24, VIP 203.0.113.100), captured on the trunk (parent) interface: 802.1Q tags visible",
+		func(e *env) ([]string, error) {
+			// A real eth0.10 subinterface where the kernel has 8021q;
+			// otherwise eth0 itself is made to tag and untag VLAN 10 in tc.
+			ifname, how := "", "802.1Q subinterfaces eth0.10"
+			for _, h := range []*netlab.Host{e.a, e.b} {
+				n, err := h.AddVLAN("eth0", 10)
+				if errors.Is(err, netlab.ErrNoKernelVLAN) {
+					ifname, how = "eth0", "eth0 tagging VLAN 10 in tc (eBPF skb_vlan_push/pop; kernel without 8021q)"
+					break
+				}
+				if err != nil {
+					return nil, err
+				}
+				ifname = n
+			}
+			fmt.Fprintf(os.Stderr, "v2-vlan: VLAN 10 through %s\n", how)
+			for i, h := range []*netlab.Host{e.a, e.b} {
+				if ifname == "eth0" {
+					// Only VLAN 10 addresses on the tagging interface.
+					if err := h.DelAddr("eth0", netlab.LANAddr4(i+1)); err != nil {
+						return nil, err
+					}
+					if err := h.TagVLAN("eth0", 10); err != nil {
+						return nil, err
+					}
+				}
+				if err := h.AddAddr(ifname, fmt.Sprintf("203.0.113.%d/24", i+1)); err != nil {
+					return nil, err
+				}
+			}
+			in := instance()
+			in.Interface = ifname
+			in.VIPs = []string{vlanVIP.String() + "/24"}
+			return e.steadyOn("eth0", "vlan 10 and vrrp", "v2-vlan.pcap", vlanVIP, in, fixed(netip.MustParseAddr("203.0.113.1")))
+		}},
 }
+
+// vlanVIP is the VIP of the v2-vlan scenario.
+var vlanVIP = netip.MustParseAddr("203.0.113.100")
 
 // nftDropV6 is the backup's firewall in v3-ipv6-split-brain.
 const nftDropV6 = `table inet vrrplab {
