@@ -56,11 +56,7 @@ func Require(t testing.TB, programs ...string) {
 	missing := map[string][]string{}
 	for _, p := range programs {
 		if _, err := exec.LookPath(p); err != nil {
-			pkg := Packages[p]
-			if pkg == "" {
-				pkg = "the package providing " + p
-			}
-			missing[pkg] = append(missing[pkg], p)
+			missing[Packages[p]] = append(missing[Packages[p]], p)
 		}
 	}
 	pkgs := make([]string, 0, len(missing))
@@ -69,7 +65,12 @@ func Require(t testing.TB, programs ...string) {
 	}
 	sort.Strings(pkgs)
 	for _, pkg := range pkgs {
-		problems = append(problems, fmt.Sprintf("%s not found: apt-get install %s", strings.Join(missing[pkg], ", "), pkg))
+		progs := strings.Join(missing[pkg], ", ")
+		if pkg == "" {
+			problems = append(problems, progs+" not found on PATH")
+			continue
+		}
+		problems = append(problems, fmt.Sprintf("%s not found: apt-get install %s", progs, pkg))
 	}
 	if len(problems) == 0 {
 		return
@@ -77,6 +78,7 @@ func Require(t testing.TB, programs ...string) {
 	msg := "lab test prerequisites: " + strings.Join(problems, "; ")
 	if inCI() {
 		t.Fatal(msg)
+		return
 	}
 	t.Skip(msg + " (set CI=true to make this a failure)")
 }
