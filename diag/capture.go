@@ -128,7 +128,11 @@ type FileSummary struct {
 	Format  string // capture.FormatPcap or capture.FormatPcapng; empty when unreadable
 	Frames  uint64 // frames read
 	Adverts uint64 // VRRP adverts decoded, checksum errors included
-	NotVRRP uint64 // frames that carry no VRRP
+	NotVRRP uint64 // frames that carry no VRRP, unsupported ones included
+	// UnsupportedFrames counts frames of link types the decoder does not
+	// know; UnsupportedLinkType is the first such LINKTYPE_ value.
+	UnsupportedFrames   uint64
+	UnsupportedLinkType uint32
 	// DecodeErrors counts VRRP frames that could not be decoded;
 	// FirstDecodeError describes the first, with its frame's byte offset.
 	DecodeErrors     uint64

@@ -129,7 +129,12 @@ func writeFindings(w *bufio.Writer, fs []Finding, p palette) {
 				if e.Secret != "" {
 					v += " " + e.Secret
 				}
-				wrap(w, "      ", e.Label+": ", v)
+				if len(e.Label) > 28 {
+					fmt.Fprintf(w, "      %s:\n", e.Label)
+					wrap(w, "        ", "", v)
+				} else {
+					wrap(w, "      ", e.Label+": ", v)
+				}
 			}
 		}
 		if f.Explanation != "" {
@@ -180,6 +185,9 @@ func WriteCaptureText(w io.Writer, r *CaptureReport, colour bool) error {
 		line := fmt.Sprintf("  %s  %s, %d frames, %d VRRP adverts", f.Name, f.Format, f.Frames, f.Adverts)
 		if f.DecodeErrors > 0 {
 			line += fmt.Sprintf(", %d malformed", f.DecodeErrors)
+		}
+		if f.UnsupportedFrames > 0 {
+			line += fmt.Sprintf(", %d of unsupported link type %d", f.UnsupportedFrames, f.UnsupportedLinkType)
 		}
 		if f.Frames > 0 {
 			line += fmt.Sprintf(", %s – %s UTC", f.First.UTC().Format("2006-01-02 15:04:05.000"), f.Last.UTC().Format("15:04:05.000"))
@@ -301,7 +309,7 @@ func writeSource(w *bufio.Writer, g *Group, s *Source, p palette) {
 	}
 	row("checksum", strings.Join(ck, ", "))
 	if s.Resigned > 0 {
-		r := fmt.Sprintf("%d priority-0 adverts, last at %s", s.Resigned, FormatTime(s.LastResign))
+		r := fmt.Sprintf("%d priority-0 %s, last at %s", s.Resigned, plural(int(s.Resigned), "advert", "adverts"), FormatTime(s.LastResign))
 		if s.TakeoverBy.IsValid() {
 			r += fmt.Sprintf("; %s took over after %s", s.TakeoverBy, FormatDuration(s.TakeoverAfter))
 		}

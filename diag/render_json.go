@@ -26,6 +26,8 @@ type (
 		Adverts          uint64     `json:"adverts"`
 		NotVRRP          uint64     `json:"not_vrrp"`
 		DecodeErrors     uint64     `json:"decode_errors"`
+		Unsupported      uint64     `json:"unsupported_frames"`
+		UnsupportedType  uint32     `json:"unsupported_link_type,omitempty"`
 		FirstDecodeError string     `json:"first_decode_error,omitempty"`
 		First            *time.Time `json:"first,omitempty"`
 		Last             *time.Time `json:"last,omitempty"`
@@ -120,7 +122,7 @@ func WriteCaptureJSON(w io.Writer, r *CaptureReport) error {
 	}
 	for _, f := range r.Files {
 		jf := jsonFile{Name: f.Name, Format: f.Format, Frames: f.Frames, Adverts: f.Adverts, NotVRRP: f.NotVRRP,
-			DecodeErrors: f.DecodeErrors, FirstDecodeError: f.FirstDecodeError, First: timePtr(f.First), Last: timePtr(f.Last)}
+			DecodeErrors: f.DecodeErrors, Unsupported: f.UnsupportedFrames, UnsupportedType: f.UnsupportedLinkType, FirstDecodeError: f.FirstDecodeError, First: timePtr(f.First), Last: timePtr(f.Last)}
 		if f.Err != nil {
 			jf.Error = f.Err.Error()
 		}
