@@ -1,0 +1,59 @@
+package capture
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/gopacket/layers"
+
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
+)
+
+// FuzzDecodeFrame feeds arbitrary frames of every supported link type to
+// one long-lived Decoder: no panic, only the documented results, and a
+// decoded packet consistent with its advert. Seeds:
+// testdata/fuzz/FuzzDecodeFrame (the real and derived frames of the tests).
+func FuzzDecodeFrame(f *testing.F) {
+	for _, fr := range allTestFrames(f) {
+		f.Add(uint8(fr.lt), fr.frame)
+	}
+	d := NewDecoder()
+	var p Packet
+	f.Fuzz(func(t *testing.T, lt uint8, frame []byte) {
+		err := d.Decode(layers.LinkType(lt), frame, &p)
+		var de *vrrpcore.DecodeError
+		var ce *vrrpcore.ChecksumError
+		switch {
+		case err == nil, errors.As(err, &ce):
+			a := p.Advert
+			if (p.Family != 4 && p.Family != 6) || p.Family == 4 != p.Src.Is4() || p.Family == 4 != p.Dst.Is4() ||
+				p.Length < 8 || p.Length > len(frame) || int(a.CountIPAddrs) != len(a.Addrs) {
+				t.Fatalf("inconsistent packet %+v", p)
+			}
+			if err == nil && a.Checksummed != vrrpcore.ChecksumMessage && a.Checksummed != vrrpcore.ChecksumPseudoHeader {
+				t.Fatalf("advert decoded without a verified checksum: %v", a.Checksummed)
+			}
+			if ce != nil && a.Checksummed != vrrpcore.ChecksumBad {
+				t.Fatalf("%v with Checksummed %v", err, a.Checksummed)
+			}
+			for _, ad := range a.Addrs {
+				if ad.Is4() != (p.Family == 4) {
+					t.Fatalf("IPv%d packet with address %v", p.Family, ad)
+				}
+			}
+		case err == ErrNotVRRP:
+		case errors.As(err, &de):
+			if !strings.HasPrefix(err.Error(), "capture: VRRP message at frame byte ") {
+				t.Fatalf("DecodeError without context: %v", err)
+			}
+		default:
+			if !strings.HasPrefix(err.Error(), "capture: ") {
+				t.Fatalf("error without prefix: %v", err)
+			}
+			if SupportsLinkType(layers.LinkType(lt)) && strings.Contains(err.Error(), "unsupported link type") {
+				t.Fatalf("supported link type %d rejected: %v", lt, err)
+			}
+		}
+	})
+}
