@@ -175,20 +175,24 @@ func (r *reader) include(file string, pos Pos, kw, pattern string, depth int) {
 			if r.stopped {
 				return
 			}
+			label := kw + " " + pattern
+			if m != full {
+				label += ": " + m
+			}
 			fi, err := r.fsys.stat(m)
 			if err != nil {
-				r.unreadable(pos, check, kw, m, err.Error())
+				r.unreadable(pos, check, label, errText(err))
 				continue
 			}
 			if fi.IsDir() {
 				continue // keepalived skips directories a pattern matches
 			}
 			if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 != 0 {
-				r.unreadable(pos, check, kw, m, "not a regular non-executable file, keepalived skips it")
+				r.unreadable(pos, check, label, "not a regular non-executable file, keepalived skips it")
 				continue
 			}
 			matched++
-			r.file(pos, kw, m, depth, check)
+			r.file(pos, label, m, depth, check)
 		}
 	}
 	if matched > 0 {
@@ -205,16 +209,18 @@ func (r *reader) include(file string, pos Pos, kw, pattern string, depth int) {
 	r.warnf(pos, WarnSuspicious, "%s %s: no file matches, nothing included%s", kw, pattern, hint)
 }
 
-func (r *reader) unreadable(pos Pos, check includeCheck, kw, name, why string) {
+// unreadable reports an included file that cannot be read; label names
+// the include line and the file.
+func (r *reader) unreadable(pos Pos, check includeCheck, label, why string) {
 	if check&checkReadable != 0 {
-		r.errorf(pos, "%s %s: %s", kw, name, why)
+		r.errorf(pos, "%s: %s", label, why)
 		return
 	}
-	r.warnf(pos, WarnSuspicious, "%s %s: %s", kw, name, why)
+	r.warnf(pos, WarnSuspicious, "%s: %s", label, why)
 }
 
-// file reads one included file.
-func (r *reader) file(pos Pos, kw, name string, depth int, check includeCheck) {
+// file reads one included file; label names the include line and file.
+func (r *reader) file(pos Pos, label, name string, depth int, check includeCheck) {
 	canon := r.fsys.canon(name)
 	for i, f := range r.stack {
 		if f.canon == canon {
@@ -229,18 +235,18 @@ func (r *reader) file(pos Pos, kw, name string, depth int, check includeCheck) {
 	}
 	r.nFiles++
 	if r.nFiles > r.limits.MaxFiles {
-		r.errorf(pos, "%s %s: more than %d files read in all (include loop or glob bomb?)", kw, name, r.limits.MaxFiles)
+		r.errorf(pos, "%s: more than %d files read in all (include loop or glob bomb?)", label, r.limits.MaxFiles)
 		r.stopped = true
 		return
 	}
 	data, err := readLimited(r.fsys, name, r.limits.MaxFileSize)
 	if err != nil {
-		r.unreadable(pos, check, kw, name, errText(err))
+		r.unreadable(pos, check, label, errText(err))
 		return
 	}
 	r.nBytes += int64(len(data))
 	if r.nBytes > r.limits.MaxTotalSize {
-		r.errorf(pos, "%s %s: more than %d bytes read in all", kw, name, r.limits.MaxTotalSize)
+		r.errorf(pos, "%s: more than %d bytes read in all", label, r.limits.MaxTotalSize)
 		r.stopped = true
 		return
 	}

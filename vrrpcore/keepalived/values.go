@@ -70,17 +70,25 @@ func (b *builder) integerWord(kw string, pos Pos, text string, min, max int) (in
 	v, err := strconv.ParseInt(strings.TrimSpace(text), 10, 64)
 	if err != nil {
 		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
-			b.errorf(pos, "%s %s out of range %d-%d", kw, text, min, max)
+			b.errorf(pos, "%s %s out of range %s", kw, text, rangeText(min, max))
 		} else {
 			b.errorf(pos, "%s %s: not an integer", kw, text)
 		}
 		return 0, false
 	}
 	if v < int64(min) || v > int64(max) {
-		b.errorf(pos, "%s %s out of range %d-%d", kw, text, min, max)
+		b.errorf(pos, "%s %s out of range %s", kw, text, rangeText(min, max))
 		return 0, false
 	}
 	return int(v), true
+}
+
+// rangeText writes an integer range: "1-255", or "-253 to 253".
+func rangeText(min, max int) string {
+	if min < 0 {
+		return strconv.Itoa(min) + " to " + strconv.Itoa(max)
+	}
+	return strconv.Itoa(min) + "-" + strconv.Itoa(max)
 }
 
 // seconds reads a whole number of seconds in [min, max].
