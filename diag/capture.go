@@ -152,15 +152,9 @@ type CaptureReport struct {
 	UntrackedAdverts uint64
 }
 
-// Status is the worst finding's severity; a report with an unreadable or
-// damaged file is at least a warning.
-func (r *CaptureReport) Status() Severity {
-	s := MaxSeverity(r.Findings)
-	if s < SeverityWarning && r.FileErrors() > 0 {
-		s = SeverityWarning
-	}
-	return s
-}
+// Status names the report's monitoring status: "ok", "warning",
+// "critical" or "unknown" (see ExitCode).
+func (r *CaptureReport) Status() string { return StatusName(r.ExitCode()) }
 
 // FileErrors counts the files that could not be read to the end.
 func (r *CaptureReport) FileErrors() int {

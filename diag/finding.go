@@ -55,6 +55,20 @@ const (
 	ExitUnknown  = 3
 )
 
+// StatusName names a monitoring-plugin exit code: "ok", "warning",
+// "critical" or "unknown".
+func StatusName(code int) string {
+	switch code {
+	case ExitOK:
+		return "ok"
+	case ExitWarning:
+		return "warning"
+	case ExitCritical:
+		return "critical"
+	}
+	return "unknown"
+}
+
 // ExitCode maps the severity to a monitoring-plugin exit code: ok and info
 // are 0, warning 1, critical 2.
 func (s Severity) ExitCode() int {

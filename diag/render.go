@@ -33,7 +33,7 @@ func ColourEnabled(w io.Writer) bool {
 type palette struct {
 	heading, dim            *color.Color
 	critical, warning, info *color.Color
-	ok                      *color.Color
+	ok, unknown             *color.Color
 }
 
 func newPalette(colour bool) palette {
@@ -44,8 +44,9 @@ func newPalette(colour bool) palette {
 		warning:  color.New(color.FgYellow, color.Bold),
 		info:     color.New(color.FgCyan),
 		ok:       color.New(color.FgGreen, color.Bold),
+		unknown:  color.New(color.FgMagenta, color.Bold),
 	}
-	for _, c := range []*color.Color{p.heading, p.dim, p.critical, p.warning, p.info, p.ok} {
+	for _, c := range []*color.Color{p.heading, p.dim, p.critical, p.warning, p.info, p.ok, p.unknown} {
 		if colour {
 			c.EnableColor()
 		} else {
@@ -146,9 +147,9 @@ func writeFindings(w *bufio.Writer, fs []Finding, p palette) {
 	}
 }
 
-// WriteStatus writes the closing status line: the worst severity and the
-// count of findings per severity.
-func WriteStatus(w io.Writer, status Severity, fs []Finding, colour bool) error {
+// WriteStatus writes the closing status line: the monitoring status of exit
+// code (see StatusName) and the count of findings per severity.
+func WriteStatus(w io.Writer, code int, fs []Finding, colour bool) error {
 	var n [len(severityNames)]int
 	for _, f := range fs {
 		if int(f.Severity) < len(n) {
@@ -161,7 +162,19 @@ func WriteStatus(w io.Writer, status Severity, fs []Finding, colour bool) error 
 			parts = append(parts, fmt.Sprintf("%d %s", n[s], plural(n[s], s.String(), s.String()+"s")))
 		}
 	}
-	line := "Status: " + newPalette(colour).severity(status)
+	p := newPalette(colour)
+	var status string
+	switch label := strings.ToUpper(StatusName(code)); code {
+	case ExitOK:
+		status = p.ok.Sprint(label)
+	case ExitWarning:
+		status = p.warning.Sprint(label)
+	case ExitCritical:
+		status = p.critical.Sprint(label)
+	default:
+		status = p.unknown.Sprint(label)
+	}
+	line := "Status: " + status
 	if len(parts) > 0 {
 		line += " (" + strings.Join(parts, ", ") + ")"
 	}
@@ -221,7 +234,10 @@ func WriteCaptureText(w io.Writer, r *CaptureReport, colour bool) error {
 	if err := bw.Flush(); err != nil {
 		return err
 	}
-	return WriteStatus(w, r.Status(), r.Findings, colour)
+	if n := r.FileErrors(); n > 0 {
+		fmt.Fprintf(w, "%d %s could not be read to the end (see above).\n", n, plural(n, "file", "files"))
+	}
+	return WriteStatus(w, r.ExitCode(), r.Findings, colour)
 }
 
 func plural(n int, one, many string) string {

@@ -12,7 +12,7 @@ import (
 // names are part of the interface: add fields, never rename them.
 type (
 	jsonReport struct {
-		Status           Severity    `json:"status"`
+		Status           string      `json:"status"`
 		ExitCode         int         `json:"exit_code"`
 		Files            []jsonFile  `json:"files"`
 		Groups           []jsonGroup `json:"groups"`

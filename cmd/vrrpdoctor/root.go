@@ -46,6 +46,7 @@ which firewall rule drops them, and the narrow fix.`,
 	root.SetOut(s.Out)
 	root.SetErr(s.ErrOut)
 	root.AddCommand(newVersionCmd(s))
+	root.AddCommand(newAnalyzeCmd(s))
 	return root
 }
 
