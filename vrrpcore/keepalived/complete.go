@@ -14,13 +14,13 @@ var (
 
 // Default values of an instance.
 const (
-	DefaultPriority         = 100
-	DefaultAdvertInt        = time.Second
-	DefaultVersion          = 2
-	DefaultGarpDelay        = 5 * time.Second
-	DefaultGarpRepeat       = 5
-	DefaultGarpRefreshRepet = 1
-	DefaultDownTimerAdverts = 3
+	DefaultPriority          = 100
+	DefaultAdvertInt         = time.Second
+	DefaultVersion           = 2
+	DefaultGarpDelay         = 5 * time.Second
+	DefaultGarpRepeat        = 5
+	DefaultGarpRefreshRepeat = 1
+	DefaultDownTimerAdverts  = 3
 )
 
 // v3MaxAdvert is the largest VRRPv3 interval: 4095 centiseconds.
@@ -46,7 +46,7 @@ func (b *builder) completeGlobal() {
 		g.Garp.MasterRepeat = DefaultGarpRepeat
 	}
 	if !set("vrrp_garp_master_refresh_repeat") {
-		g.Garp.MasterRefreshRepeat = DefaultGarpRefreshRepet
+		g.Garp.MasterRefreshRepeat = DefaultGarpRefreshRepeat
 	}
 	if !set("vrrp_garp_lower_prio_delay") {
 		g.Garp.LowerPrioDelay = g.Garp.MasterDelay
@@ -75,7 +75,8 @@ func (b *builder) complete() {
 	b.checkScriptSecurity()
 }
 
-// commands lists every script keepalived would run, with its description.
+// commands lists every script keepalived would run, with its description:
+// notify scripts, and vrrp_scripts that an instance or sync group tracks.
 func (c *Config) commands() (cmds []*Command, what []string) {
 	add := func(n *Notify, owner string) {
 		for _, x := range []struct {
@@ -93,8 +94,21 @@ func (c *Config) commands() (cmds []*Command, what []string) {
 	for i := range c.SyncGroups {
 		add(&c.SyncGroups[i].Notify, "vrrp_sync_group "+c.SyncGroups[i].Name)
 	}
+	tracked := map[string]bool{}
+	for i := range c.Instances {
+		for _, t := range c.Instances[i].TrackScripts {
+			tracked[t.Name] = true
+		}
+	}
+	for i := range c.SyncGroups {
+		for _, t := range c.SyncGroups[i].TrackScripts {
+			tracked[t.Name] = true
+		}
+	}
 	for i := range c.Scripts {
-		cmds, what = append(cmds, &c.Scripts[i].Command), append(what, "vrrp_script "+c.Scripts[i].Name)
+		if tracked[c.Scripts[i].Name] {
+			cmds, what = append(cmds, &c.Scripts[i].Command), append(what, "vrrp_script "+c.Scripts[i].Name)
+		}
 	}
 	return cmds, what
 }
@@ -168,8 +182,8 @@ func (b *builder) completeInstance(in *Instance, st *instanceState) {
 		if in.AdvertInt > v3MaxAdvert {
 			b.warnf(at("advert_int"), WarnAdjusted, "advert_int %s: above the VRRPv3 maximum, keepalived uses %s", in.AdvertInt, v3MaxAdvert)
 			in.AdvertInt = v3MaxAdvert
-		} else if r := in.AdvertInt.Truncate(10 * time.Millisecond); r != in.AdvertInt {
-			b.warnf(at("advert_int"), WarnAdjusted, "advert_int %s: VRRPv3 adverts carry centiseconds, they say %s", in.AdvertInt, r)
+		} else if r := in.AdvertInt.Round(10 * time.Millisecond); r != in.AdvertInt {
+			b.warnf(at("advert_int"), WarnAdjusted, "advert_int %s: VRRPv3 counts centiseconds, keepalived rounds it to %s", in.AdvertInt, r)
 			in.AdvertInt = r
 		}
 	}
@@ -418,12 +432,19 @@ func (b *builder) completeSyncGroups() {
 			in.SyncGroup = g.Name
 			ms = append(ms, m)
 			if !g.TrackingWeight {
-				for i := range in.TrackScripts {
-					if t := &in.TrackScripts[i]; t.Weight != 0 {
-						b.warnf(t.Pos, WarnAdjusted, "track_script %s weight %d: vrrp_instance %s is in sync group %s, so keepalived sets the weight to 0 (see sync_group_tracking_weight)", t.Name, t.Weight, in.Name, g.Name)
-						t.Weight = 0
+				// keepalived 2.2.7 drops weighted track_scripts of sync
+				// group members ("ignoring tracked script ... with weights
+				// due to SYNC group") but keeps weighted track_interfaces
+				// with weight 0.
+				var kept []TrackScript
+				for _, t := range in.TrackScripts {
+					if t.Weight != 0 {
+						b.warnf(t.Pos, WarnAdjusted, "track_script %s weight %d: vrrp_instance %s is in sync group %s, so keepalived ignores this weighted script (see sync_group_tracking_weight)", t.Name, t.Weight, in.Name, g.Name)
+						continue
 					}
+					kept = append(kept, t)
 				}
+				in.TrackScripts = kept
 				for i := range in.TrackInterfaces {
 					if t := &in.TrackInterfaces[i]; t.Weight != 0 {
 						b.warnf(t.Pos, WarnAdjusted, "track_interface %s weight %d: vrrp_instance %s is in sync group %s, so keepalived sets the weight to 0 (see sync_group_tracking_weight)", t.Name, t.Weight, in.Name, g.Name)

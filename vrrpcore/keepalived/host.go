@@ -169,7 +169,7 @@ func (hc *hostCheck) instance(in *Instance) {
 			}
 		}
 	}
-	if in.Interface == "" {
+	if in.Interface == "" || !hc.ifs[in.Interface].ok {
 		return
 	}
 	if in.Priority == 255 {

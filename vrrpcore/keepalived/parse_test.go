@@ -407,67 +407,72 @@ func TestParseFileMissing(t *testing.T) {
 
 const instanceHead = "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    virtual_ipaddress {\n        198.51.100.100/24\n    }\n"
 
+func inst(body string) string { return instanceHead + body + "}\n" }
+
+// errorCases are configurations with one kind of error each, and its exact
+// message. keepalived_test.go runs them through keepalived -t too.
+var errorCases = []struct {
+	name, src, want string
+}{
+	{"vrid range", inst("    virtual_router_id 300\n"), "keepalived.conf:7:5: virtual_router_id 300 out of range 1-255"},
+	{"vrid zero", inst("    virtual_router_id 0\n"), "keepalived.conf:7:5: virtual_router_id 0 out of range 1-255"},
+	{"vrid word", inst("    virtual_router_id abc\n"), "keepalived.conf:7:5: virtual_router_id abc: not an integer"},
+	{"vrid missing value", inst("    virtual_router_id\n"), "keepalived.conf:7:5: virtual_router_id: missing value"},
+	{"vrid not set", "vrrp_instance VI_1 {\n interface eth0\n virtual_ipaddress {\n 198.51.100.1\n }\n}\n", "keepalived.conf:1:1: vrrp_instance VI_1: virtual_router_id is not set"},
+	{"interface not set", "vrrp_instance VI_1 {\n virtual_router_id 1\n virtual_ipaddress {\n 198.51.100.1\n }\n}\n", "keepalived.conf:1:1: vrrp_instance VI_1: interface is not set"},
+	{"priority 0", inst("    priority 0\n"), "keepalived.conf:7:5: priority 0 out of range 1-255"},
+	{"priority 256", inst("    priority 256\n"), "keepalived.conf:7:5: priority 256 out of range 1-255"},
+	{"priority hex", inst("    priority 0x10\n"), "keepalived.conf:7:5: priority 0x10: not an integer"},
+	{"priority huge", inst("    priority 99999999999999999999\n"), "keepalived.conf:7:5: priority 99999999999999999999 out of range 1-255"},
+	{"advert_int small", inst("    advert_int 0.001\n"), "keepalived.conf:7:5: advert_int 0.001 out of range 0.01-255"},
+	{"advert_int large", inst("    advert_int 256\n"), "keepalived.conf:7:5: advert_int 256 out of range 0.01-255"},
+	{"advert_int exponent", inst("    advert_int 1e0\n"), "keepalived.conf:7:5: advert_int 1e0: not a number of seconds"},
+	{"version", inst("    version 4\n"), "keepalived.conf:7:5: version 4 out of range 2-3"},
+	{"state", inst("    state master\n"), "keepalived.conf:7:5: state master: must be MASTER or BACKUP"},
+	{"preempt_delay", inst("    preempt_delay 1001\n"), "keepalived.conf:7:5: preempt_delay 1001 out of range 0-1000"},
+	{"auth_type", inst("    authentication {\n        auth_type pass\n    }\n"), "keepalived.conf:8:9: auth_type pass: must be PASS or AH"},
+	{"peer address", inst("    unicast_peer {\n        198.51.100.x\n    }\n"), "keepalived.conf:8:9: unicast_peer 198.51.100.x: not an IP address"},
+	{"peer ttl range", inst("    unicast_peer {\n        198.51.100.2 min_ttl 300\n    }\n"), "keepalived.conf:8:30: unicast_peer 198.51.100.2 min_ttl 300 out of range 0-255"},
+	{"peer option", inst("    unicast_peer {\n        198.51.100.2 ttl 3\n    }\n"), `keepalived.conf:8:22: unicast_peer 198.51.100.2: unknown option "ttl" (expected min_ttl or max_ttl)`},
+	{"peer ttl order", inst("    unicast_peer {\n        198.51.100.2 min_ttl 200 max_ttl 100\n    }\n"), "keepalived.conf:8:9: unicast_peer 198.51.100.2: min_ttl 200 is above max_ttl 100"},
+	{"track_script weight", inst("    track_script {\n        chk weight 300\n    }\n"), "keepalived.conf:8:20: track_script chk weight 300 out of range -253 to 253"},
+	{"track_interface typo", inst("    track_interface {\n        eth1 weigth 10\n    }\n"), `keepalived.conf:8:14: track_interface eth1: unexpected "weigth" (expected weight N)`},
+	{"track_interface reverse typo", inst("    track_interface {\n        eth1 weight 10 revers\n    }\n"), `keepalived.conf:8:24: track_interface eth1: unexpected "revers" after the weight (expected reverse)`},
+	{"mcast_dst_ip", inst("    mcast_dst_ip 198.51.100.9\n"), "keepalived.conf:7:5: mcast_dst_ip 198.51.100.9: not a multicast address"},
+	{"unterminated quote", inst("    notify_master \"/bin/echo a\n"), "keepalived.conf:7:19: unterminated quoted string"},
+	{"unterminated single quote", inst("    notify_master '/bin/echo a\n"), `keepalived.conf:7:5: notify_master: missing closing ' in "notify_master '/bin/echo a"`},
+	{"notify without command", inst("    notify_master\n"), "keepalived.conf:7:5: notify_master: missing command"},
+	{"vip address", inst("    virtual_ipaddress {\n        198.51.100.300/24\n    }\n"), "keepalived.conf:8:9: virtual_ipaddress 198.51.100.300/24: not an IP address or prefix"},
+	{"vip prefix", inst("    virtual_ipaddress {\n        198.51.100.1/33\n    }\n"), "keepalived.conf:8:9: virtual_ipaddress 198.51.100.1/33: not an IP address or prefix"},
+	{"vip dev value", inst("    virtual_ipaddress {\n        198.51.100.2/24 dev\n    }\n"), "keepalived.conf:8:25: virtual_ipaddress 198.51.100.2/24: dev needs a value"},
+	{"vip option", inst("    virtual_ipaddress_excluded {\n        198.51.100.3/24 frob\n    }\n"), `keepalived.conf:8:25: virtual_ipaddress_excluded 198.51.100.3/24: unknown option "frob"`},
+	{"vip scope", inst("    virtual_ipaddress {\n        198.51.100.4/24 scope bogus\n    }\n"), "keepalived.conf:8:31: virtual_ipaddress 198.51.100.4/24: scope bogus is not global, site, link, host or nowhere"},
+	{"vip brd v6", inst("    virtual_ipaddress_excluded {\n        2001:db8::1/64 brd 2001:db8::ff\n    }\n"), "keepalived.conf:8:28: virtual_ipaddress_excluded 2001:db8::1/64: brd 2001:db8::ff is not an IPv4 broadcast address"},
+	{"no name", "vrrp_instance {\n}\n", "keepalived.conf:1:1: vrrp_instance needs exactly one name"},
+	{"two names", "vrrp_script a b {\n}\n", "keepalived.conf:1:1: vrrp_script needs exactly one name"},
+	{"missing open brace", "vrrp_instance VI_1\n", "keepalived.conf:1:1: vrrp_instance: missing '{' to open its block"},
+	{"extra close brace", "global_defs {\n    router_id x\n}\n}\n", "keepalived.conf:4:1: unexpected '}': no block is open"},
+	{"unclosed block", "global_defs {\n    router_id x\n", "keepalived.conf:1:13: block of 'global_defs' is not closed: missing '}'"},
+	{"lone brace", "{\n}\n", "keepalived.conf:1:1: unexpected '{': no keyword before it takes a block"},
+	{"block after value keyword", inst("    priority 100 {\n    }\n"), "keepalived.conf:7:18: priority does not take a block"},
+	{"value block without brace", inst("    virtual_ipaddress\n"), "keepalived.conf:7:5: virtual_ipaddress: missing '{' to open its block"},
+	{"mcast group", "global_defs {\n    vrrp_mcast_group4 198.51.100.5\n}\n", "keepalived.conf:2:5: vrrp_mcast_group4 198.51.100.5: not a multicast address"},
+	{"mcast group family", "global_defs {\n    vrrp_mcast_group6 224.0.0.18\n}\n", "keepalived.conf:2:5: vrrp_mcast_group6 224.0.0.18: not an IPv6 address"},
+	{"global version", "global_defs {\n    vrrp_version 1\n}\n", "keepalived.conf:2:5: vrrp_version 1 out of range 2-3"},
+	{"bool", "global_defs {\n    vrrp_lower_prio_no_advert maybe\n}\n", "keepalived.conf:2:5: vrrp_lower_prio_no_advert maybe: not a boolean (on|off|true|false|yes|no)"},
+	{"garp delay", "global_defs {\n    vrrp_garp_master_delay 5000\n}\n", "keepalived.conf:2:5: vrrp_garp_master_delay 5000 out of range 0-4294"},
+	{"script interval", "vrrp_script s {\n    script /bin/true\n    interval 1.5\n}\n", "keepalived.conf:3:5: interval 1.5: not an integer"},
+	{"script weight", "vrrp_script s {\n    script /bin/true\n    weight -254\n}\n", "keepalived.conf:3:12: vrrp_script s weight -254 out of range -253 to 253"},
+	{"unmatched quote in words", "global_defs {\n    router_id \"a\\\"b\"\n}\n", `keepalived.conf:2:20: unmatched quote: a word starting with '"' has no closing '"' (keepalived does not honour \" here)`},
+	{"sequence", "~SEQ(i,1,3) foo\n", "keepalived.conf:1:1: ~SEQ(i,1,3): keepalived sequence and list blocks are not supported by vrrpdoctor"},
+	{"multi-line definition", "$M=a \\\nb\n", "keepalived.conf:1:1: multi-line definition $M is not supported by vrrpdoctor"},
+	{"includea", "includea nothere.conf\n", "keepalived.conf:1:1: includea nothere.conf: no file matches"},
+	{"two errors in order", inst("    priority 0\n    advert_int 0\n"), "keepalived.conf:7:5: priority 0 out of range 1-255\nkeepalived.conf:8:5: advert_int 0 out of range 0.01-255"},
+}
+
 // TestParseErrors checks the exact message of each kind of error.
 func TestParseErrors(t *testing.T) {
-	inst := func(body string) string { return instanceHead + body + "}\n" }
-	tests := []struct {
-		name, src, want string
-	}{
-		{"vrid range", inst("    virtual_router_id 300\n"), "keepalived.conf:7:5: virtual_router_id 300 out of range 1-255"},
-		{"vrid zero", inst("    virtual_router_id 0\n"), "keepalived.conf:7:5: virtual_router_id 0 out of range 1-255"},
-		{"vrid word", inst("    virtual_router_id abc\n"), "keepalived.conf:7:5: virtual_router_id abc: not an integer"},
-		{"vrid missing value", inst("    virtual_router_id\n"), "keepalived.conf:7:5: virtual_router_id: missing value"},
-		{"vrid not set", "vrrp_instance VI_1 {\n interface eth0\n virtual_ipaddress {\n 198.51.100.1\n }\n}\n", "keepalived.conf:1:1: vrrp_instance VI_1: virtual_router_id is not set"},
-		{"interface not set", "vrrp_instance VI_1 {\n virtual_router_id 1\n virtual_ipaddress {\n 198.51.100.1\n }\n}\n", "keepalived.conf:1:1: vrrp_instance VI_1: interface is not set"},
-		{"priority 0", inst("    priority 0\n"), "keepalived.conf:7:5: priority 0 out of range 1-255"},
-		{"priority 256", inst("    priority 256\n"), "keepalived.conf:7:5: priority 256 out of range 1-255"},
-		{"priority hex", inst("    priority 0x10\n"), "keepalived.conf:7:5: priority 0x10: not an integer"},
-		{"priority huge", inst("    priority 99999999999999999999\n"), "keepalived.conf:7:5: priority 99999999999999999999 out of range 1-255"},
-		{"advert_int small", inst("    advert_int 0.001\n"), "keepalived.conf:7:5: advert_int 0.001 out of range 0.01-255"},
-		{"advert_int large", inst("    advert_int 256\n"), "keepalived.conf:7:5: advert_int 256 out of range 0.01-255"},
-		{"advert_int exponent", inst("    advert_int 1e0\n"), "keepalived.conf:7:5: advert_int 1e0: not a number of seconds"},
-		{"version", inst("    version 4\n"), "keepalived.conf:7:5: version 4 out of range 2-3"},
-		{"state", inst("    state master\n"), "keepalived.conf:7:5: state master: must be MASTER or BACKUP"},
-		{"preempt_delay", inst("    preempt_delay 1001\n"), "keepalived.conf:7:5: preempt_delay 1001 out of range 0-1000"},
-		{"auth_type", inst("    authentication {\n        auth_type pass\n    }\n"), "keepalived.conf:8:9: auth_type pass: must be PASS or AH"},
-		{"peer address", inst("    unicast_peer {\n        198.51.100.x\n    }\n"), "keepalived.conf:8:9: unicast_peer 198.51.100.x: not an IP address"},
-		{"peer ttl range", inst("    unicast_peer {\n        198.51.100.2 min_ttl 300\n    }\n"), "keepalived.conf:8:30: unicast_peer 198.51.100.2 min_ttl 300 out of range 0-255"},
-		{"peer option", inst("    unicast_peer {\n        198.51.100.2 ttl 3\n    }\n"), `keepalived.conf:8:22: unicast_peer 198.51.100.2: unknown option "ttl" (expected min_ttl or max_ttl)`},
-		{"peer ttl order", inst("    unicast_peer {\n        198.51.100.2 min_ttl 200 max_ttl 100\n    }\n"), "keepalived.conf:8:9: unicast_peer 198.51.100.2: min_ttl 200 is above max_ttl 100"},
-		{"track_script weight", inst("    track_script {\n        chk weight 300\n    }\n"), "keepalived.conf:8:20: track_script chk weight 300 out of range -253 to 253"},
-		{"track_interface typo", inst("    track_interface {\n        eth1 weigth 10\n    }\n"), `keepalived.conf:8:14: track_interface eth1: unexpected "weigth" (expected weight N)`},
-		{"track_interface reverse typo", inst("    track_interface {\n        eth1 weight 10 revers\n    }\n"), `keepalived.conf:8:24: track_interface eth1: unexpected "revers" after the weight (expected reverse)`},
-		{"mcast_dst_ip", inst("    mcast_dst_ip 198.51.100.9\n"), "keepalived.conf:7:5: mcast_dst_ip 198.51.100.9: not a multicast address"},
-		{"unterminated quote", inst("    notify_master \"/bin/echo a\n"), "keepalived.conf:7:19: unterminated quoted string"},
-		{"unterminated single quote", inst("    notify_master '/bin/echo a\n"), `keepalived.conf:7:5: notify_master: missing closing ' in "notify_master '/bin/echo a"`},
-		{"notify without command", inst("    notify_master\n"), "keepalived.conf:7:5: notify_master: missing command"},
-		{"vip address", inst("    virtual_ipaddress {\n        198.51.100.300/24\n    }\n"), "keepalived.conf:8:9: virtual_ipaddress 198.51.100.300/24: not an IP address or prefix"},
-		{"vip prefix", inst("    virtual_ipaddress {\n        198.51.100.1/33\n    }\n"), "keepalived.conf:8:9: virtual_ipaddress 198.51.100.1/33: not an IP address or prefix"},
-		{"vip dev value", inst("    virtual_ipaddress {\n        198.51.100.2/24 dev\n    }\n"), "keepalived.conf:8:25: virtual_ipaddress 198.51.100.2/24: dev needs a value"},
-		{"vip option", inst("    virtual_ipaddress_excluded {\n        198.51.100.3/24 frob\n    }\n"), `keepalived.conf:8:25: virtual_ipaddress_excluded 198.51.100.3/24: unknown option "frob"`},
-		{"vip scope", inst("    virtual_ipaddress {\n        198.51.100.4/24 scope bogus\n    }\n"), "keepalived.conf:8:31: virtual_ipaddress 198.51.100.4/24: scope bogus is not global, site, link, host or nowhere"},
-		{"vip brd v6", inst("    virtual_ipaddress_excluded {\n        2001:db8::1/64 brd 2001:db8::ff\n    }\n"), "keepalived.conf:8:28: virtual_ipaddress_excluded 2001:db8::1/64: brd 2001:db8::ff is not an IPv4 broadcast address"},
-		{"no name", "vrrp_instance {\n}\n", "keepalived.conf:1:1: vrrp_instance needs exactly one name"},
-		{"two names", "vrrp_script a b {\n}\n", "keepalived.conf:1:1: vrrp_script needs exactly one name"},
-		{"missing open brace", "vrrp_instance VI_1\n", "keepalived.conf:1:1: vrrp_instance: missing '{' to open its block"},
-		{"extra close brace", "global_defs {\n    router_id x\n}\n}\n", "keepalived.conf:4:1: unexpected '}': no block is open"},
-		{"unclosed block", "global_defs {\n    router_id x\n", "keepalived.conf:1:13: block of 'global_defs' is not closed: missing '}'"},
-		{"lone brace", "{\n}\n", "keepalived.conf:1:1: unexpected '{': no keyword before it takes a block"},
-		{"block after value keyword", inst("    priority 100 {\n    }\n"), "keepalived.conf:7:18: priority does not take a block"},
-		{"value block without brace", inst("    virtual_ipaddress\n"), "keepalived.conf:7:5: virtual_ipaddress: missing '{' to open its block"},
-		{"mcast group", "global_defs {\n    vrrp_mcast_group4 198.51.100.5\n}\n", "keepalived.conf:2:5: vrrp_mcast_group4 198.51.100.5: not a multicast address"},
-		{"mcast group family", "global_defs {\n    vrrp_mcast_group6 224.0.0.18\n}\n", "keepalived.conf:2:5: vrrp_mcast_group6 224.0.0.18: not an IPv6 address"},
-		{"global version", "global_defs {\n    vrrp_version 1\n}\n", "keepalived.conf:2:5: vrrp_version 1 out of range 2-3"},
-		{"bool", "global_defs {\n    vrrp_lower_prio_no_advert maybe\n}\n", "keepalived.conf:2:5: vrrp_lower_prio_no_advert maybe: not a boolean (on|off|true|false|yes|no)"},
-		{"garp delay", "global_defs {\n    vrrp_garp_master_delay 5000\n}\n", "keepalived.conf:2:5: vrrp_garp_master_delay 5000 out of range 0-4294"},
-		{"script interval", "vrrp_script s {\n    script /bin/true\n    interval 1.5\n}\n", "keepalived.conf:3:5: interval 1.5: not an integer"},
-		{"script weight", "vrrp_script s {\n    script /bin/true\n    weight -254\n}\n", "keepalived.conf:3:12: vrrp_script s weight -254 out of range -253 to 253"},
-		{"unmatched quote in words", "global_defs {\n    router_id \"a\\\"b\"\n}\n", `keepalived.conf:2:20: unmatched quote: a word starting with '"' has no closing '"' (keepalived does not honour \" here)`},
-		{"sequence", "~SEQ(i,1,3) foo\n", "keepalived.conf:1:1: ~SEQ(i,1,3): keepalived sequence and list blocks are not supported by vrrpdoctor"},
-		{"multi-line definition", "$M=a \\\nb\n", "keepalived.conf:1:1: multi-line definition $M is not supported by vrrpdoctor"},
-		{"includea", "includea nothere.conf\n", "keepalived.conf:1:1: includea nothere.conf: no file matches"},
-		{"two errors in order", inst("    priority 0\n    advert_int 0\n"), "keepalived.conf:7:5: priority 0 out of range 1-255\nkeepalived.conf:8:5: advert_int 0 out of range 0.01-255"},
-	}
+	tests := errorCases
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, err := Parse("keepalived.conf", []byte(tt.src), WithFS(fstest.MapFS{}))
@@ -487,66 +492,69 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// warningCases are configurations vrrpdoctor accepts with warnings.
+// keepalived_test.go runs them through keepalived -t too.
+var warningCases = []struct {
+	name, src string
+	want      []string
+}{
+	{"unknown keyword", inst("    foo_bar 1\n"), []string{`7:5: unknown: unknown keyword "foo_bar" ignored`}},
+	{"slash comment", inst("    // not a comment\n"), []string{`7:5: unknown: unknown keyword "//" ignored`}},
+	{"unknown block", "bogus_top {\n    priority 1\n}\n", []string{`1:1: unknown: unknown keyword "bogus_top" ignored`}},
+	{"extra words", "global_defs {\n    router_id one two\n}\n", []string{`2:19: suspicious: router_id: extra words after "one" ignored (keepalived reads only the first)`}},
+	{"flag with value", "global_defs {\n    vrrp_strict yes\n}\n", []string{`2:17: suspicious: vrrp_strict takes no value: "yes" ignored`}},
+	{"no vips", "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 1\n}\n", []string{"1:1: suspicious: vrrp_instance VI_1 has no virtual_ipaddress: its adverts carry no address"}},
+	{"preempt_delay master", inst("    state MASTER\n    preempt_delay 5\n"), []string{"8:5: adjusted: preempt_delay has no effect with state MASTER: keepalived clears it"}},
+	{"auth v3", inst("    version 3\n    authentication {\n        auth_type PASS\n        auth_pass x\n    }\n"),
+		[]string{"8:5: adjusted: authentication with VRRPv3: keepalived ignores it (RFC 5798 has no authentication)"}},
+	{"auth without type", inst("    authentication {\n        auth_pass x\n    }\n"),
+		[]string{"7:5: suspicious: authentication without auth_type: no authentication is used, auth_pass is ignored"}},
+	{"v3 interval too long", inst("    version 3\n    advert_int 50\n"), []string{"8:5: adjusted: advert_int 50s: above the VRRPv3 maximum, keepalived uses 40.95s"}},
+	{"v3 interval resolution", inst("    version 3\n    advert_int 0.125\n"), []string{"8:5: adjusted: advert_int 125ms: VRRPv3 counts centiseconds, keepalived rounds it to 130ms"}},
+	{"v2 ipv6", "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 1\n    version 2\n    virtual_ipaddress {\n        2001:db8::1\n    }\n}\n",
+		[]string{"4:5: suspicious: version 2 with IPv6 addresses: VRRPv2 (RFC 3768) is IPv4 only, yet keepalived sends VRRPv2 over IPv6"}},
+	{"peer family first", inst("    unicast_peer {\n        2001:db8::2\n    }\n"),
+		[]string{"8:9: adjusted: unicast_peer 2001:db8::2: IPv6 address in an IPv4 instance (family set by line 5): ignored as keepalived does"}},
+	{"strict", "global_defs {\n    vrrp_strict\n}\n" + inst("    state MASTER\n    preempt_delay 2\n    accept\n    authentication {\n        auth_type PASS\n        auth_pass x\n    }\n"), []string{
+		"10:5: adjusted: state MASTER under strict mode needs priority 255 (address owner): keepalived starts it as BACKUP",
+		"11:5: adjusted: preempt_delay is not allowed by strict mode: keepalived clears it",
+		"12:5: adjusted: accept with VRRPv2 under strict mode: keepalived clears it (RFC 3768 has no accept mode)",
+		"13:5: adjusted: authentication is not allowed by strict mode: keepalived ignores it",
+	}},
+	{"own interface tracked", inst("    track_interface {\n        eth0\n        eth1\n        eth1 weight 5\n    }\n"), []string{
+		"8:9: adjusted: track_interface eth0 is the instance's own interface, tracked anyway: keepalived ignores this line",
+		"10:9: adjusted: track_interface eth1 is already tracked at line 9: keepalived ignores this line",
+	}},
+	{"unknown script", inst("    track_script {\n        chk_missing\n    }\n"),
+		[]string{"8:9: adjusted: vrrp_instance VI_1: track_script chk_missing: there is no vrrp_script of that name; keepalived ignores it"}},
+	{"script without script", "vrrp_script chk {\n    interval 2\n}\n" + inst("    track_script {\n        chk\n    }\n"), []string{
+		"1:1: adjusted: vrrp_script chk has no script: keepalived drops it",
+		"11:9: adjusted: vrrp_instance VI_1: track_script chk: vrrp_script chk at line 1 has no script; keepalived ignores it",
+	}},
+	{"unquoted script args", "vrrp_script chk {\n    script /bin/echo a b\n}\n",
+		[]string{`2:5: suspicious: script: only "/bin/echo" is the command, "a" is ignored; quote the command line to pass arguments`}},
+	{"notify twice", inst("    notify_master /bin/true\n    notify_master /bin/false\n"),
+		[]string{"8:5: adjusted: notify_master is already set at line 7: keepalived ignores this one"}},
+	{"duplicate instance", inst("") + inst(""), []string{"8:1: adjusted: vrrp_instance VI_1 is already defined at line 1: keepalived ignores this block"}},
+	{"unicast keyword without peers", inst("    unicast_src_ip 198.51.100.1\n"), []string{"7:5: suspicious: unicast_src_ip without unicast_peer: keepalived stays in multicast mode"}},
+	{"peer twice", inst("    unicast_peer {\n        198.51.100.2\n        198.51.100.2\n    }\n"), []string{"9:9: suspicious: unicast_peer 198.51.100.2 is listed twice (first at line 8)"}},
+	{"peer is vip", inst("    unicast_peer {\n        198.51.100.100\n    }\n"), []string{"8:9: suspicious: unicast_peer 198.51.100.100 is one of the virtual addresses"}},
+	{"garp repeat 0", inst("    garp_master_repeat 0\n"), []string{"7:5: adjusted: garp_master_repeat 0: keepalived uses 1"}},
+	{"include without match", "include nothere.conf\n", []string{"1:1: suspicious: include nothere.conf: no file matches, nothing included"}},
+	{"include quoted", "include \"x.conf\"\n", []string{`1:1: suspicious: include "x.conf": no file matches, nothing included (keepalived takes quotes in an include name literally)`}},
+	{"sync group", "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_9\n    }\n}\nvrrp_script chk {\n    script /bin/true\n    weight 10\n}\n" + inst("    track_script {\n        chk\n    }\n"), []string{
+		"1:1: suspicious: vrrp_sync_group G has only one instance: a sync group needs two or more to mean anything",
+		"4:9: adjusted: vrrp_sync_group G: there is no vrrp_instance VI_9; keepalived ignores it",
+		"18:9: adjusted: track_script chk weight 10: vrrp_instance VI_1 is in sync group G, so keepalived ignores this weighted script (see sync_group_tracking_weight)",
+	}},
+	{"security", "vrrp_script chk {\n    script /bin/true\n    user root\n}\n" + inst("    track_script {\n        chk\n    }\n"),
+		[]string{"2:5: suspicious: vrrp_script chk runs as root and enable_script_security is not set: keepalived -t calls this a SECURITY VIOLATION (and runs it anyway)"}},
+	{"use_vmac", inst("    use_vmac vrrp.51\n"), []string{"7:5: unused: use_vmac: not used by vrrpdoctor (it keeps the VIPs on eth0 with the interface's own MAC)"}},
+}
+
 // TestParseWarnings checks warnings for what keepalived reads past.
 func TestParseWarnings(t *testing.T) {
-	inst := func(body string) string { return instanceHead + body + "}\n" }
-	tests := []struct {
-		name, src string
-		want      []string
-	}{
-		{"unknown keyword", inst("    foo_bar 1\n"), []string{`7:5: unknown: unknown keyword "foo_bar" ignored`}},
-		{"slash comment", inst("    // not a comment\n"), []string{`7:5: unknown: unknown keyword "//" ignored`}},
-		{"unknown block", "bogus_top {\n    priority 1\n}\n", []string{`1:1: unknown: unknown keyword "bogus_top" ignored`}},
-		{"extra words", "global_defs {\n    router_id one two\n}\n", []string{`2:19: suspicious: router_id: extra words after "one" ignored (keepalived reads only the first)`}},
-		{"flag with value", "global_defs {\n    vrrp_strict yes\n}\n", []string{`2:17: suspicious: vrrp_strict takes no value: "yes" ignored`}},
-		{"no vips", "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 1\n}\n", []string{"1:1: suspicious: vrrp_instance VI_1 has no virtual_ipaddress: its adverts carry no address"}},
-		{"preempt_delay master", inst("    state MASTER\n    preempt_delay 5\n"), []string{"8:5: adjusted: preempt_delay has no effect with state MASTER: keepalived clears it"}},
-		{"auth v3", inst("    version 3\n    authentication {\n        auth_type PASS\n        auth_pass x\n    }\n"),
-			[]string{"8:5: adjusted: authentication with VRRPv3: keepalived ignores it (RFC 5798 has no authentication)"}},
-		{"auth without type", inst("    authentication {\n        auth_pass x\n    }\n"),
-			[]string{"7:5: suspicious: authentication without auth_type: no authentication is used, auth_pass is ignored"}},
-		{"v3 interval too long", inst("    version 3\n    advert_int 50\n"), []string{"8:5: adjusted: advert_int 50s: above the VRRPv3 maximum, keepalived uses 40.95s"}},
-		{"v3 interval resolution", inst("    version 3\n    advert_int 0.125\n"), []string{"8:5: adjusted: advert_int 125ms: VRRPv3 adverts carry centiseconds, they say 120ms"}},
-		{"v2 ipv6", "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 1\n    version 2\n    virtual_ipaddress {\n        2001:db8::1\n    }\n}\n",
-			[]string{"4:5: suspicious: version 2 with IPv6 addresses: VRRPv2 (RFC 3768) is IPv4 only, yet keepalived sends VRRPv2 over IPv6"}},
-		{"peer family first", inst("    unicast_peer {\n        2001:db8::2\n    }\n"),
-			[]string{"8:9: adjusted: unicast_peer 2001:db8::2: IPv6 address in an IPv4 instance (family set by line 5): ignored as keepalived does"}},
-		{"strict", "global_defs {\n    vrrp_strict\n}\n" + inst("    state MASTER\n    preempt_delay 2\n    accept\n    authentication {\n        auth_type PASS\n        auth_pass x\n    }\n"), []string{
-			"10:5: adjusted: state MASTER under strict mode needs priority 255 (address owner): keepalived starts it as BACKUP",
-			"11:5: adjusted: preempt_delay is not allowed by strict mode: keepalived clears it",
-			"12:5: adjusted: accept with VRRPv2 under strict mode: keepalived clears it (RFC 3768 has no accept mode)",
-			"13:5: adjusted: authentication is not allowed by strict mode: keepalived ignores it",
-		}},
-		{"own interface tracked", inst("    track_interface {\n        eth0\n        eth1\n        eth1 weight 5\n    }\n"), []string{
-			"8:9: adjusted: track_interface eth0 is the instance's own interface, tracked anyway: keepalived ignores this line",
-			"10:9: adjusted: track_interface eth1 is already tracked at line 9: keepalived ignores this line",
-		}},
-		{"unknown script", inst("    track_script {\n        chk_missing\n    }\n"),
-			[]string{"8:9: adjusted: vrrp_instance VI_1: track_script chk_missing: there is no vrrp_script of that name; keepalived ignores it"}},
-		{"script without script", "vrrp_script chk {\n    interval 2\n}\n" + inst("    track_script {\n        chk\n    }\n"), []string{
-			"1:1: adjusted: vrrp_script chk has no script: keepalived drops it",
-			"11:9: adjusted: vrrp_instance VI_1: track_script chk: vrrp_script chk at line 1 has no script; keepalived ignores it",
-		}},
-		{"unquoted script args", "vrrp_script chk {\n    script /bin/echo a b\n}\n",
-			[]string{`2:5: suspicious: script: only "/bin/echo" is the command, "a" is ignored; quote the command line to pass arguments`}},
-		{"notify twice", inst("    notify_master /bin/true\n    notify_master /bin/false\n"),
-			[]string{"8:5: adjusted: notify_master is already set at line 7: keepalived ignores this one"}},
-		{"duplicate instance", inst("") + inst(""), []string{"8:1: adjusted: vrrp_instance VI_1 is already defined at line 1: keepalived ignores this block"}},
-		{"unicast keyword without peers", inst("    unicast_src_ip 198.51.100.1\n"), []string{"7:5: suspicious: unicast_src_ip without unicast_peer: keepalived stays in multicast mode"}},
-		{"peer twice", inst("    unicast_peer {\n        198.51.100.2\n        198.51.100.2\n    }\n"), []string{"9:9: suspicious: unicast_peer 198.51.100.2 is listed twice (first at line 8)"}},
-		{"peer is vip", inst("    unicast_peer {\n        198.51.100.100\n    }\n"), []string{"8:9: suspicious: unicast_peer 198.51.100.100 is one of the virtual addresses"}},
-		{"garp repeat 0", inst("    garp_master_repeat 0\n"), []string{"7:5: adjusted: garp_master_repeat 0: keepalived uses 1"}},
-		{"include without match", "include nothere.conf\n", []string{"1:1: suspicious: include nothere.conf: no file matches, nothing included"}},
-		{"include quoted", "include \"x.conf\"\n", []string{`1:1: suspicious: include "x.conf": no file matches, nothing included (keepalived takes quotes in an include name literally)`}},
-		{"sync group", "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_9\n    }\n}\nvrrp_script chk {\n    script /bin/true\n    weight 10\n}\n" + inst("    track_script {\n        chk\n    }\n"), []string{
-			"1:1: suspicious: vrrp_sync_group G has only one instance: a sync group needs two or more to mean anything",
-			"4:9: adjusted: vrrp_sync_group G: there is no vrrp_instance VI_9; keepalived ignores it",
-			"18:9: adjusted: track_script chk weight 10: vrrp_instance VI_1 is in sync group G, so keepalived sets the weight to 0 (see sync_group_tracking_weight)",
-		}},
-		{"security", "vrrp_script chk {\n    script /bin/true\n    user root\n}\n",
-			[]string{"2:5: suspicious: vrrp_script chk runs as root and enable_script_security is not set: keepalived -t calls this a SECURITY VIOLATION (and runs it anyway)"}},
-		{"use_vmac", inst("    use_vmac vrrp.51\n"), []string{"7:5: unused: use_vmac: not used by vrrpdoctor (it keeps the VIPs on eth0 with the interface's own MAC)"}},
-	}
+	tests := warningCases
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, err := Parse("keepalived.conf", []byte(tt.src), WithFS(fstest.MapFS{}))
