@@ -1,8 +1,8 @@
 package keepalived
 
 import (
+	"bytes"
 	"fmt"
-	"strings"
 )
 
 // This file turns the bytes of one file into statements, the way keepalived
@@ -122,7 +122,7 @@ func splitBrace(s seg) (head, rest seg) {
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
 		case '"':
-			j := strings.IndexByte(string(b[i+1:]), '"')
+			j := bytes.IndexByte(b[i+1:], '"')
 			if j < 0 {
 				return s, seg{}
 			}
@@ -152,7 +152,7 @@ func splitWords(s seg, file string, line int) ([]word, int) {
 		start := i
 		pos := Pos{File: file, Line: line, Col: s.col(i)}
 		if b[i] == '"' {
-			j := strings.IndexByte(string(b[i+1:]), '"')
+			j := bytes.IndexByte(b[i+1:], '"')
 			if j < 0 {
 				return words, s.col(start)
 			}
@@ -337,18 +337,23 @@ func definition(s seg) (name, value string, ok bool) {
 
 // substitute replaces $NAME (followed by white space, ',', ')' or the end)
 // and ${NAME} by their definitions. Unknown names are left alone. The
-// replacement text takes the column of its '$'.
-func substitute(s seg, defs map[string]string) (seg, bool) {
-	if len(defs) == 0 || strings.IndexByte(string(s.b), '$') < 0 {
-		return s, false
+// replacement text takes the column of its '$'. It stops, reporting
+// tooLong, once the result would exceed max bytes.
+func substitute(s seg, defs map[string]string, max int) (out seg, changed, tooLong bool) {
+	if len(defs) == 0 || bytes.IndexByte(s.b, '$') < 0 {
+		return s, false, false
 	}
-	var out seg
-	changed := false
 	b := s.b
 	for i := 0; i < len(b); {
+		if len(out.b) > max {
+			return out, changed, true
+		}
 		if b[i] == '$' && i+1 < len(b) {
 			if name, n, ok := refAt(b, i); ok {
 				if v, def := defs[name]; def {
+					if len(out.b)+len(v) > max {
+						return out, changed, true
+					}
 					for k := 0; k < len(v); k++ {
 						out.b = append(out.b, v[k])
 						out.cols = append(out.cols, s.cols[i])
@@ -363,7 +368,7 @@ func substitute(s seg, defs map[string]string) (seg, bool) {
 		out.cols = append(out.cols, s.cols[i])
 		i++
 	}
-	return out, changed
+	return out, changed, len(out.b) > max
 }
 
 // refAt reads a parameter reference at b[i] == '$'; n is its length.

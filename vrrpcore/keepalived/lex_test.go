@@ -183,7 +183,7 @@ func TestSubstitute(t *testing.T) {
 	}
 	for _, tt := range tests {
 		s, _ := decomment([]byte(tt.in))
-		out, _ := substitute(s, defs)
+		out, _, _ := substitute(s, defs, 100)
 		if out.String() != tt.out {
 			t.Errorf("substitute(%q) = %q, want %q", tt.in, out.String(), tt.out)
 		}

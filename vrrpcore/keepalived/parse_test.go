@@ -718,3 +718,23 @@ func TestManyErrorsStop(t *testing.T) {
 		t.Errorf("got %d errors, last %v", len(l), l[len(l)-1])
 	}
 }
+
+// TestSubstitutionBounded: definitions that expand forever are an error.
+// keepalived 2.2.7 loops printing "Unexpected '{'" on the first one.
+func TestSubstitutionBounded(t *testing.T) {
+	for _, src := range []string{"$A={ $A\n$A\n", "$A=$A$A\nglobal_defs {\n router_id $A\n}\n", "$A=$A $A $A $A $A $A $A $A\n$A\n"} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := Parse("k.conf", []byte(src))
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "parameter substitution does not end or makes the line too long") {
+				t.Errorf("%q: %v", src, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%q: Parse does not return", src)
+		}
+	}
+}

@@ -13,6 +13,9 @@ const maxErrors = 100
 // maxLine is the longest logical line accepted, after substitution.
 const maxLine = 64 << 10
 
+// maxSubstitutions bounds the substitution passes over one physical line.
+const maxSubstitutions = 16
+
 // reader reads a file and everything it includes into one statement stream.
 type reader struct {
 	fsys     fileSystem
@@ -74,8 +77,11 @@ func (r *reader) source(name string, src []byte, depth int) {
 
 // line handles one physical line, comment already removed.
 func (r *reader) line(file string, line int, s seg, depth int) {
+	// Substitutions are counted over the whole physical line: a definition
+	// whose value holds a brace and itself would otherwise expand forever.
+	n := 0
 	for len(s.b) > 0 && !r.stopped {
-		for n := 0; ; n++ {
+		for ; ; n++ {
 			var keep bool
 			if s, keep = conditional(s, r.configID); !keep {
 				return
@@ -95,12 +101,12 @@ func (r *reader) line(file string, line int, s seg, depth int) {
 				r.errorf(Pos{file, line, s.col(0)}, "%s: keepalived sequence and list blocks are not supported by vrrpdoctor", firstWord(s))
 				return
 			}
-			var changed bool
-			if s, changed = substitute(s, r.defs); !changed {
+			var changed, tooLong bool
+			if s, changed, tooLong = substitute(s, r.defs, maxLine); !changed {
 				break
 			}
 			s = s.trim()
-			if len(s.b) > maxLine || n == 16 {
+			if tooLong || n == maxSubstitutions {
 				r.errorf(Pos{file, line, s.col(0)}, "parameter substitution does not end or makes the line too long")
 				return
 			}
