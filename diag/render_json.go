@@ -20,18 +20,18 @@ type (
 		UntrackedAdverts uint64      `json:"untracked_adverts"`
 	}
 	jsonFile struct {
-		Name             string     `json:"name"`
-		Format           string     `json:"format,omitempty"`
-		Frames           uint64     `json:"frames"`
-		Adverts          uint64     `json:"adverts"`
-		NotVRRP          uint64     `json:"not_vrrp"`
-		DecodeErrors     uint64     `json:"decode_errors"`
-		Unsupported      uint64     `json:"unsupported_frames"`
-		UnsupportedType  uint32     `json:"unsupported_link_type,omitempty"`
-		FirstDecodeError string     `json:"first_decode_error,omitempty"`
-		First            *time.Time `json:"first,omitempty"`
-		Last             *time.Time `json:"last,omitempty"`
-		Error            string     `json:"error,omitempty"`
+		Name             string    `json:"name"`
+		Format           string    `json:"format,omitempty"`
+		Frames           uint64    `json:"frames"`
+		Adverts          uint64    `json:"adverts"`
+		NotVRRP          uint64    `json:"not_vrrp"`
+		DecodeErrors     uint64    `json:"decode_errors"`
+		Unsupported      uint64    `json:"unsupported_frames"`
+		UnsupportedType  uint32    `json:"unsupported_link_type,omitempty"`
+		FirstDecodeError string    `json:"first_decode_error,omitempty"`
+		First            *jsonTime `json:"first,omitempty"`
+		Last             *jsonTime `json:"last,omitempty"`
+		Error            string    `json:"error,omitempty"`
 	}
 	jsonGroup struct {
 		VLAN     uint16        `json:"vlan"`
@@ -47,8 +47,8 @@ type (
 		MAC                 string               `json:"mac,omitempty"`
 		Packets             uint64               `json:"packets"`
 		Duplicates          uint64               `json:"duplicates"`
-		First               time.Time            `json:"first"`
-		Last                time.Time            `json:"last"`
+		First               jsonTime             `json:"first"`
+		Last                jsonTime             `json:"last"`
 		Priority            uint8                `json:"priority"`
 		PriorityChanges     []jsonPriorityChange `json:"priority_changes"`
 		PriorityChangeCount uint64               `json:"priority_change_count"`
@@ -65,14 +65,14 @@ type (
 		TTLs                []int                `json:"ttls"`
 		Checksum            jsonChecksum         `json:"checksum"`
 		Resigned            uint64               `json:"resigned"`
-		LastResign          *time.Time           `json:"last_resign,omitempty"`
+		LastResign          *jsonTime            `json:"last_resign,omitempty"`
 		TakeoverBy          *netip.Addr          `json:"takeover_by,omitempty"`
 		TakeoverAfter       *float64             `json:"takeover_after_s,omitempty"`
 	}
 	jsonPriorityChange struct {
-		Time time.Time `json:"time"`
-		From uint8     `json:"from"`
-		To   uint8     `json:"to"`
+		Time jsonTime `json:"time"`
+		From uint8    `json:"from"`
+		To   uint8    `json:"to"`
 	}
 	jsonChecksum struct {
 		Message      uint64 `json:"message"`
@@ -84,11 +84,19 @@ type (
 		B        netip.Addr `json:"b"`
 		AdvertsA uint64     `json:"adverts_a"`
 		AdvertsB uint64     `json:"adverts_b"`
-		First    time.Time  `json:"first"`
-		Last     time.Time  `json:"last"`
+		First    jsonTime   `json:"first"`
+		Last     jsonTime   `json:"last"`
 		Window   float64    `json:"window_s"`
 	}
 )
+
+// jsonTime is a time as an RFC 3339 string in UTC. Unlike time.Time's own
+// encoding it never fails: a damaged capture can hold times past year 9999.
+type jsonTime time.Time
+
+func (t jsonTime) MarshalText() ([]byte, error) {
+	return []byte(time.Time(t).UTC().Format(time.RFC3339Nano)), nil
+}
 
 func seconds(d time.Duration) float64 { return d.Seconds() }
 
@@ -97,12 +105,12 @@ func secondsPtr(d time.Duration) *float64 {
 	return &s
 }
 
-func timePtr(t time.Time) *time.Time {
+func timePtr(t time.Time) *jsonTime {
 	if t.IsZero() {
 		return nil
 	}
-	u := t.UTC()
-	return &u
+	j := jsonTime(t)
+	return &j
 }
 
 // WriteCaptureJSON renders a capture report as one indented JSON document
@@ -134,7 +142,7 @@ func WriteCaptureJSON(w io.Writer, r *CaptureReport) error {
 		for _, s := range g.Sources {
 			js := jsonSource{
 				Address: s.Address, Packets: s.Packets, Duplicates: s.Duplicates,
-				First: s.First.UTC(), Last: s.Last.UTC(), Priority: s.Priority,
+				First: jsonTime(s.First), Last: jsonTime(s.Last), Priority: s.Priority,
 				PriorityChanges: []jsonPriorityChange{}, PriorityChangeCount: s.PriorityChangeCount,
 				Interval: seconds(s.Interval), Intervals: []float64{}, Gaps: s.Gaps,
 				VIPs: s.VIPs, VIPChanges: s.VIPChanges, TTLs: []int{},
@@ -145,7 +153,7 @@ func WriteCaptureJSON(w io.Writer, r *CaptureReport) error {
 				js.MAC = net.HardwareAddr(s.MAC[:]).String()
 			}
 			for _, c := range s.PriorityChanges {
-				js.PriorityChanges = append(js.PriorityChanges, jsonPriorityChange{Time: c.Time.UTC(), From: c.From, To: c.To})
+				js.PriorityChanges = append(js.PriorityChanges, jsonPriorityChange{Time: jsonTime(c.Time), From: c.From, To: c.To})
 			}
 			for _, d := range s.Intervals {
 				js.Intervals = append(js.Intervals, seconds(d))
@@ -171,7 +179,7 @@ func WriteCaptureJSON(w io.Writer, r *CaptureReport) error {
 		}
 		for _, o := range g.Overlaps {
 			jg.Overlaps = append(jg.Overlaps, jsonOverlap{A: o.A, B: o.B, AdvertsA: o.AdvertsA, AdvertsB: o.AdvertsB,
-				First: o.First, Last: o.Last, Window: seconds(o.Window)})
+				First: jsonTime(o.First), Last: jsonTime(o.Last), Window: seconds(o.Window)})
 		}
 		out.Groups = append(out.Groups, jg)
 	}
