@@ -242,6 +242,11 @@ func (a *Analyzer) Add(p *capture.Packet) {
 	if g == nil || g.key != key {
 		g = a.groups[key]
 		if g == nil {
+			// Every group has a sender: groups are bounded with them.
+			if a.nSources >= MaxSources {
+				a.untracked++
+				return
+			}
 			g = &groupState{key: key}
 			a.groups[key] = g
 		}

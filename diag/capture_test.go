@@ -345,9 +345,12 @@ func TestMemoryBounds(t *testing.T) {
 		p.Src = netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)})
 		an.Add(p)
 	}
+	p := nodeA.packet(0)
+	p.Advert.VRID = 52 // a new group once the sender limit is reached
+	an.Add(p)
 	r := an.Report(nil)
-	if r.UntrackedAdverts != 10 {
-		t.Errorf("untracked %d, want 10", r.UntrackedAdverts)
+	if r.UntrackedAdverts != 11 || len(r.Groups) != 1 {
+		t.Errorf("untracked %d, %d groups; want 11 and 1", r.UntrackedAdverts, len(r.Groups))
 	}
 }
 
