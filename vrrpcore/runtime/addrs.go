@@ -1,0 +1,209 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/keepalived"
+)
+
+// vip is one virtual address as keepalived.conf describes it, resolved to
+// what netlink needs.
+type vip struct {
+	keepalived.VIP
+	dev string // the interface it goes on: VIP.Dev, else the instance's
+}
+
+// equal reports whether two VIPs would be configured identically.
+func (v vip) equal(o vip) bool {
+	return v.dev == o.dev && v.Prefix == o.Prefix && v.Broadcast == o.Broadcast &&
+		v.Scope == o.Scope && v.Label == o.Label && v.Peer == o.Peer &&
+		slices.Equal(v.Flags, o.Flags)
+}
+
+// netlinkAddr builds the netlink address for v, with keepalived's
+// conventions: the prefix as written (/32 or /128 if none), label, scope,
+// broadcast only if written, peer, and IPv6 addresses added without
+// duplicate address detection unless "-nodad" is given.
+func (v vip) netlinkAddr() (*netlink.Addr, error) {
+	a := &netlink.Addr{IPNet: prefixNet(v.Prefix), Label: v.Label}
+	if v.Prefix.Addr().Is4() {
+		// An explicit 0.0.0.0 stops the netlink package from adding a
+		// broadcast address keepalived would not add.
+		a.Broadcast = net.IPv4zero
+		if v.Broadcast.IsValid() {
+			a.Broadcast = v.Broadcast.AsSlice()
+		}
+	}
+	if v.Peer.IsValid() {
+		a.Peer = prefixNet(netip.PrefixFrom(v.Peer, v.Prefix.Bits()))
+	}
+	switch v.Scope {
+	case "", "global":
+		a.Scope = unix.RT_SCOPE_UNIVERSE
+	case "site":
+		a.Scope = unix.RT_SCOPE_SITE
+	case "link":
+		a.Scope = unix.RT_SCOPE_LINK
+	case "host":
+		a.Scope = unix.RT_SCOPE_HOST
+	case "nowhere":
+		a.Scope = unix.RT_SCOPE_NOWHERE
+	default:
+		return nil, fmt.Errorf("virtual address %v: unknown scope %q", v.Prefix, v.Scope)
+	}
+	nodad := v.Prefix.Addr().Is6()
+	for _, f := range v.Flags {
+		switch {
+		case f == "-nodad":
+			nodad = false
+		case f == "home":
+			a.Flags |= unix.IFA_F_HOMEADDRESS
+		case f == "mngtmpaddr":
+			a.Flags |= unix.IFA_F_MANAGETEMPADDR
+		case f == "noprefixroute":
+			a.Flags |= unix.IFA_F_NOPREFIXROUTE
+		case f == "autojoin":
+			a.Flags |= unix.IFA_F_MCAUTOJOIN
+		case strings.HasPrefix(f, "preferred_lft"):
+			// "preferred_lft 0" marks the address deprecated so that it
+			// is never chosen as a source; anything else is forever.
+			if strings.TrimSpace(strings.TrimPrefix(f, "preferred_lft")) == "0" {
+				a.ValidLft, a.PreferedLft = int(^uint32(0)), 0
+			}
+		}
+	}
+	if nodad {
+		a.Flags |= unix.IFA_F_NODAD
+	}
+	return a, nil
+}
+
+func prefixNet(p netip.Prefix) *net.IPNet {
+	bits := 32
+	if p.Addr().Is6() {
+		bits = 128
+	}
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), bits)}
+}
+
+// netHost is the daemon's view of the host's interfaces and addresses,
+// through a netlink handle opened in the daemon's network namespace.
+type netHost struct {
+	h *netlink.Handle
+}
+
+// link returns the named interface.
+func (n netHost) link(name string) (netlink.Link, error) {
+	l, err := n.h.LinkByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", name, err)
+	}
+	return l, nil
+}
+
+// netInterface returns the named interface as package net describes it.
+func (n netHost) netInterface(name string) (*net.Interface, error) {
+	l, err := n.link(name)
+	if err != nil {
+		return nil, err
+	}
+	a := l.Attrs()
+	return &net.Interface{Index: a.Index, MTU: a.MTU, Name: a.Name, HardwareAddr: a.HardwareAddr, Flags: a.Flags}, nil
+}
+
+// primaryAddr returns the address adverts are sent from: the interface's
+// primary IPv4 address (its first address that is not secondary), or its
+// IPv6 link-local address.
+func (n netHost) primaryAddr(ifname string, family int) (netip.Addr, error) {
+	l, err := n.link(ifname)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	nf := netlink.FAMILY_V4
+	if family == 6 {
+		nf = netlink.FAMILY_V6
+	}
+	addrs, err := n.h.AddrList(l, nf)
+	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+		return netip.Addr{}, fmt.Errorf("addresses of %s: %w", ifname, err)
+	}
+	for _, a := range addrs {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		if family == 4 && ip.Is4() && a.Flags&unix.IFA_F_SECONDARY == 0 {
+			return ip, nil
+		}
+		if family == 6 && ip.Is6() && ip.IsLinkLocalUnicast() {
+			return ip, nil
+		}
+	}
+	if family == 4 {
+		return netip.Addr{}, fmt.Errorf("interface %s has no IPv4 address to send adverts from (or set unicast_src_ip)", ifname)
+	}
+	return netip.Addr{}, fmt.Errorf("interface %s has no IPv6 link-local address to send adverts from", ifname)
+}
+
+// hasAddr reports whether ifname holds ip.
+func (n netHost) hasAddr(ifname string, ip netip.Addr) (bool, error) {
+	l, err := n.link(ifname)
+	if err != nil {
+		return false, err
+	}
+	nf := netlink.FAMILY_V4
+	if ip.Is6() {
+		nf = netlink.FAMILY_V6
+	}
+	addrs, err := n.h.AddrList(l, nf)
+	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+		return false, err
+	}
+	for _, a := range addrs {
+		if got, ok := netip.AddrFromSlice(a.IP); ok && got.Unmap() == ip {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// addVIP adds v; an address already there is not an error.
+func (n netHost) addVIP(v vip) error {
+	l, err := n.link(v.dev)
+	if err != nil {
+		return err
+	}
+	a, err := v.netlinkAddr()
+	if err != nil {
+		return err
+	}
+	if err := n.h.AddrAdd(l, a); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("adding %v to %s: %w", v.Prefix, v.dev, err)
+	}
+	return nil
+}
+
+// delVIP removes v; an address already gone is not an error.
+func (n netHost) delVIP(v vip) error {
+	l, err := n.link(v.dev)
+	if err != nil {
+		return err
+	}
+	a, err := v.netlinkAddr()
+	if err != nil {
+		return err
+	}
+	if err := n.h.AddrDel(l, a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("removing %v from %s: %w", v.Prefix, v.dev, err)
+	}
+	return nil
+}

@@ -1,0 +1,50 @@
+// Package runtime binds the pure VRRP state machine (vrrpcore/router) to a
+// Linux host, running the vrrp_instances of a keepalived configuration
+// (vrrpcore/keepalived) the way keepalived 2.2 does, so that the two can
+// replace each other on one node of a live pair.
+//
+// # Shape
+//
+// A Daemon is built from a checked configuration by New, started by Start,
+// switched to a new configuration by Reload and shut down by Stop. Inside:
+//
+//   - one raw IP socket for protocol 112 per (interface, address family),
+//     bound to the interface (SO_BINDTODEVICE) before it is bound to an
+//     address, joined to the multicast groups its instances use with
+//     IP_MULTICAST_ALL / IPV6_MULTICAST_ALL off, sending with TTL / hop
+//     limit 255, no multicast loopback and keepalived's TOS 0xc0, and
+//     receiving the TTL / hop limit, destination and interface of every
+//     packet as ancillary data (IP_RECVTTL, IP_PKTINFO, IPV6_RECVHOPLIMIT,
+//     IPV6_RECVPKTINFO). One goroutine reads it, decodes each advert with
+//     vrrpcore and hands it to the instance running its VRID; packets that
+//     do not decode are counted per socket (Status().Sockets);
+//   - one goroutine per instance owns its router.Machine: it feeds it the
+//     adverts, a timer armed on Ready.Deadline, and tracking changes, and
+//     carries out each Ready in order (adverts, address removal, address
+//     addition, announcements, then logs and notify scripts);
+//   - adverts go from the interface's primary IPv4 address or IPv6
+//     link-local address (or unicast_src_ip) to the group or to each
+//     unicast peer, with the VRRPv2 PASS password when configured. A
+//     failed send is counted and logged when its reason changes, with the
+//     likely cause (EPERM: an OUTPUT firewall rule);
+//   - virtual addresses are added and removed through netlink with
+//     keepalived's conventions (prefix, dev, label, scope, brd; IPv6
+//     without DAD); those a previous run left behind are removed before
+//     the machine starts;
+//   - announcements are gratuitous ARPs and unsolicited Neighbor
+//     Advertisements (vrrpcore/announce), in the bursts the machine asks
+//     for (garp_master_repeat, garp_master_delay, garp_master_refresh),
+//     spaced by vrrp_garp_interval / vrrp_gna_interval;
+//   - track scripts run every interval with keepalived's rise/fall and
+//     weight rules, interfaces are followed through netlink link events,
+//     and notify scripts run in order, each without a shell, as the
+//     script user, with a timeout (vrrpcore/scripts).
+//
+// # Not implemented
+//
+// vrrp_sync_group state synchronisation (members run independently),
+// use_vmac, no_accept enforcement (keepalived adds firewall rules), IPsec
+// AH authentication, unicast_ttl other than 255 and per-peer TTL checks.
+// Each is reported as a warning when a configuration uses it, except AH,
+// which is refused.
+package runtime

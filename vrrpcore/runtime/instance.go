@@ -1,0 +1,457 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/router"
+)
+
+// InstanceStatus is a snapshot of one running instance.
+type InstanceStatus struct {
+	Name      string
+	Interface string
+	VRID      uint8
+	Version   uint8
+	Family    int
+	State     router.State
+	// Priority is the effective priority (configured, as changed by
+	// tracking); Configured is the one in the configuration.
+	Priority, Configured uint8
+	// Master is the Master as this router knows it (itself when Master).
+	Master         netip.Addr
+	MasterPriority uint8
+	Stats          router.Stats
+	// SendErrors counts adverts the kernel refused to send; LastSendError
+	// says why the last one failed ("" once sending works again).
+	SendErrors    uint64
+	LastSendError string
+	// QueueDrops counts adverts dropped because the instance fell behind.
+	QueueDrops uint64
+	// VIPErrors counts failed address additions and removals.
+	VIPErrors uint64
+}
+
+// rxQueue is the number of received adverts an instance may have pending.
+const rxQueue = 64
+
+// ctlStop asks an instance to shut down (priority 0 advert, addresses
+// removed) and closes the channel when done.
+type ctlStop struct{ done chan struct{} }
+
+// instance runs one state machine: a single goroutine owns the Machine and
+// does all its I/O.
+type instance struct {
+	d     *Daemon
+	log   *slog.Logger
+	m     *router.Machine
+	sock  *vrrpSocket
+	rx    chan packet
+	kick  chan struct{}
+	ctl   chan any
+	done  chan struct{}
+	drops atomic.Uint64
+
+	planMu sync.Mutex
+	plan   *plan // replaced on reload when only the notify scripts change
+
+	notify *notifier
+	// preexisting are the owner's addresses found configured at start.
+	preexisting map[netip.Addr]bool
+
+	buf      []byte
+	sendErrs uint64
+	lastErr  string
+	vipErrs  uint64
+	// announceCtx is the context of paced announcement bursts, cancelled
+	// when the instance leaves Master. Only the loop touches it.
+	announceCtx    context.Context
+	announceCancel context.CancelFunc
+
+	status atomic.Pointer[InstanceStatus]
+}
+
+func (in *instance) currentPlan() *plan {
+	in.planMu.Lock()
+	defer in.planMu.Unlock()
+	return in.plan
+}
+
+func (in *instance) setPlan(p *plan) {
+	in.planMu.Lock()
+	in.plan = p
+	in.planMu.Unlock()
+}
+
+// run is the instance's loop. It waits for the first result of every
+// tracked script (keepalived keeps such instances in INIT), starts the
+// machine, then feeds it timers, adverts and tracking changes until told
+// to stop.
+func (in *instance) run() {
+	defer close(in.done)
+	p := in.currentPlan()
+	for !in.trackersReady(p) {
+		select {
+		case <-in.kick:
+		case msg := <-in.ctl:
+			if s, ok := msg.(ctlStop); ok {
+				in.publish()
+				close(s.done)
+				return
+			}
+		}
+	}
+	now := time.Now()
+	prio, fault := in.tracking(p)
+	var pre router.Ready
+	if fault {
+		pre = in.m.SetFault(now, true)
+	}
+	if prio != int(p.rc.Priority) {
+		appendReady(&pre, in.m.SetPriority(now, prio))
+	}
+	in.exec(pre)
+	in.clearStale(p)
+	ready := in.m.Start(now)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		in.exec(ready)
+		in.publish()
+		if !ready.Deadline.IsZero() {
+			timer.Reset(time.Until(ready.Deadline))
+		}
+		select {
+		case <-timer.C:
+			ready = in.m.Tick(time.Now())
+			continue
+		case pkt := <-in.rx:
+			ready = in.m.Receive(time.Now(), router.RecvAdvert{Advert: pkt.advert, Src: pkt.src, TTL: pkt.ttl, Interface: pkt.ifname})
+		case <-in.kick:
+			ready = in.retrack(time.Now())
+		case msg := <-in.ctl:
+			if s, ok := msg.(ctlStop); ok {
+				in.exec(in.m.Shutdown(time.Now()))
+				in.restoreOwned()
+				in.publish()
+				close(s.done)
+				return
+			}
+		}
+		// Another input came first: the old deadline may still hold.
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		if ready.Deadline.IsZero() {
+			ready.Deadline = in.m.Deadline()
+		}
+	}
+}
+
+// appendReady appends the actions of b to a.
+func appendReady(a *router.Ready, b router.Ready) {
+	a.Adverts = append(a.Adverts, b.Adverts...)
+	a.RemoveVIPs = append(a.RemoveVIPs, b.RemoveVIPs...)
+	a.AddVIPs = append(a.AddVIPs, b.AddVIPs...)
+	a.Announce = append(a.Announce, b.Announce...)
+	a.Transitions = append(a.Transitions, b.Transitions...)
+	a.Discards = append(a.Discards, b.Discards...)
+	a.Notices = append(a.Notices, b.Notices...)
+	a.Deadline = b.Deadline
+}
+
+// trackersReady reports whether every tracked script has reported once.
+func (in *instance) trackersReady(p *plan) bool {
+	for _, t := range p.tracks {
+		if t.script != "" && in.d.scriptState(t.script) == trackUnknown {
+			return false
+		}
+	}
+	return true
+}
+
+// tracking computes the effective priority and the fault condition from
+// the tracked objects, as keepalived does: an object with weight 0 puts
+// the instance in FAULT when down; a positive weight is added while the
+// object is up, a negative one while it is down; "reverse" swaps up and
+// down.
+func (in *instance) tracking(p *plan) (priority int, fault bool) {
+	priority = int(p.rc.Priority)
+	for _, t := range p.tracks {
+		var up bool
+		if t.script != "" {
+			up = in.d.scriptState(t.script) == trackUp
+		} else {
+			up = in.d.links.up(t.iface)
+		}
+		if t.reverse {
+			up = !up
+		}
+		switch {
+		case t.weight == 0 && !up:
+			fault = true
+		case t.weight > 0 && up, t.weight < 0 && !up:
+			priority += t.weight
+		}
+	}
+	return priority, fault
+}
+
+// retrack applies a change of the tracked objects.
+func (in *instance) retrack(now time.Time) router.Ready {
+	p := in.currentPlan()
+	prio, fault := in.tracking(p)
+	var r router.Ready
+	if fault != in.m.Faulted() {
+		appendReady(&r, in.m.SetFault(now, fault))
+	}
+	if !in.m.Owner() && clampPriority(prio) != in.m.Priority() {
+		appendReady(&r, in.m.SetPriority(now, prio))
+	}
+	r.Deadline = in.m.Deadline()
+	return r
+}
+
+func clampPriority(p int) uint8 { return uint8(min(max(p, 1), router.OwnerPriority-1)) }
+
+// clearStale removes the instance's addresses that a previous run left
+// behind (a crash, kill -9), before the machine starts: a Backup must not
+// hold them. The address owner's own addresses are kept and remembered.
+func (in *instance) clearStale(p *plan) {
+	in.preexisting = map[netip.Addr]bool{}
+	for a, v := range p.vips {
+		has, err := in.d.host.hasAddr(v.dev, a)
+		if err != nil || !has {
+			continue
+		}
+		if p.owner {
+			in.preexisting[a] = true
+			continue
+		}
+		if p.rc.StartAsMaster && !in.m.Faulted() {
+			// Going straight to Master: keep it rather than flap it.
+			continue
+		}
+		in.log.Info("removing virtual address left over by a previous run", "address", v.Prefix, "dev", v.dev)
+		in.delVIP(v)
+	}
+}
+
+// restoreOwned puts back the owner's addresses that were configured
+// before it started and that its shutdown removed.
+func (in *instance) restoreOwned() {
+	p := in.currentPlan()
+	for a := range in.preexisting {
+		if v, ok := p.vips[a]; ok {
+			in.addVIP(v)
+		}
+	}
+}
+
+// exec carries out a Ready in the order the router package requires.
+func (in *instance) exec(r router.Ready) {
+	p := in.currentPlan()
+	for i := range r.Adverts {
+		in.sendAdvert(p, &r.Adverts[i])
+	}
+	for _, a := range r.RemoveVIPs {
+		if v, ok := p.vips[a]; ok {
+			in.delVIP(v)
+		}
+	}
+	for _, a := range r.AddVIPs {
+		if v, ok := p.vips[a]; ok {
+			in.addVIP(v)
+		}
+	}
+	for _, ann := range r.Announce {
+		in.announce(p, ann)
+	}
+	for _, t := range r.Transitions {
+		in.transition(t)
+	}
+	for _, d := range r.Discards {
+		attrs := []any{"reason", string(d.Reason), "src", d.Src, "priority", d.Priority, "detail", d.Detail}
+		if d.VRID != p.rc.VRID {
+			attrs = append(attrs, "advert_vrid", d.VRID)
+		}
+		if d.Reason.Invalid() {
+			in.d.limiter.do(fmt.Sprintf("%s %s %v", p.name, d.Reason, d.Src), func() {
+				in.log.Warn("advert discarded", attrs...)
+			})
+		} else {
+			in.log.Debug("advert discarded", attrs...)
+		}
+	}
+	for _, n := range r.Notices {
+		level := slog.LevelInfo
+		if n.Kind == router.NoticeAddrListMismatch || n.Kind == router.NoticeOwnerConflict {
+			level = slog.LevelWarn
+		}
+		in.d.limiter.do(fmt.Sprintf("%s %s %v %s", p.name, n.Kind, n.Src, n.Detail), func() {
+			in.log.Log(context.Background(), level, "notice", "kind", string(n.Kind), "src", n.Src, "detail", n.Detail)
+		})
+	}
+}
+
+// checksumKind is the checksum adverts are sent with: the message only
+// for VRRPv2, the pseudo-header for VRRPv3 (RFC 5798 §5.2.8, keepalived's
+// default).
+func checksumKind(version uint8) vrrpcore.ChecksumKind {
+	if version == 2 {
+		return vrrpcore.ChecksumMessage
+	}
+	return vrrpcore.ChecksumPseudoHeader
+}
+
+// sendAdvert sends a to the group or to every unicast peer. A failure is
+// counted, and logged when its reason changes (so an OUTPUT drop rule
+// gives one line, not one per second); a success after failures is logged
+// too.
+func (in *instance) sendAdvert(p *plan, a *vrrpcore.Advert) {
+	dsts := p.rc.UnicastPeers
+	if len(dsts) == 0 {
+		dsts = []netip.Addr{p.group}
+	}
+	for _, dst := range dsts {
+		b, err := a.AppendBinary(in.buf[:0], p.rc.PrimaryAddr, dst, checksumKind(p.rc.Version))
+		if err != nil {
+			in.sendFailed(fmt.Sprintf("encoding: %v", err), dst)
+			continue
+		}
+		in.buf = b
+		if err := in.sock.send(b, p.rc.PrimaryAddr, dst); err != nil {
+			in.sendFailed(sendReason(err), dst)
+			continue
+		}
+		if in.lastErr != "" {
+			in.log.Info("adverts are sent again", "failed_before", in.sendErrs)
+			in.lastErr = ""
+		}
+	}
+}
+
+func (in *instance) sendFailed(reason string, dst netip.Addr) {
+	in.sendErrs++
+	if reason != in.lastErr {
+		in.log.Warn("advert not sent", "dst", dst, "reason", reason, "failures", in.sendErrs)
+		in.lastErr = reason
+	}
+}
+
+// sendReason explains a send error; EPERM on a raw socket means a
+// netfilter OUTPUT rule dropped the packet.
+func sendReason(err error) string {
+	switch {
+	case errors.Is(err, syscall.EPERM):
+		return err.Error() + " (an OUTPUT firewall rule drops VRRP)"
+	case errors.Is(err, syscall.ENETDOWN):
+		return err.Error() + " (interface down)"
+	}
+	return err.Error()
+}
+
+func (in *instance) addVIP(v vip) {
+	if err := in.d.host.addVIP(v); err != nil {
+		in.vipErrs++
+		in.log.Error("virtual address not added", "err", err)
+		return
+	}
+	in.log.Debug("virtual address added", "address", v.Prefix, "dev", v.dev)
+}
+
+func (in *instance) delVIP(v vip) {
+	if err := in.d.host.delVIP(v); err != nil {
+		in.vipErrs++
+		in.log.Error("virtual address not removed", "err", err)
+		return
+	}
+	in.log.Debug("virtual address removed", "address", v.Prefix, "dev", v.dev)
+}
+
+// announce sends one burst: Count rounds over the addresses, each on the
+// interface that holds it. Without garp/gna intervals the burst goes out
+// at once; with them it is paced off the loop, and cut short if the
+// instance leaves Master.
+func (in *instance) announce(p *plan, ann router.Announcement) {
+	count := max(ann.Count, 1)
+	paced := p.garpInterval > 0 || p.gnaInterval > 0
+	send := func(ctx context.Context) {
+		for round := 0; round < count; round++ {
+			for _, a := range ann.Addrs {
+				v, ok := p.vips[a]
+				if !ok {
+					continue
+				}
+				if ctx.Err() != nil {
+					return
+				}
+				if err := in.d.announce(v.dev, a); err != nil {
+					in.d.limiter.do("announce "+v.dev+" "+err.Error(), func() {
+						in.log.Warn("announcement not sent", "address", a, "dev", v.dev, "err", err)
+					})
+				}
+				gap := p.garpInterval
+				if a.Is6() {
+					gap = p.gnaInterval
+				}
+				if gap > 0 {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(gap):
+					}
+				}
+			}
+		}
+	}
+	if !paced {
+		send(context.Background())
+		return
+	}
+	if in.announceCtx == nil {
+		in.announceCtx, in.announceCancel = context.WithCancel(context.Background())
+	}
+	go send(in.announceCtx)
+}
+
+func (in *instance) transition(t router.Transition) {
+	attrs := []any{"from", t.From.String(), "to", t.To.String(), "reason", string(t.Reason), "priority", in.m.Priority()}
+	if t.Peer.IsValid() {
+		attrs = append(attrs, "peer", t.Peer, "peer_priority", t.PeerPriority)
+	}
+	in.log.Info("state change", attrs...)
+	if t.From == router.Master && in.announceCancel != nil {
+		in.announceCancel()
+		in.announceCtx, in.announceCancel = nil, nil
+	}
+	state := t.To.String()
+	if t.To == router.Initialize {
+		state = "STOP"
+	}
+	in.notify.post(notifyEvent{state: state, priority: in.m.Priority()})
+}
+
+// publish updates the status snapshot.
+func (in *instance) publish() {
+	p := in.currentPlan()
+	st := &InstanceStatus{
+		Name: p.name, Interface: p.ifname, VRID: p.rc.VRID, Version: p.rc.Version, Family: p.family,
+		State: in.m.State(), Priority: in.m.Priority(), Configured: p.rc.Priority,
+		Stats: in.m.Stats(), SendErrors: in.sendErrs, LastSendError: in.lastErr,
+		QueueDrops: in.drops.Load(), VIPErrors: in.vipErrs,
+	}
+	st.Master, st.MasterPriority, _ = in.m.CurrentMaster()
+	in.status.Store(st)
+}

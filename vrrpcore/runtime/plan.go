@@ -1,0 +1,378 @@
+package runtime
+
+import (
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/keepalived"
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/router"
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/scripts"
+)
+
+// plan is everything needed to run one vrrp_instance, resolved against
+// the host: the state machine's configuration and the I/O around it.
+type plan struct {
+	name   string
+	pos    keepalived.Pos
+	rc     router.Config
+	ifname string
+	family int
+	// group is the multicast group adverts go to; invalid in unicast mode.
+	group netip.Addr
+	// vips maps each virtual address (advertised or excluded) to how it
+	// is configured.
+	vips map[netip.Addr]vip
+	// garpInterval and gnaInterval space the messages of one
+	// announcement burst on an interface (vrrp_garp_interval,
+	// vrrp_gna_interval).
+	garpInterval, gnaInterval time.Duration
+	// owner is set for the address owner (priority 255), whose virtual
+	// addresses are its own: those it found configured at startup are
+	// left in place when it stops.
+	owner bool
+
+	notify notifyPlan
+	tracks []trackRef
+}
+
+// notifyPlan holds an instance's prepared notify scripts.
+type notifyPlan struct {
+	master, backup, fault, stop, any *scripts.Command
+}
+
+// trackRef is one object an instance tracks.
+type trackRef struct {
+	script  string // vrrp_script name, or "" for an interface
+	iface   string
+	weight  int
+	reverse bool
+}
+
+// scriptPlan is a prepared vrrp_script.
+type scriptPlan struct {
+	name     string
+	cmd      *scripts.Command
+	interval time.Duration
+	timeout  time.Duration
+	rise     int
+	fall     int
+	initFail bool
+}
+
+// sameRun reports whether an instance running p can keep running as q:
+// everything but the notify scripts is the same.
+func (p *plan) sameRun(q *plan, ps, qs map[string]*scriptPlan) bool {
+	if p.name != q.name || p.ifname != q.ifname || p.family != q.family || p.group != q.group ||
+		p.garpInterval != q.garpInterval || p.gnaInterval != q.gnaInterval ||
+		!reflect.DeepEqual(p.rc, q.rc) || !slices.Equal(p.tracks, q.tracks) || len(p.vips) != len(q.vips) {
+		return false
+	}
+	for a, v := range p.vips {
+		if w, ok := q.vips[a]; !ok || !v.equal(w) {
+			return false
+		}
+	}
+	for _, t := range p.tracks {
+		if t.script != "" && !ps[t.script].equal(qs[t.script]) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *scriptPlan) equal(o *scriptPlan) bool {
+	if s == nil || o == nil {
+		return s == o
+	}
+	return s.name == o.name && slices.Equal(s.cmd.Argv, o.cmd.Argv) && s.cmd.UID == o.cmd.UID &&
+		s.cmd.GID == o.cmd.GID && s.interval == o.interval && s.timeout == o.timeout &&
+		s.rise == o.rise && s.fall == o.fall && s.initFail == o.initFail
+}
+
+// planner turns a keepalived configuration into plans, collecting every
+// error with its position and every warning.
+type planner struct {
+	cfg      *keepalived.Config
+	host     netHost
+	errs     keepalived.ErrorList
+	warnings []keepalived.Warning
+	scripts  map[string]*scriptPlan
+}
+
+func (pl *planner) errorf(pos keepalived.Pos, format string, args ...any) {
+	pl.errs = append(pl.errs, &keepalived.Error{Pos: pos, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (pl *planner) warnf(pos keepalived.Pos, format string, args ...any) {
+	pl.warnings = append(pl.warnings, keepalived.Warning{Pos: pos, Kind: keepalived.WarnSuspicious, Msg: fmt.Sprintf(format, args...)})
+}
+
+// makePlans plans every instance of cfg. The error, if not nil, is a
+// keepalived.ErrorList.
+func makePlans(cfg *keepalived.Config, host netHost) ([]*plan, map[string]*scriptPlan, []keepalived.Warning, error) {
+	pl := &planner{cfg: cfg, host: host, scripts: map[string]*scriptPlan{}}
+	if len(cfg.Instances) == 0 {
+		pl.errorf(keepalived.Pos{File: mainFile(cfg), Line: 1, Col: 1}, "no vrrp_instance to run")
+	}
+	for _, g := range cfg.SyncGroups {
+		pl.warnf(g.Pos, "vrrp_sync_group %s: vrrpdoctor runs its members as independent instances (no state synchronisation)", g.Name)
+	}
+	var plans []*plan
+	seen := map[sockKey]map[uint8]string{}
+	for i := range cfg.Instances {
+		inst := &cfg.Instances[i]
+		p := pl.plan(inst)
+		if p == nil {
+			continue
+		}
+		k := sockKey{p.ifname, p.family}
+		if seen[k] == nil {
+			seen[k] = map[uint8]string{}
+		}
+		if other, dup := seen[k][p.rc.VRID]; dup {
+			pl.errorf(inst.Pos, "vrrp_instance %s: VRID %d is already used by %s on %s (IPv%d)", inst.Name, p.rc.VRID, other, p.ifname, p.family)
+			continue
+		}
+		seen[k][p.rc.VRID] = inst.Name
+		plans = append(plans, p)
+	}
+	if len(pl.errs) > 0 {
+		return nil, nil, pl.warnings, pl.errs
+	}
+	return plans, pl.scripts, pl.warnings, nil
+}
+
+func mainFile(cfg *keepalived.Config) string {
+	if len(cfg.Files) > 0 {
+		return cfg.Files[0]
+	}
+	return "keepalived.conf"
+}
+
+// at returns where keyword was written in inst, else the instance itself.
+func at(inst *keepalived.Instance, keyword string) keepalived.Pos {
+	if p, ok := inst.Set[keyword]; ok {
+		return p
+	}
+	return inst.Pos
+}
+
+func (pl *planner) plan(inst *keepalived.Instance) *plan {
+	nerr := len(pl.errs)
+	family := int(inst.Family)
+	p := &plan{
+		name:   inst.Name,
+		pos:    inst.Pos,
+		ifname: inst.Interface,
+		family: family,
+		vips:   map[netip.Addr]vip{},
+		owner:  inst.Priority == router.OwnerPriority,
+	}
+	if inst.Interface == "" {
+		pl.errorf(inst.Pos, "vrrp_instance %s: no interface", inst.Name)
+		return nil
+	}
+	if _, err := pl.host.link(inst.Interface); err != nil {
+		pl.errorf(at(inst, "interface"), "vrrp_instance %s: %v", inst.Name, err)
+		return nil
+	}
+	if family != 4 && family != 6 {
+		pl.errorf(inst.Pos, "vrrp_instance %s: no virtual address, so no address family", inst.Name)
+		return nil
+	}
+	rc := router.Config{
+		VRID:                   inst.VRID,
+		Version:                uint8(inst.Version),
+		Family:                 family,
+		Priority:               inst.Priority,
+		AdvertInterval:         inst.AdvertInt,
+		NoPreempt:              inst.Nopreempt,
+		PreemptDelay:           inst.PreemptDelay,
+		Accept:                 inst.Accept,
+		Interface:              inst.Interface,
+		StartAsMaster:          inst.State == keepalived.StateMaster && !inst.Strict,
+		DownTimerAdverts:       inst.DownTimerAdverts,
+		LowerPrioNoAdvert:      inst.LowerPrioNoAdvert,
+		HigherPrioSendAdvert:   inst.HigherPrioSendAdvert,
+		Strict:                 inst.Strict,
+		DiscardAddrMismatch:    true,
+		AcceptAnyUnicastSource: !inst.CheckUnicastSrc,
+		GARP: router.GARPConfig{
+			MasterRepeat:        inst.Garp.MasterRepeat,
+			MasterDelay:         inst.Garp.MasterDelay,
+			MasterRefresh:       inst.Garp.MasterRefresh,
+			MasterRefreshRepeat: inst.Garp.MasterRefreshRepeat,
+			LowerPrioRepeat:     inst.Garp.LowerPrioRepeat,
+			LowerPrioDelay:      inst.Garp.LowerPrioDelay,
+		},
+	}
+	switch inst.Auth.Type {
+	case keepalived.AuthNone:
+	case keepalived.AuthPass:
+		rc.AuthType = vrrpcore.AuthSimple
+		copy(rc.AuthData[:], inst.Auth.Pass)
+	default:
+		pl.errorf(inst.Auth.Pos, "vrrp_instance %s: auth_type %v is not supported by vrrpdoctor (only PASS)", inst.Name, inst.Auth.Type)
+	}
+	for _, v := range inst.VIPs {
+		rc.VIPs = append(rc.VIPs, v.Addr())
+		p.addVIP(pl, inst, v)
+	}
+	for _, v := range inst.ExcludedVIPs {
+		rc.ExcludedVIPs = append(rc.ExcludedVIPs, v.Addr())
+		p.addVIP(pl, inst, v)
+	}
+	if inst.Unicast() {
+		for _, peer := range inst.UnicastPeers {
+			rc.UnicastPeers = append(rc.UnicastPeers, peer.Addr)
+			if peer.MinTTL != 0 || peer.MaxTTL != 255 {
+				pl.warnf(peer.Pos, "unicast_peer %v: min_ttl/max_ttl are not checked by vrrpdoctor", peer.Addr)
+			}
+		}
+		if inst.UnicastTTL != 0 && inst.UnicastTTL != 255 {
+			pl.warnf(at(inst, "unicast_ttl"), "vrrp_instance %s: unicast_ttl %d ignored: vrrpdoctor sends with TTL 255", inst.Name, inst.UnicastTTL)
+		}
+		if inst.OldUnicastChecksum {
+			pl.warnf(at(inst, "old_unicast_checksum"), "vrrp_instance %s: old_unicast_checksum is not supported; adverts carry the RFC checksum", inst.Name)
+		}
+	} else {
+		p.group = inst.McastGroup
+		if !p.group.IsValid() {
+			p.group = vrrpcore.GroupIPv4
+			if family == 6 {
+				p.group = vrrpcore.GroupIPv6
+			}
+		}
+	}
+	if inst.SrcIP.IsValid() {
+		rc.PrimaryAddr = inst.SrcIP.Unmap()
+	} else if a, err := pl.host.primaryAddr(inst.Interface, family); err != nil {
+		pl.errorf(at(inst, "interface"), "vrrp_instance %s: %v", inst.Name, err)
+	} else {
+		rc.PrimaryAddr = a
+	}
+	if inst.UseVMAC {
+		pl.warnf(at(inst, "use_vmac"), "vrrp_instance %s: use_vmac is not supported: the virtual addresses go on %s with its own MAC address", inst.Name, inst.Interface)
+	}
+	if !inst.Accept && !p.owner {
+		pl.warnf(at(inst, "no_accept"), "vrrp_instance %s: no_accept is not enforced: vrrpdoctor adds no firewall rule dropping traffic to the virtual addresses", inst.Name)
+	}
+	p.garpInterval, p.gnaInterval = pl.cfg.Global.GarpInterval, pl.cfg.Global.GnaInterval
+	p.notify = pl.notify(inst.Notify)
+	p.tracks = pl.tracks(inst)
+	if err := rc.Validate(); err != nil {
+		pl.errorf(inst.Pos, "vrrp_instance %s: %v", inst.Name, err)
+	}
+	p.rc = rc
+	if len(pl.errs) > nerr {
+		return nil
+	}
+	return p
+}
+
+func (p *plan) addVIP(pl *planner, inst *keepalived.Instance, v keepalived.VIP) {
+	dev := v.Dev
+	if dev == "" {
+		dev = inst.Interface
+	} else if _, err := pl.host.link(dev); err != nil {
+		pl.errorf(v.Pos, "virtual address %v: %v", v.Prefix, err)
+	}
+	if _, dup := p.vips[v.Addr()]; dup {
+		pl.errorf(v.Pos, "vrrp_instance %s: virtual address %v listed twice", inst.Name, v.Addr())
+		return
+	}
+	nv := vip{VIP: v, dev: dev}
+	if _, err := nv.netlinkAddr(); err != nil {
+		pl.errorf(v.Pos, "%v", err)
+	}
+	p.vips[v.Addr()] = nv
+}
+
+// command prepares one script with the global script_user and security.
+func (pl *planner) command(c *keepalived.Command, what string) *scripts.Command {
+	if c == nil {
+		return nil
+	}
+	user, group := c.User, c.Group
+	if user == "" {
+		user, group = pl.cfg.Global.ScriptUser, pl.cfg.Global.ScriptGroup
+	}
+	cmd, warnings, err := scripts.Prepare(scripts.Spec{Argv: c.Argv, User: user, Group: group, Secure: pl.cfg.Global.ScriptSecure})
+	if err != nil {
+		pl.errorf(c.Pos, "%s: %v", what, err)
+		return nil
+	}
+	for _, w := range warnings {
+		pl.warnf(c.Pos, "%s: %s", what, w)
+	}
+	return cmd
+}
+
+func (pl *planner) notify(n keepalived.Notify) notifyPlan {
+	return notifyPlan{
+		master: pl.command(n.Master, "notify_master"),
+		backup: pl.command(n.Backup, "notify_backup"),
+		fault:  pl.command(n.Fault, "notify_fault"),
+		stop:   pl.command(n.Stop, "notify_stop"),
+		any:    pl.command(n.Any, "notify"),
+	}
+}
+
+func (pl *planner) tracks(inst *keepalived.Instance) []trackRef {
+	var refs []trackRef
+	if !inst.DontTrackPrimary {
+		refs = append(refs, trackRef{iface: inst.Interface})
+	}
+	for _, ti := range inst.TrackInterfaces {
+		if _, err := pl.host.link(ti.Name); err != nil && !pl.cfg.Global.DynamicInterfaces {
+			pl.errorf(ti.Pos, "track_interface: %v", err)
+			continue
+		}
+		refs = append(refs, trackRef{iface: ti.Name, weight: ti.Weight, reverse: ti.Reverse})
+	}
+	for _, ts := range inst.TrackScripts {
+		sp := pl.script(ts)
+		if sp == nil {
+			continue
+		}
+		refs = append(refs, trackRef{script: ts.Name, weight: ts.Weight, reverse: ts.Reverse})
+	}
+	return refs
+}
+
+func (pl *planner) script(ts keepalived.TrackScript) *scriptPlan {
+	if sp, ok := pl.scripts[ts.Name]; ok {
+		return sp
+	}
+	s := pl.cfg.Script(ts.Name)
+	if s == nil {
+		pl.errorf(ts.Pos, "track_script %s: no vrrp_script of that name", ts.Name)
+		return nil
+	}
+	cmd := pl.command(&s.Command, "vrrp_script "+s.Name)
+	if cmd == nil {
+		return nil
+	}
+	sp := &scriptPlan{
+		name:     s.Name,
+		cmd:      cmd,
+		interval: s.Interval,
+		timeout:  s.Timeout,
+		rise:     max(s.Rise, 1),
+		fall:     max(s.Fall, 1),
+		initFail: s.InitFail,
+	}
+	if sp.interval <= 0 {
+		sp.interval = time.Second
+	}
+	if sp.timeout <= 0 {
+		// keepalived's default: a script may run for its whole interval.
+		sp.timeout = sp.interval
+	}
+	pl.scripts[ts.Name] = sp
+	return sp
+}

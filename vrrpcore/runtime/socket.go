@@ -1,0 +1,368 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
+)
+
+// maxMessage is the largest VRRP message: 8 bytes of header, 255 IPv6
+// addresses and room for VRRPv2 authentication data.
+const maxMessage = 8 + 255*16 + 8
+
+// tosInternetControl is IPTOS_PREC_INTERNETCONTROL, the TOS / traffic class
+// keepalived gives adverts.
+const tosInternetControl = 0xc0
+
+// sockKey identifies a VRRP socket: one per interface and address family.
+type sockKey struct {
+	ifname string
+	family int // 4 or 6
+}
+
+// packet is one received advert on its way to an instance.
+type packet struct {
+	advert vrrpcore.Advert
+	src    netip.Addr
+	ttl    uint8
+	ifname string
+	at     time.Time
+}
+
+// route is where a socket delivers the adverts of one VRID.
+type route struct {
+	ch    chan<- packet
+	group netip.Addr // multicast group the instance listens on; invalid for unicast
+	drops *atomic.Uint64
+}
+
+// SocketStats count what a VRRP socket received but could not hand to an
+// instance.
+type SocketStats struct {
+	Interface   string
+	Family      int
+	Received    uint64 // packets read
+	Undecodable uint64 // not a VRRP message (a *vrrpcore.DecodeError)
+	UnknownVRID uint64 // a VRID no instance runs on this interface
+	ReadErrors  uint64
+}
+
+// vrrpSocket is a raw IP socket for protocol 112 bound to one interface,
+// joined to the multicast groups its instances use. One goroutine reads it
+// and hands each advert to the instance running its VRID; instances send
+// through it directly (sends need no goroutine).
+type vrrpSocket struct {
+	key    sockKey
+	ifi    *net.Interface
+	conn   net.PacketConn
+	p4     *ipv4.PacketConn
+	p6     *ipv6.PacketConn
+	log    *slog.Logger
+	done   chan struct{}
+	closed atomic.Bool
+
+	mu     sync.Mutex
+	routes map[uint8]route
+	groups map[netip.Addr]int // joined group -> number of routes using it
+
+	received, undecodable, unknownVRID, readErrors atomic.Uint64
+	limiter                                        logLimiter
+}
+
+// openSocket opens the socket for key on interface ifi; enter runs the
+// socket creation in the daemon's network namespace.
+func openSocket(key sockKey, ifi *net.Interface, enter func(func() error) error, log *slog.Logger) (*vrrpSocket, error) {
+	s := &vrrpSocket{key: key, ifi: ifi, log: log, done: make(chan struct{}),
+		routes: map[uint8]route{}, groups: map[netip.Addr]int{}}
+	network, laddr := "ip4:112", "0.0.0.0"
+	if key.family == 6 {
+		network, laddr = "ip6:112", "::"
+	}
+	// Bind to the device before the socket is bound to an address, so
+	// that no packet of another interface is ever queued on it.
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, ifi.Name)
+			if serr != nil {
+				serr = fmt.Errorf("SO_BINDTODEVICE %s: %w", ifi.Name, serr)
+				return
+			}
+			// Only the groups joined on this socket, not every group
+			// joined on the host (Linux's default), like keepalived.
+			if key.family == 4 {
+				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
+			} else {
+				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, 0)
+			}
+			if serr != nil {
+				serr = fmt.Errorf("multicast-all off: %w", serr)
+			}
+		})
+		return errors.Join(err, serr)
+	}}
+	err := enter(func() error {
+		c, err := lc.ListenPacket(context.Background(), network, laddr)
+		s.conn = c
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("VRRP socket on %s: %w", ifi.Name, err)
+	}
+	if err := s.setup(); err != nil {
+		s.conn.Close()
+		return nil, fmt.Errorf("VRRP socket on %s: %w", ifi.Name, err)
+	}
+	go s.readLoop()
+	return s, nil
+}
+
+// setup sets TTL / hop limit 255 for every send (RFC 5798 §5.1.1.3,
+// §5.1.2.3), no multicast loopback, the outgoing interface, keepalived's
+// TOS, and asks for the TTL / hop limit, destination and interface of
+// every received packet as ancillary data.
+func (s *vrrpSocket) setup() error {
+	if s.key.family == 4 {
+		p := ipv4.NewPacketConn(s.conn)
+		s.p4 = p
+		return errors.Join(
+			p.SetMulticastTTL(255),
+			p.SetTTL(255),
+			p.SetMulticastLoopback(false),
+			p.SetMulticastInterface(s.ifi),
+			p.SetTOS(tosInternetControl),
+			p.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true),
+		)
+	}
+	p := ipv6.NewPacketConn(s.conn)
+	s.p6 = p
+	return errors.Join(
+		p.SetMulticastHopLimit(255),
+		p.SetHopLimit(255),
+		p.SetMulticastLoopback(false),
+		p.SetMulticastInterface(s.ifi),
+		p.SetTrafficClass(tosInternetControl),
+		p.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true),
+	)
+}
+
+// addRoute delivers the adverts of vrid to ch, joining group first if it
+// is a multicast group not joined yet.
+func (s *vrrpSocket) addRoute(vrid uint8, r route) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.routes[vrid]; dup {
+		return fmt.Errorf("VRID %d already runs on %s (IPv%d)", vrid, s.key.ifname, s.key.family)
+	}
+	if r.group.IsValid() {
+		if s.groups[r.group] == 0 {
+			if err := s.join(r.group); err != nil {
+				return err
+			}
+		}
+		s.groups[r.group]++
+	}
+	s.routes[vrid] = r
+	return nil
+}
+
+// removeRoute stops delivering vrid and leaves its group when no other
+// route uses it. It reports whether the socket has no route left.
+func (s *vrrpSocket) removeRoute(vrid uint8) (empty bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.routes[vrid]
+	if !ok {
+		return len(s.routes) == 0
+	}
+	delete(s.routes, vrid)
+	if r.group.IsValid() {
+		s.groups[r.group]--
+		if s.groups[r.group] == 0 {
+			delete(s.groups, r.group)
+			if err := s.leave(r.group); err != nil && !s.closed.Load() {
+				s.log.Warn("leaving multicast group", "interface", s.key.ifname, "group", r.group, "err", err)
+			}
+		}
+	}
+	return len(s.routes) == 0
+}
+
+func (s *vrrpSocket) join(g netip.Addr) error {
+	var err error
+	if s.p4 != nil {
+		err = s.p4.JoinGroup(s.ifi, &net.IPAddr{IP: g.AsSlice()})
+	} else {
+		err = s.p6.JoinGroup(s.ifi, &net.IPAddr{IP: g.AsSlice()})
+	}
+	if err != nil {
+		return fmt.Errorf("joining %v on %s: %w", g, s.key.ifname, err)
+	}
+	return nil
+}
+
+func (s *vrrpSocket) leave(g netip.Addr) error {
+	if s.p4 != nil {
+		return s.p4.LeaveGroup(s.ifi, &net.IPAddr{IP: g.AsSlice()})
+	}
+	return s.p6.LeaveGroup(s.ifi, &net.IPAddr{IP: g.AsSlice()})
+}
+
+// send sends one encoded VRRP message from src to dst out of the socket's
+// interface, with TTL / hop limit 255.
+func (s *vrrpSocket) send(msg []byte, src, dst netip.Addr) error {
+	var err error
+	if s.p4 != nil {
+		cm := &ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: s.ifi.Index}
+		_, err = s.p4.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice()})
+	} else {
+		cm := &ipv6.ControlMessage{Src: src.WithZone("").AsSlice(), IfIndex: s.ifi.Index, HopLimit: 255, TrafficClass: tosInternetControl}
+		zone := ""
+		if dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast() || dst.IsInterfaceLocalMulticast() {
+			zone = s.ifi.Name
+		}
+		_, err = s.p6.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice(), Zone: zone})
+	}
+	return err
+}
+
+// readLoop reads adverts until the socket is closed.
+func (s *vrrpSocket) readLoop() {
+	defer close(s.done)
+	buf := make([]byte, maxMessage+64)
+	for {
+		var (
+			n        int
+			src, dst netip.Addr
+			ttl      int
+			ifindex  int
+			err      error
+			from     net.Addr
+		)
+		if s.p4 != nil {
+			var cm *ipv4.ControlMessage
+			n, cm, from, err = s.p4.ReadFrom(buf)
+			if cm != nil {
+				ttl, ifindex = cm.TTL, cm.IfIndex
+				dst, _ = netip.AddrFromSlice(cm.Dst.To4())
+			}
+		} else {
+			var cm *ipv6.ControlMessage
+			n, cm, from, err = s.p6.ReadFrom(buf)
+			if cm != nil {
+				ttl, ifindex = cm.HopLimit, cm.IfIndex
+				dst, _ = netip.AddrFromSlice(cm.Dst)
+			}
+		}
+		if err != nil {
+			if s.closed.Load() {
+				return
+			}
+			s.readErrors.Add(1)
+			s.limiter.do("read", func() {
+				s.log.Warn("VRRP socket read failed", "interface", s.key.ifname, "family", s.key.family, "err", err)
+			})
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		at := time.Now()
+		s.received.Add(1)
+		if ia, ok := from.(*net.IPAddr); ok {
+			src, _ = netip.AddrFromSlice(ia.IP)
+		}
+		src, dst = src.Unmap(), dst.Unmap()
+		if ifindex != 0 && ifindex != s.ifi.Index {
+			// SO_BINDTODEVICE makes this impossible; count it anyway.
+			s.undecodable.Add(1)
+			continue
+		}
+		var adv vrrpcore.Advert
+		if err := adv.Decode(buf[:n], src, dst); err != nil {
+			var ce *vrrpcore.ChecksumError
+			if !errors.As(err, &ce) {
+				// Not even a VRRP message: never reaches a machine.
+				s.undecodable.Add(1)
+				s.limiter.do("decode "+src.String(), func() {
+					s.log.Warn("undecodable VRRP packet", "interface", s.key.ifname, "src", src, "len", n, "err", err)
+				})
+				continue
+			}
+			// A bad checksum is the machine's to discard and count.
+		}
+		s.mu.Lock()
+		r, ok := s.routes[adv.VRID]
+		s.mu.Unlock()
+		if !ok {
+			s.unknownVRID.Add(1)
+			s.limiter.do(fmt.Sprintf("vrid %d %v", adv.VRID, src), func() {
+				s.log.Debug("advert for a VRID not configured here", "interface", s.key.ifname, "src", src, "vrid", adv.VRID)
+			})
+			continue
+		}
+		p := packet{advert: adv, src: src, ttl: uint8(min(max(ttl, 0), 255)), ifname: s.key.ifname, at: at}
+		select {
+		case r.ch <- p:
+		default:
+			r.drops.Add(1)
+		}
+	}
+}
+
+// stats returns the socket's counters.
+func (s *vrrpSocket) stats() SocketStats {
+	return SocketStats{
+		Interface: s.key.ifname, Family: s.key.family,
+		Received: s.received.Load(), Undecodable: s.undecodable.Load(),
+		UnknownVRID: s.unknownVRID.Load(), ReadErrors: s.readErrors.Load(),
+	}
+}
+
+// close closes the socket and waits for its reader to end.
+func (s *vrrpSocket) close() error {
+	s.closed.Store(true)
+	err := s.conn.Close()
+	<-s.done
+	return err
+}
+
+// logLimiter lets a message through once per key and per minute.
+type logLimiter struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+const logEvery = time.Minute
+
+func (l *logLimiter) do(key string, fn func()) {
+	now := time.Now()
+	l.mu.Lock()
+	if l.last == nil {
+		l.last = map[string]time.Time{}
+	}
+	t, seen := l.last[key]
+	ok := !seen || now.Sub(t) >= logEvery
+	if ok {
+		l.last[key] = now
+		if len(l.last) > 4096 { // bound memory under a flood of sources
+			clear(l.last)
+			l.last[key] = now
+		}
+	}
+	l.mu.Unlock()
+	if ok {
+		fn()
+	}
+}
