@@ -140,12 +140,6 @@ func (b *builder) checkScriptSecurity() {
 func (b *builder) completeInstance(in *Instance, st *instanceState) {
 	g := &b.cfg.Global
 	set := func(k string) bool { _, ok := in.Set[k]; return ok }
-	at := func(k string) Pos {
-		if p, ok := in.Set[k]; ok {
-			return p
-		}
-		return in.Pos
-	}
 
 	if in.VRID == 0 {
 		b.errorf(in.Pos, "vrrp_instance %s: virtual_router_id is not set", in.Name)
@@ -161,7 +155,7 @@ func (b *builder) completeInstance(in *Instance, st *instanceState) {
 	switch {
 	case set("version"):
 		if in.Version == 2 && in.Family == IPv6 {
-			b.warnf(at("version"), WarnSuspicious, "version 2 with IPv6 addresses: VRRPv2 (RFC 3768) is IPv4 only, yet keepalived sends VRRPv2 over IPv6")
+			b.warnf(at(in, "version"), WarnSuspicious, "version 2 with IPv6 addresses: VRRPv2 (RFC 3768) is IPv4 only, yet keepalived sends VRRPv2 over IPv6")
 		}
 	case in.Family == IPv6:
 		in.Version = 3
@@ -175,15 +169,15 @@ func (b *builder) completeInstance(in *Instance, st *instanceState) {
 		if r == 0 {
 			r = time.Second
 		}
-		b.warnf(at("advert_int"), WarnAdjusted, "advert_int %s: VRRPv2 counts whole seconds, keepalived rounds it to %s", in.AdvertInt, r)
+		b.warnf(at(in, "advert_int"), WarnAdjusted, "advert_int %s: VRRPv2 counts whole seconds, keepalived rounds it to %s", in.AdvertInt, r)
 		in.AdvertInt = r
 	}
 	if in.Version == 3 {
 		if in.AdvertInt > v3MaxAdvert {
-			b.warnf(at("advert_int"), WarnAdjusted, "advert_int %s: above the VRRPv3 maximum, keepalived uses %s", in.AdvertInt, v3MaxAdvert)
+			b.warnf(at(in, "advert_int"), WarnAdjusted, "advert_int %s: above the VRRPv3 maximum, keepalived uses %s", in.AdvertInt, v3MaxAdvert)
 			in.AdvertInt = v3MaxAdvert
 		} else if r := in.AdvertInt.Round(10 * time.Millisecond); r != in.AdvertInt {
-			b.warnf(at("advert_int"), WarnAdjusted, "advert_int %s: VRRPv3 counts centiseconds, keepalived rounds it to %s", in.AdvertInt, r)
+			b.warnf(at(in, "advert_int"), WarnAdjusted, "advert_int %s: VRRPv3 counts centiseconds, keepalived rounds it to %s", in.AdvertInt, r)
 			in.AdvertInt = r
 		}
 	}
@@ -199,20 +193,20 @@ func (b *builder) completeInstance(in *Instance, st *instanceState) {
 		in.State = StateMaster
 	}
 	if strict && in.State == StateMaster && in.Priority != 255 {
-		b.warnf(at("state"), WarnAdjusted, "state MASTER under strict mode needs priority 255 (address owner): keepalived starts it as BACKUP")
+		b.warnf(at(in, "state"), WarnAdjusted, "state MASTER under strict mode needs priority 255 (address owner): keepalived starts it as BACKUP")
 		in.State = StateBackup
 	}
 	if in.State == StateMaster && in.Nopreempt {
-		b.warnf(at("nopreempt"), WarnAdjusted, "nopreempt has no effect with state MASTER: keepalived clears it (use state BACKUP on every node)")
+		b.warnf(at(in, "nopreempt"), WarnAdjusted, "nopreempt has no effect with state MASTER: keepalived clears it (use state BACKUP on every node)")
 		in.Nopreempt = false
 	}
 	if in.PreemptDelay > 0 {
 		switch {
 		case in.State == StateMaster:
-			b.warnf(at("preempt_delay"), WarnAdjusted, "preempt_delay has no effect with state MASTER: keepalived clears it")
+			b.warnf(at(in, "preempt_delay"), WarnAdjusted, "preempt_delay has no effect with state MASTER: keepalived clears it")
 			in.PreemptDelay = 0
 		case strict:
-			b.warnf(at("preempt_delay"), WarnAdjusted, "preempt_delay is not allowed by strict mode: keepalived clears it")
+			b.warnf(at(in, "preempt_delay"), WarnAdjusted, "preempt_delay is not allowed by strict mode: keepalived clears it")
 			in.PreemptDelay = 0
 		}
 	}
@@ -234,7 +228,7 @@ func (b *builder) completeInstance(in *Instance, st *instanceState) {
 	case st.accept != nil:
 		in.Accept = *st.accept
 		if strict && in.Accept && in.Version == 2 {
-			b.warnf(at("accept"), WarnAdjusted, "accept with VRRPv2 under strict mode: keepalived clears it (RFC 3768 has no accept mode)")
+			b.warnf(at(in, "accept"), WarnAdjusted, "accept with VRRPv2 under strict mode: keepalived clears it (RFC 3768 has no accept mode)")
 			in.Accept = false
 		}
 	case strict:
@@ -301,11 +295,11 @@ func (b *builder) completeInstance(in *Instance, st *instanceState) {
 	if in.Family == IPv6 && in.Version == 3 && len(in.VIPs) > 0 && !in.VIPs[0].Addr().IsLinkLocalUnicast() && strict {
 		b.warnf(in.VIPs[0].Pos, WarnSuspicious, "the first IPv6 virtual address is not link-local, as RFC 5798 §5.2.9 wants under strict mode")
 	}
-	b.checkUnicast(in, strict, set, at)
+	b.checkUnicast(in, strict, set)
 	b.checkTracking(in)
 
 	if in.Priority == 255 && in.SrcIP.IsValid() && !hasVIP(in.VIPs, in.SrcIP) && len(in.VIPs) > 0 {
-		b.warnf(at("priority"), WarnSuspicious, "priority 255 makes this router the owner of the virtual addresses, but its source address %s is not one of them", in.SrcIP)
+		b.warnf(at(in, "priority"), WarnSuspicious, "priority 255 makes this router the owner of the virtual addresses, but its source address %s is not one of them", in.SrcIP)
 	}
 }
 
@@ -326,11 +320,11 @@ func hasVIP(vips []VIP, a netip.Addr) bool {
 	return false
 }
 
-func (b *builder) checkUnicast(in *Instance, strict bool, set func(string) bool, at func(string) Pos) {
+func (b *builder) checkUnicast(in *Instance, strict bool, set func(string) bool) {
 	if !in.Unicast() {
 		for _, k := range []string{"unicast_src_ip", "unicast_ttl", "old_unicast_checksum", "check_unicast_src"} {
 			if set(k) && (k != "unicast_ttl" || in.UnicastTTL != 255) {
-				b.warnf(at(k), WarnSuspicious, "%s without unicast_peer: keepalived stays in multicast mode", k)
+				b.warnf(at(in, k), WarnSuspicious, "%s without unicast_peer: keepalived stays in multicast mode", k)
 			}
 		}
 		if set("unicast_ttl") {
@@ -339,7 +333,7 @@ func (b *builder) checkUnicast(in *Instance, strict bool, set func(string) bool,
 		return
 	}
 	if strict {
-		b.warnf(at("unicast_peer"), WarnSuspicious, "unicast peers are not VRRP as strict mode means it (keepalived 2.2 uses them anyway)")
+		b.warnf(at(in, "unicast_peer"), WarnSuspicious, "unicast peers are not VRRP as strict mode means it (keepalived 2.2 uses them anyway)")
 	}
 	in.CheckUnicastSrc = in.CheckUnicastSrc || b.cfg.Global.CheckUnicastSrc
 	seen := map[netip.Addr]Pos{}
@@ -454,11 +448,37 @@ func (b *builder) completeSyncGroups() {
 			}
 		}
 		g.Members = ms
+		b.syncGroupStates(g)
 		if len(ms) == 1 {
 			b.warnf(g.Pos, WarnSuspicious, "vrrp_sync_group %s has only one instance: a sync group needs two or more to mean anything", g.Name)
 		}
 		g.TrackScripts = b.resolveScripts(g.TrackScripts, "vrrp_sync_group "+g.Name)
 	}
+}
+
+// syncGroupStates applies keepalived 2.2.7's rule, seen in its -d dump:
+// members of a sync group start as MASTER only if every member is an
+// address owner (priority 255); otherwise all start as BACKUP.
+func (b *builder) syncGroupStates(g *SyncGroup) {
+	for _, m := range g.Members {
+		if b.cfg.Instance(m.Name).Priority != 255 {
+			for _, m := range g.Members {
+				if in := b.cfg.Instance(m.Name); in.State == StateMaster {
+					b.warnf(at(in, "state"), WarnAdjusted, "state MASTER: vrrp_instance %s is in sync group %s, whose members keepalived starts as BACKUP unless all have priority 255", in.Name, g.Name)
+					in.State = StateBackup
+				}
+			}
+			return
+		}
+	}
+}
+
+// at is where keyword k of in was written, or the instance's position.
+func at(in *Instance, k string) Pos {
+	if p, ok := in.Set[k]; ok {
+		return p
+	}
+	return in.Pos
 }
 
 // checkDuplicateVRIDs finds instances that would share VRID, interface and

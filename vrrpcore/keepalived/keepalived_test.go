@@ -75,6 +75,7 @@ var warningKeepalived = map[string]kaExit{
 	"unquoted script args":   {code: 0, note: "keepalived silently drops the extra words"},
 	"use_vmac":               {code: 0},
 	"v2 ipv6":                {code: 0, note: "keepalived sends VRRPv2 over IPv6 without a word"},
+	"sync group master":      {code: 0, note: "keepalived silently starts the members as BACKUP"},
 	"notify twice":           {code: 6, note: "also a root script without enable_script_security"},
 	"sync group":             {code: 6, note: "also a root script without enable_script_security"},
 	"security":               {code: 6},

@@ -549,6 +549,11 @@ var warningCases = []struct {
 	}},
 	{"security", "vrrp_script chk {\n    script /bin/true\n    user root\n}\n" + inst("    track_script {\n        chk\n    }\n"),
 		[]string{"2:5: suspicious: vrrp_script chk runs as root and enable_script_security is not set: keepalived -t calls this a SECURITY VIOLATION (and runs it anyway)"}},
+	{"sync group master", "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n}\n" + inst("    state MASTER\n") +
+		strings.NewReplacer("VI_1", "VI_2", "51", "52", "eth0", "eth1", "198.51.100.100", "203.0.113.100").Replace(inst("    state MASTER\n")), []string{
+		"13:5: adjusted: state MASTER: vrrp_instance VI_1 is in sync group G, whose members keepalived starts as BACKUP unless all have priority 255",
+		"21:5: adjusted: state MASTER: vrrp_instance VI_2 is in sync group G, whose members keepalived starts as BACKUP unless all have priority 255",
+	}},
 	{"use_vmac", inst("    use_vmac vrrp.51\n"), []string{"7:5: unused: use_vmac: not used by vrrpdoctor (it keeps the VIPs on eth0 with the interface's own MAC)"}},
 }
 
@@ -735,6 +740,23 @@ func TestSubstitutionBounded(t *testing.T) {
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%q: Parse does not return", src)
+		}
+	}
+}
+
+func TestSyncGroupMasterState(t *testing.T) {
+	src := "vrrp_sync_group G {\n    group {\n        A\n        B\n    }\n}\n" +
+		"vrrp_instance A {\n    state MASTER\n    interface eth0\n    virtual_router_id 1\n    priority %s\n    virtual_ipaddress {\n        198.51.100.1\n    }\n}\n" +
+		"vrrp_instance B {\n    state MASTER\n    interface eth1\n    virtual_router_id 2\n    priority 255\n    virtual_ipaddress {\n        203.0.113.1\n    }\n}\n"
+	for prio, want := range map[string]State{"255": StateMaster, "150": StateBackup} {
+		cfg, err := Parse("k.conf", []byte(fmt.Sprintf(src, prio)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range cfg.Instances {
+			if in.State != want {
+				t.Errorf("priority %s: %s starts %v, want %v (keepalived -d)", prio, in.Name, in.State, want)
+			}
 		}
 	}
 }
