@@ -98,17 +98,12 @@ func (s *Switch) Attach(h *Host, ifname string) error {
 	return h.LinkUp(ifname)
 }
 
-// Standard addresses of the hosts Pair and LAN build: host i (from 1) gets
-// 198.51.100.i/24 and 2001:db8::i/64 on eth0.
-const (
-	LANPrefix4 = "198.51.100.0/24"
-	LANPrefix6 = "2001:db8::/64"
-)
-
-// LANAddr4 returns the standard IPv4 address of the i-th host (from 1).
+// LANAddr4 returns the standard IPv4 address in CIDR notation of the i-th
+// host (from 1) that Pair and LAN build: 198.51.100.i/24.
 func LANAddr4(i int) string { return fmt.Sprintf("198.51.100.%d/24", i) }
 
-// LANAddr6 returns the standard IPv6 address of the i-th host (from 1).
+// LANAddr6 returns the standard IPv6 address in CIDR notation of the i-th
+// host (from 1): 2001:db8::i/64 (i in hex).
 func LANAddr6(i int) string { return fmt.Sprintf("2001:db8::%x/64", i) }
 
 // Pair builds the usual two-node LAN: hosts "a" and "b" joined by a veth pair
