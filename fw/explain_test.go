@@ -1,0 +1,58 @@
+package fw
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vrrpdoctor/vrrpdoctor/fw/eval"
+)
+
+func proofFiles(t *testing.T) []string {
+	t.Helper()
+	dir := "../testdata/rulesets/firewalld-nft-direct"
+	return []string{filepath.Join(dir, "nft.json"), filepath.Join(dir, "iptables-nft-save.txt")}
+}
+
+func TestExplainRenders(t *testing.T) {
+	ex, err := Explain(context.Background(), Options{
+		Rulesets: proofFiles(t),
+		Packet:   eval.VRRPAdvert(eval.In, "eth0", netip.MustParseAddr("198.51.100.1"), netip.Addr{}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	if err := RenderText(&text, ex); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + text.String())
+	for _, want := range []string{"Verdict:  REJECT", "filter_IN_public", "owner firewalld", eval.NotFinal, "-A INPUT -d 224.0.0.18/32 -i eth0 -p vrrp -j ACCEPT"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text output lacks %q", want)
+		}
+	}
+	var js bytes.Buffer
+	if err := RenderJSON(&js, ex); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Verdict string `json:"verdict"`
+		Rule    struct {
+			Backend, Family, Table, Chain, Text, Owner string
+			Handle                                     uint64
+		} `json:"rule"`
+		Path          []map[string]any `json:"path"`
+		UnknownReason *string          `json:"unknown_reason"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Verdict != "reject" || got.Rule.Table != "firewalld" || got.Rule.Owner != "firewalld" || got.Rule.Handle == 0 || len(got.Path) == 0 || got.UnknownReason != nil {
+		t.Fatalf("JSON: %s", js.String())
+	}
+}
