@@ -137,7 +137,8 @@ func RenderText(w io.Writer, ex *Explanation) error {
 			if s.Note != "" {
 				note = " — " + s.Note
 			}
-			fmt.Fprintf(&sb, "  %-11s %5d  %s %s %s %s%s [%s]  %s%s\n      %s\n", s.Hook, s.Priority, s.Backend, s.Family, s.Table, s.Chain, ident(s.RuleRef), s.Owner, s.Action, note, s.Text)
+			fmt.Fprintf(&sb, "  %s %s | %s %s %s %s%s [%s]: %s%s\n      %s\n", s.Hook, ruleset.PriorityName(s.Family, s.Hook, s.Priority),
+				s.Backend, s.Family, s.Table, s.Chain, ident(s.RuleRef), s.Owner, s.Action, note, s.Text)
 		}
 		if hidden > 0 {
 			fmt.Fprintf(&sb, "  (%d jumps, gotos, returns and rules without a verdict not shown; --json lists them)\n", hidden)

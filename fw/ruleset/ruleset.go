@@ -12,7 +12,6 @@ package ruleset
 import (
 	"fmt"
 	"sort"
-	"strings"
 )
 
 // Backend is the kernel subsystem and user-space tool a table belongs to.
@@ -275,10 +274,10 @@ func PriorityName(f Family, hook Hook, prio int) string {
 	switch f {
 	case FamilyIP, FamilyIP6, FamilyInet:
 		names = []named{{"raw", PriorityRaw}, {"mangle", PriorityMangle}, {"filter", PriorityFilter}, {"security", PrioritySecurity}}
-		if hook == HookPrerouting {
+		if hook == HookPrerouting || hook == HookOutput {
 			names = append(names, named{"dstnat", PriorityNATDst})
 		}
-		if hook == HookPostrouting {
+		if hook == HookPostrouting || hook == HookInput {
 			names = append(names, named{"srcnat", PriorityNATSrc})
 		}
 	case FamilyBridge:
@@ -299,25 +298,6 @@ func PriorityName(f Family, hook Hook, prio int) string {
 		}
 	}
 	return fmt.Sprint(prio)
-}
-
-// String renders the base chain's declaration in nft syntax.
-func (b *BaseChain) String() string {
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "type %s hook %s", b.Type, b.Hook)
-	switch len(b.Devices) {
-	case 0:
-	case 1:
-		fmt.Fprintf(&sb, " device %q", b.Devices[0])
-	default:
-		q := make([]string, len(b.Devices))
-		for i, d := range b.Devices {
-			q[i] = fmt.Sprintf("%q", d)
-		}
-		fmt.Fprintf(&sb, " devices = { %s }", strings.Join(q, ", "))
-	}
-	fmt.Fprintf(&sb, " priority %d; policy %s;", b.Priority, b.Policy)
-	return sb.String()
 }
 
 // xtablesTables are the table names iptables-nft creates.
