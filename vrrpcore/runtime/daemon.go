@@ -52,6 +52,7 @@ type Daemon struct {
 	links     *linkMonitor
 	plans     []*plan
 	scripts   map[string]*scriptPlan
+	warnings  []keepalived.Warning
 	instances map[string]*instance
 	sockets   map[sockKey]*vrrpSocket
 
@@ -95,12 +96,22 @@ func New(cfg *keepalived.Config, opts Options) (*Daemon, error) {
 	d.host = netHost{h: d.handle}
 	plans, scripts, warnings, err := makePlans(cfg, d.host)
 	d.logWarnings(warnings)
+	d.warnings = warnings
 	if err != nil {
 		d.handle.Close()
 		return nil, err
 	}
 	d.plans, d.scripts = plans, scripts
 	return d, nil
+}
+
+// Warnings returns what New or the last Reload found worth a warning in
+// the configuration: features vrrpdoctor does not implement, insecure
+// scripts. They are logged too.
+func (d *Daemon) Warnings() []keepalived.Warning {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.warnings)
 }
 
 func (d *Daemon) logWarnings(ws []keepalived.Warning) {
@@ -190,6 +201,7 @@ func (d *Daemon) Reload(cfg *keepalived.Config) error {
 	if err != nil {
 		return err
 	}
+	d.warnings = warnings
 	byName := map[string]*plan{}
 	for _, p := range plans {
 		byName[p.name] = p

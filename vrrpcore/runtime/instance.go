@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -265,17 +266,25 @@ func (in *instance) exec(r router.Ready) {
 	for i := range r.Adverts {
 		in.sendAdvert(p, &r.Adverts[i])
 	}
-	for _, a := range r.RemoveVIPs {
+	remove, add := r.RemoveVIPs, r.AddVIPs
+	if len(remove) > 0 {
+		remove = append(slices.Clip(remove), p.otherFamily...)
+	}
+	if len(add) > 0 {
+		add = append(slices.Clip(add), p.otherFamily...)
+	}
+	for _, a := range remove {
 		if v, ok := p.vips[a]; ok {
 			in.delVIP(v)
 		}
 	}
-	for _, a := range r.AddVIPs {
+	for _, a := range add {
 		if v, ok := p.vips[a]; ok {
 			in.addVIP(v)
 		}
 	}
 	for _, ann := range r.Announce {
+		ann.Addrs = append(slices.Clip(ann.Addrs), p.otherFamily...)
 		in.announce(p, ann)
 	}
 	for _, t := range r.Transitions {
