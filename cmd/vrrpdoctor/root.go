@@ -47,6 +47,7 @@ which firewall rule drops them, and the narrow fix.`,
 	root.SetErr(s.ErrOut)
 	root.AddCommand(newVersionCmd(s))
 	root.AddCommand(newAnalyzeCmd(s))
+	root.AddCommand(newRunCmd(s))
 	return root
 }
 
