@@ -194,11 +194,6 @@ func openWireIn(t *testing.T, h *netlab.Host, ifname string, o WireOptions) *Wir
 	return tap
 }
 
-func isChecksumError(err error) bool {
-	_, ok := errors.AsType[*vrrpcore.ChecksumError](err)
-	return ok
-}
-
 // readWire reads frames from tap until it has n or timeout passes, and
 // decodes them; frames that are not VRRP fail the test, adverts with a bad
 // checksum are kept.
