@@ -31,7 +31,7 @@ type Options struct {
 	Iptables iptsave.Options
 	// Packet is the advert to explain (see eval.VRRPAdvert).
 	Packet eval.Packet
-	// Live reads the live ruleset when Rulesets is empty.
+	// Live reads the live ruleset when Rulesets is empty; nil means ReadLive.
 	Live func(ctx context.Context) (*ruleset.Ruleset, []string, error)
 }
 
@@ -55,10 +55,11 @@ func Explain(ctx context.Context, opts Options) (*Explanation, error) {
 	if len(opts.Rulesets) > 0 {
 		rs, err = LoadFiles(opts.Rulesets, opts.Iptables)
 	} else {
-		if opts.Live == nil {
-			return nil, fmt.Errorf("no ruleset files given and no live reader")
+		live := opts.Live
+		if live == nil {
+			live = ReadLive
 		}
-		rs, warnings, err = opts.Live(ctx)
+		rs, warnings, err = live(ctx)
 	}
 	if err != nil {
 		return nil, err

@@ -118,6 +118,11 @@ func Evaluate(rs *ruleset.Ruleset, p Packet) (Result, error) {
 		return Result{}, err
 	}
 	e := &evaluator{rs: rs, p: p, ctMarkSet: setsCTMark(rs)}
+	for _, t := range rs.Tables {
+		if t.Incomplete != "" && e.familyApplies(t.Family) {
+			return Result{Packet: p, Verdict: Unknown, UnknownReason: fmt.Sprintf("the rules of %s table %s %s are not known: %s", t.Backend, t.Family, t.Name, t.Incomplete)}, nil
+		}
+	}
 	bases := e.bases()
 	orders, tied := orderings(bases)
 	if len(orders) > maxOrders {
@@ -199,18 +204,8 @@ func (e *evaluator) bases() []base {
 // applies reports whether a base chain sees the packet: the table's family
 // matches and, for ingress/egress, the chain's device is the interface.
 func (e *evaluator) applies(t *ruleset.Table, c *ruleset.Chain) bool {
-	switch t.Family {
-	case ruleset.FamilyIP:
-		if e.p.Family != 4 {
-			return false
-		}
-	case ruleset.FamilyIP6:
-		if e.p.Family != 6 {
-			return false
-		}
-	case ruleset.FamilyInet, ruleset.FamilyNetdev:
-	default:
-		return false // arp, bridge: not on an IP packet's routed path
+	if !e.familyApplies(t.Family) {
+		return false
 	}
 	if c.Base.Hook == ruleset.HookIngress || c.Base.Hook == ruleset.HookEgress {
 		dev := e.p.InIface
@@ -602,4 +597,17 @@ func (e *evaluator) iface() string {
 		return e.p.InIface
 	}
 	return e.p.OutIface
+}
+
+// familyApplies reports whether tables of family f can see the packet.
+func (e *evaluator) familyApplies(f ruleset.Family) bool {
+	switch f {
+	case ruleset.FamilyIP:
+		return e.p.Family == 4
+	case ruleset.FamilyIP6:
+		return e.p.Family == 6
+	case ruleset.FamilyInet, ruleset.FamilyNetdev:
+		return true
+	}
+	return false // arp, bridge: not on an IP packet's routed path
 }

@@ -28,11 +28,9 @@ type ruleOut struct {
 // rule evaluates one rule for one way; undecidable matches split the way.
 func (e *evaluator) rule(bc base, c *ruleset.Chain, r *ruleset.Rule, b branch) []ruleOut {
 	if r.Incomplete != "" {
-		yes, no := b.clone(), b.clone()
-		cond := fmt.Sprintf("%s matches (%s)", e.where(bc, c, r), r.Incomplete)
-		yes.may = append(yes.may, cond)
-		no.may = append(no.may, "not: "+cond)
-		return append(e.exprs(bc, c, r, 0, yes), ruleOut{kind: outNoMatch, b: no})
+		// What was read of the rule cannot be trusted: a missing expression
+		// also shifts the meaning of those that follow it.
+		return []ruleOut{{kind: outUnknown, b: b, reason: fmt.Sprintf("%s was not read in full: %s", e.where(bc, c, r), r.Incomplete)}}
 	}
 	return e.exprs(bc, c, r, 0, b)
 }

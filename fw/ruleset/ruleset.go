@@ -85,6 +85,9 @@ type Table struct {
 	Sets    []*Set // named sets and maps
 	// Source names the file or live source the table was read from.
 	Source string
+	// Incomplete, when set, says why the table's rules are not known (for
+	// example legacy tables present while iptables-legacy-save is missing).
+	Incomplete string
 }
 
 // Chain is a base chain (Base != nil) or a regular chain.
