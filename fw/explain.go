@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/vrrpdoctor/vrrpdoctor/fw/eval"
+	"github.com/vrrpdoctor/vrrpdoctor/fw/firewalld"
 	"github.com/vrrpdoctor/vrrpdoctor/fw/iptsave"
 	"github.com/vrrpdoctor/vrrpdoctor/fw/ruleset"
 )
@@ -32,7 +33,7 @@ type Options struct {
 	// Packet is the advert to explain (see eval.VRRPAdvert).
 	Packet eval.Packet
 	// Live reads the live ruleset when Rulesets is empty; nil means ReadLive.
-	Live func(ctx context.Context) (*ruleset.Ruleset, []string, error)
+	Live func(ctx context.Context) (*Live, error)
 }
 
 // Explanation is Explain's answer.
@@ -45,30 +46,35 @@ type Explanation struct {
 	// Warnings are things about the ruleset the reader must know (for
 	// example rules a reader could not decode in full).
 	Warnings []string
+	// Firewalld is what a running firewalld said (live reading only).
+	Firewalld *firewalld.Info
 }
 
 // Explain reads the ruleset and walks the packet through it.
 func Explain(ctx context.Context, opts Options) (*Explanation, error) {
-	var rs *ruleset.Ruleset
-	var warnings []string
-	var err error
+	live := &Live{}
 	if len(opts.Rulesets) > 0 {
-		rs, err = LoadFiles(opts.Rulesets, opts.Iptables)
-	} else {
-		live := opts.Live
-		if live == nil {
-			live = ReadLive
+		rs, err := LoadFiles(opts.Rulesets, opts.Iptables)
+		if err != nil {
+			return nil, err
 		}
-		rs, warnings, err = live(ctx)
+		live.Ruleset = rs
+	} else {
+		read := opts.Live
+		if read == nil {
+			read = ReadLive
+		}
+		var err error
+		if live, err = read(ctx); err != nil {
+			return nil, err
+		}
 	}
-	if err != nil {
-		return nil, err
-	}
+	rs := live.Ruleset
 	res, err := eval.Evaluate(rs, opts.Packet)
 	if err != nil {
 		return nil, err
 	}
-	return &Explanation{Result: res, Sources: rs.Sources, Backends: rs.Backends(), Warnings: warnings}, nil
+	return &Explanation{Result: res, Sources: rs.Sources, Backends: rs.Backends(), Warnings: live.Warnings, Firewalld: live.Firewalld}, nil
 }
 
 // jsonExplanation is the JSON shape: verdict, rule {backend, family, table,
@@ -83,6 +89,7 @@ type jsonExplanation struct {
 	Sources       []string          `json:"sources"`
 	Backends      []ruleset.Backend `json:"backends"`
 	Warnings      []string          `json:"warnings,omitempty"`
+	Firewalld     *firewalld.Info   `json:"firewalld,omitempty"`
 }
 
 // RenderJSON writes the explanation as one indented JSON object.
@@ -95,7 +102,7 @@ func RenderJSON(w io.Writer, ex *Explanation) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(jsonExplanation{
 		Verdict: ex.Verdict, Rule: ex.Rule, Path: path, UnknownReason: ex.UnknownReason, Notes: ex.Notes,
-		Packet: ex.Packet.String(), Sources: ex.Sources, Backends: ex.Backends, Warnings: ex.Warnings,
+		Packet: ex.Packet.String(), Sources: ex.Sources, Backends: ex.Backends, Warnings: ex.Warnings, Firewalld: ex.Firewalld,
 	})
 }
 

@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 
+	"github.com/vrrpdoctor/vrrpdoctor/fw/firewalld"
 	"github.com/vrrpdoctor/vrrpdoctor/fw/iptsave"
 	"github.com/vrrpdoctor/vrrpdoctor/fw/nftjson"
 	"github.com/vrrpdoctor/vrrpdoctor/fw/nftlive"
@@ -26,8 +28,46 @@ import (
 //     iptables-legacy-save and ip6tables-legacy-save when
 //     /proc/net/ip{,6}_tables_names lists any.
 //
+//   - firewalld, when it runs, over D-Bus: its settings, and which iptables
+//     rules are its direct rules (their owner is then firewalld).
+//
 // The warnings say what could not be read. Reading needs CAP_NET_ADMIN.
-func ReadLive(ctx context.Context) (*ruleset.Ruleset, []string, error) {
+func ReadLive(ctx context.Context) (*Live, error) {
+	rs, warnings, err := readLiveRuleset(ctx)
+	if err != nil {
+		return nil, err
+	}
+	live := &Live{Ruleset: rs, Warnings: warnings}
+	info, err := firewalld.Query(ctx, firewalld.Options{})
+	switch {
+	case err != nil && noBus(err):
+		// No system bus, so no firewalld.
+	case err != nil:
+		live.Warnings = append(live.Warnings, err.Error())
+	case info.Running:
+		live.Firewalld = info
+		info.MarkDirectRules(rs)
+		rs.Sources = append(rs.Sources, "firewalld "+info.Version+" (D-Bus)")
+	}
+	return live, nil
+}
+
+// Live is the live state ReadLive found.
+type Live struct {
+	Ruleset  *ruleset.Ruleset
+	Warnings []string
+	// Firewalld is nil when firewalld does not run.
+	Firewalld *firewalld.Info
+}
+
+// noBus reports whether err says there is no system bus to connect to.
+func noBus(err error) bool {
+	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) ||
+		strings.Contains(err.Error(), "system bus not found") || // godbus, when no socket exists
+		strings.Contains(err.Error(), "no such file or directory") || strings.Contains(err.Error(), "connection refused")
+}
+
+func readLiveRuleset(ctx context.Context) (*ruleset.Ruleset, []string, error) {
 	var warnings []string
 	rs, err := nftlive.Read(nftlive.Options{})
 	if err != nil {

@@ -182,3 +182,81 @@ func positionOf(t *testing.T, dir, fam, table, chain string, handle uint64) int 
 	t.Fatalf("rule handle %d not in %s %s %s", handle, fam, table, chain)
 	return 0
 }
+
+// TestExplainLiveFirewalld is the product's case, live: a real firewalld
+// 1.3.3 (nftables backend, default zone) with the classic direct rules, in a
+// lab namespace. Explain, run inside that namespace, must answer reject by
+// firewalld's filter_IN_public, show the direct rule's accept as not final,
+// and know from D-Bus that the direct rule is firewalld's.
+func TestExplainLiveFirewalld(t *testing.T) {
+	tools := map[string]string{}
+	for k, v := range fwlab.Tools {
+		tools[k] = v
+	}
+	for k, v := range fwlab.FirewalldTools {
+		tools[k] = v
+	}
+	fwlab.Require(t, tools)
+	ns := fwlab.NewNS(t)
+	bus := ns.StartFirewalld(t, "nftables")
+	for _, args := range [][]string{
+		{"--permanent", "--direct", "--add-rule", "ipv4", "filter", "INPUT", "0", "--in-interface", "eth0", "--destination", "224.0.0.18", "--protocol", "vrrp", "-j", "ACCEPT"},
+		{"--permanent", "--direct", "--add-rule", "ipv4", "filter", "OUTPUT", "0", "--out-interface", "eth0", "--destination", "224.0.0.18", "--protocol", "vrrp", "-j", "ACCEPT"},
+		{"--reload"},
+	} {
+		if out, err := ns.FirewallCmd(bus, args...); err != nil {
+			t.Fatalf("firewall-cmd %v: %v: %s", args, err, out)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := filepath.Abs("../testdata/rulesets/firewalld-nft-direct")
+	out := filepath.Join(t.TempDir(), "result.json")
+	cmd := exec.Command("ip", "netns", "exec", ns.Name, self, "-test.run", "^TestLiveChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), childEnv+"="+dir, childOut+"="+out, "DBUS_SYSTEM_BUS_ADDRESS="+bus)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Verdict   eval.Verdict
+		Rule      *eval.RuleRef
+		Path      []eval.Step
+		Reason    string
+		Warnings  []string
+		Firewalld *struct {
+			Running bool
+			Backend string
+			Direct  []any `json:"direct_rules"`
+		}
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Verdict != eval.Reject || got.Rule == nil || got.Rule.Table != "firewalld" || got.Rule.Chain != "filter_IN_public" || got.Rule.Owner != "firewalld" {
+		t.Fatalf("got %s by %v (%s)", got.Verdict, got.Rule, got.Reason)
+	}
+	if got.Firewalld == nil || !got.Firewalld.Running || got.Firewalld.Backend != "nftables" || len(got.Firewalld.Direct) != 2 {
+		t.Fatalf("firewalld info %+v", got.Firewalld)
+	}
+	found := false
+	for _, s := range got.Path {
+		if s.Backend == "iptables-nft" && s.Chain == "INPUT" && s.Action == "accept" {
+			found = true
+			if s.Note != eval.NotFinal || s.Owner != "firewalld" || !strings.Contains(s.Text, "-p vrrp") {
+				t.Errorf("direct rule step %+v", s)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("direct rule missing from the path: %s", b)
+	}
+	if len(got.Warnings) > 0 {
+		t.Errorf("warnings %v", got.Warnings)
+	}
+}

@@ -111,6 +111,9 @@ func IsFirewalldChain(name string) bool {
 // The answer is a heuristic on table and chain names, jump targets,
 // interface names and comments; OwnerHand when nothing matches.
 func OwnerOf(t *Table, c *Chain, r *Rule) (Owner, string) {
+	if r != nil && r.Owner != "" {
+		return r.Owner, "known from " + string(r.Owner)
+	}
 	if o, ok := tableOwners[t.Name]; ok && t.Backend == BackendNFT {
 		return o, fmt.Sprintf("table %s %s", t.Family, t.Name)
 	}

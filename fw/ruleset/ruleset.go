@@ -125,6 +125,10 @@ type Rule struct {
 	// Incomplete, when set, says why the expressions are known not to be the
 	// whole rule (for example an expression kind the reader cannot decode).
 	Incomplete string
+	// Owner, when set, is the tool known to have written the rule (for
+	// example firewalld, for a rule it lists as a direct rule); OwnerOf
+	// then needs no heuristic.
+	Owner Owner
 }
 
 // Set is a named set, map (Map != "") or verdict map (Map == "verdict").
