@@ -18,12 +18,15 @@ import (
 )
 
 // ReadLive reads the ruleset of the current network namespace:
+//
 //   - nftables (native and iptables-nft tables) over netlink with
 //     google/nftables; rules it could not decode in full are completed from
 //     `nft -j list ruleset` when nft is installed, and stay marked
 //     incomplete (so evaluated as unknown) otherwise;
+//
 //   - iptables-nft rule text and xt extensions from iptables-nft-save and
 //     ip6tables-nft-save, when installed;
+//
 //   - iptables-legacy tables, which nft cannot see, from
 //     iptables-legacy-save and ip6tables-legacy-save when
 //     /proc/net/ip{,6}_tables_names lists any.
