@@ -236,6 +236,7 @@ type flow struct {
 	FlowStats
 	wire, socket pendingSet // undecided incoming observations
 	sends        pendingSet // undecided successful send attempts
+	out          pendingSet // outgoing adverts not matched to a send attempt yet
 }
 
 // observation is one tap's sighting of a packet, reduced to what
@@ -297,6 +298,18 @@ func (s *pendingSet) take(o observation, window time.Duration) bool {
 	}
 	s.remove(o.id, best)
 	return true
+}
+
+// takeOldest removes and reports the oldest observation of identity id
+// whose time lies in [from, to].
+func (s *pendingSet) takeOldest(id identity, from, to time.Time) bool {
+	for i, x := range s.byID[id] {
+		if !x.t.Before(from) && !x.t.After(to) {
+			s.remove(id, i)
+			return true
+		}
+	}
+	return false
 }
 
 func (s *pendingSet) remove(id identity, i int) {
@@ -378,8 +391,15 @@ func (c *Correlator) AddWire(iface string, p *Packet, badChecksum bool) {
 	f.Wire.add(p.Time, badChecksum)
 	o := observe(p, badChecksum)
 	if dir == DirOut {
-		if f.sends.take(observation{t: o.t, id: identity{dst: p.Dst}}, c.o.Window) {
+		// The advert leaves after its send attempt began, and the wire
+		// tap may stamp it when it reads it: the oldest attempt within
+		// Window+Grace before is the one.
+		id := identity{dst: p.Dst}
+		if f.sends.takeOldest(id, o.t.Add(-c.o.Window-c.o.Grace), o.t.Add(time.Millisecond)) {
 			f.SentOnWire++
+		} else {
+			// Its send attempt may be reported a moment later.
+			f.out.add(observation{t: o.t, id: id})
 		}
 		return
 	}
@@ -423,7 +443,12 @@ func (c *Correlator) AddSend(a SendAttempt) {
 		c.event(Event{Kind: EventSendFailed, Flow: k, Time: a.Time, Dst: a.Dst, Err: a.Err.Error()})
 		return
 	}
-	f.sends.add(observation{t: a.Time, id: identity{dst: a.Dst.Unmap()}})
+	id := identity{dst: a.Dst.Unmap()}
+	if f.out.takeOldest(id, a.Time.Add(-time.Millisecond), a.Time.Add(c.o.Window+c.o.Grace)) {
+		f.SentOnWire++
+		return
+	}
+	f.sends.add(observation{t: a.Time, id: id})
 }
 
 // Advance decides every observation older than now - Window - Grace that
@@ -443,6 +468,7 @@ func (c *Correlator) Advance(now time.Time) {
 				Checksum: o.id.checksum, BadChecksum: o.badChecksum, Priority: o.priority})
 		})
 		f.socket.expire(limit, func(observation) { f.SocketOnly++ })
+		f.out.expire(limit, func(observation) {}) // sent by a daemon that reports no attempts
 		f.sends.expire(limit, func(o observation) {
 			f.SentMissing++
 			c.event(Event{Kind: EventSentNotOnWire, Flow: k, Time: o.t, Dst: o.id.dst})

@@ -10,7 +10,7 @@ import (
 )
 
 var (
-	ct0    = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	ct0   = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	peer4 = netip.MustParseAddr("198.51.100.1")
 	self4 = netip.MustParseAddr("198.51.100.2")
 	peer6 = netip.MustParseAddr("fe80::1")
@@ -179,10 +179,14 @@ func TestCorrelateSends(t *testing.T) {
 	send(2*time.Second, syscall.EPERM)
 	send(3*time.Second, nil)                     // accepted, never on the wire
 	c.AddWire("eth0", out(4*time.Second), false) // someone else's send
+	// The wire tap may report an advert before its sender reports the
+	// attempt.
+	c.AddWire("eth0", out(5*time.Second+30*time.Microsecond), false)
+	send(5*time.Second, nil)
 	c.Advance(ct0.Add(time.Hour))
 	k := FlowKey{Interface: "eth0", VRID: 51, Family: 4, Sender: self4, Direction: DirOut}
 	f := flowOf(t, c, k)
-	if f.Sends != 4 || f.SendErrors != 2 || f.SentOnWire != 1 || f.SentMissing != 1 || f.Wire.Packets != 2 || f.LastSendError != "operation not permitted" {
+	if f.Sends != 5 || f.SendErrors != 2 || f.SentOnWire != 2 || f.SentMissing != 1 || f.Wire.Packets != 3 || f.LastSendError != "operation not permitted" {
 		t.Errorf("figures %+v", f)
 	}
 	if _, ok := f.DeliveryRatio(); ok {

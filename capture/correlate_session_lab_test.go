@@ -1,0 +1,134 @@
+package capture
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab"
+	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab/netlabtest"
+)
+
+func startSessionIn(t *testing.T, h *netlab.Host, o SessionOptions) *Session {
+	t.Helper()
+	var s *Session
+	if err := h.Do(func() (err error) {
+		s, err = StartSession(o)
+		return err
+	}); err != nil {
+		t.Fatalf("session on %s: %v", h.Name(), err)
+	}
+	t.Cleanup(func() { s.Stop() })
+	time.Sleep(timestampWarmup)
+	return s
+}
+
+func TestSessionLab(t *testing.T) {
+	t.Parallel()
+	lab := netlabtest.New(t, "nft")
+	a, b, err := lab.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s4 := newLabSender(t, a, "eth0", 4)
+	s6 := newLabSender(t, a, "eth0", 6)
+	k4 := FlowKey{Interface: "eth0", VRID: 51, Family: 4, Sender: s4.src, Direction: DirIn}
+	k6 := FlowKey{Interface: "eth0", VRID: 52, Family: 6, Sender: s6.src.WithZone(""), Direction: DirIn}
+	send := func(n int) {
+		for range n {
+			s4.send(t, 51, 150, netip.Addr{})
+			s6.send(t, 52, 150, netip.Addr{})
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	t.Run("healthy", func(t *testing.T) {
+		var frames int
+		sess := startSessionIn(t, b, SessionOptions{Interface: "eth0", OnFrame: func(*WireFrame) error { frames++; return nil }})
+		send(10)
+		st, err := sess.Stop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []FlowKey{k4, k6} {
+			f, ok := st.Flow(k)
+			if !ok {
+				t.Fatalf("no flow %+v in %+v", k, st.Flows)
+			}
+			if r, ok := f.DeliveryRatio(); f.Wire.Packets != 10 || f.Socket.Packets != 10 || !ok || r != 1 || f.Pending != 0 {
+				t.Errorf("IPv%d: %+v", k.Family, f)
+			}
+		}
+		if frames != 20 || st.Wire.Received != 20 || st.Wire.Dropped != 0 || st.EventCount != 0 || st.Undecodable != 0 {
+			t.Errorf("%d frames, stats %+v", frames, st)
+		}
+		if len(st.Sockets) != 2 || !st.Sockets[0].Open || !st.Sockets[1].Open || st.Sockets[0].Stats.Received != 10 {
+			t.Errorf("sockets %+v", st.Sockets)
+		}
+	})
+
+	t.Run("input-drop", func(t *testing.T) {
+		if err := b.NftScript("table inet vdtest { chain input { type filter hook input priority 0; meta l4proto 112 drop; }; }"); err != nil {
+			t.Fatal(err)
+		}
+		defer b.Nft("delete", "table", "inet", "vdtest")
+		sess := startSessionIn(t, b, SessionOptions{Interface: "eth0"})
+		send(5)
+		st, err := sess.Stop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []FlowKey{k4, k6} {
+			f, _ := st.Flow(k)
+			if r, ok := f.DeliveryRatio(); f.Wire.Packets != 5 || f.Socket.Packets != 0 || f.Lost != 5 || !ok || r != 0 {
+				t.Errorf("IPv%d: %+v", k.Family, f)
+			}
+		}
+		if st.EventCount != 10 {
+			t.Errorf("%d events, want 10", st.EventCount)
+		}
+	})
+
+	t.Run("output-drop-probe", func(t *testing.T) {
+		sess := startSessionIn(t, a, SessionOptions{Interface: "eth0", ProbeVRID: 200, ProbeInterval: 100 * time.Millisecond, ProbeFamilies: []uint8{4, 6}})
+		time.Sleep(500 * time.Millisecond)
+		if err := a.NftScript("table inet vdtest { chain output { type filter hook output priority 0; meta l4proto 112 drop; }; }"); err != nil {
+			t.Fatal(err)
+		}
+		defer a.Nft("delete", "table", "inet", "vdtest")
+		time.Sleep(500 * time.Millisecond)
+		st, err := sess.Stop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, fam := range []uint8{4, 6} {
+			var f FlowStats
+			for _, x := range st.Flows {
+				if x.VRID == 200 && x.Family == fam && x.Direction == DirOut {
+					f = x
+				}
+			}
+			if f.Sends < 6 || f.SendErrors < 3 || f.SentOnWire == 0 || f.SentOnWire+f.SendErrors != f.Sends || f.Wire.Packets != f.SentOnWire || f.SentMissing != 0 {
+				t.Errorf("IPv%d probe: %+v", fam, f)
+			}
+			if f.LastSendError != syscall.EPERM.Error() {
+				t.Errorf("IPv%d probe: last error %q, want EPERM", fam, f.LastSendError)
+			}
+		}
+	})
+}
+
+func TestSessionPermission(t *testing.T) {
+	// The error a user without CAP_NET_RAW gets.
+	err := socketError("open AF_PACKET socket", syscall.EPERM)
+	if !errors.Is(err, os.ErrPermission) {
+		t.Errorf("%v does not wrap os.ErrPermission", err)
+	}
+	want := "capture: open AF_PACKET socket: operation not permitted: CAP_NET_RAW is needed (run as root, or grant it with: setcap cap_net_raw+ep <binary>)"
+	if err.Error() != want {
+		t.Errorf("got %q\nwant %q", err, want)
+	}
+}
