@@ -4,23 +4,100 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
-// ruleKey identifies a rule across dumps.
-type ruleKey struct {
-	family byte
-	table  string
-	chain  string
-	handle uint64
+// rawRule is one rule of a netlink dump, its expressions decoded one by one
+// with google/nftables' decoders.
+type rawRule struct {
+	family       byte
+	table, chain string
+	handle       uint64
+	userData     []byte
+	exprs        []expr.Any
+	// unknown lists the expression kinds google/nftables has no decoder
+	// for; its own GetRules drops them without a word.
+	unknown []string
 }
 
-// census dumps every rule over netlink and returns the names of its
-// expressions as the kernel holds them. google/nftables silently skips
-// expression kinds it cannot decode; comparing its result with this list
-// tells which rules it did not read in full.
-func census(netns int) (map[ruleKey][]string, error) {
+// newExpr returns an empty expression of the kind google/nftables v0.3.0
+// decodes under that name (its own table is not exported), or nil.
+func newExpr(name string) expr.Any {
+	switch name {
+	case "ct":
+		return &expr.Ct{}
+	case "range":
+		return &expr.Range{}
+	case "meta":
+		return &expr.Meta{}
+	case "cmp":
+		return &expr.Cmp{}
+	case "counter":
+		return &expr.Counter{}
+	case "objref":
+		return &expr.Objref{}
+	case "payload":
+		return &expr.Payload{}
+	case "lookup":
+		return &expr.Lookup{}
+	case "immediate":
+		return &expr.Immediate{}
+	case "bitwise":
+		return &expr.Bitwise{}
+	case "redir":
+		return &expr.Redir{}
+	case "nat":
+		return &expr.NAT{}
+	case "limit":
+		return &expr.Limit{}
+	case "quota":
+		return &expr.Quota{}
+	case "dynset":
+		return &expr.Dynset{}
+	case "log":
+		return &expr.Log{}
+	case "exthdr":
+		return &expr.Exthdr{}
+	case "match":
+		return &expr.Match{}
+	case "target":
+		return &expr.Target{}
+	case "connlimit":
+		return &expr.Connlimit{}
+	case "queue":
+		return &expr.Queue{}
+	case "flow_offload":
+		return &expr.FlowOffload{}
+	case "reject":
+		return &expr.Reject{}
+	case "masq":
+		return &expr.Masq{}
+	case "hash":
+		return &expr.Hash{}
+	case "cthelper":
+		return &expr.CtHelper{}
+	case "synproxy":
+		return &expr.SynProxy{}
+	case "ctexpect":
+		return &expr.CtExpect{}
+	case "secmark":
+		return &expr.SecMark{}
+	case "cttimeout":
+		return &expr.CtTimeout{}
+	case "fib":
+		return &expr.Fib{}
+	case "numgen":
+		return &expr.Numgen{}
+	}
+	return nil
+}
+
+// dumpRules dumps every rule of every family in one netlink request
+// (google/nftables' GetRules needs one per chain) and decodes each
+// expression with google/nftables, recording the kinds it cannot decode.
+func dumpRules(netns int) ([]rawRule, error) {
 	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netns})
 	if err != nil {
 		return nil, fmt.Errorf("netlink: %w", err)
@@ -38,39 +115,32 @@ func census(netns int) (map[ruleKey][]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dump rules: %w", err)
 	}
-	out := map[ruleKey][]string{}
+	out := make([]rawRule, 0, len(msgs))
 	for _, m := range msgs {
 		if len(m.Data) < 4 {
 			continue
 		}
-		k := ruleKey{family: m.Data[0]}
-		var names []string
+		r := rawRule{family: m.Data[0]}
 		ad, err := netlink.NewAttributeDecoder(m.Data[4:])
 		if err != nil {
 			return nil, err
 		}
 		ad.ByteOrder = binary.BigEndian
 		for ad.Next() {
-			switch ad.Type() {
+			switch ad.Type() &^ netlink.Nested {
 			case unix.NFTA_RULE_TABLE:
-				k.table = ad.String()
+				r.table = ad.String()
 			case unix.NFTA_RULE_CHAIN:
-				k.chain = ad.String()
+				r.chain = ad.String()
 			case unix.NFTA_RULE_HANDLE:
-				k.handle = ad.Uint64()
+				r.handle = ad.Uint64()
+			case unix.NFTA_RULE_USERDATA:
+				r.userData = ad.Bytes()
 			case unix.NFTA_RULE_EXPRESSIONS:
-				ad.Nested(func(nad *netlink.AttributeDecoder) error {
-					for nad.Next() {
-						if nad.Type()&^netlink.Nested != unix.NFTA_LIST_ELEM {
-							continue
-						}
-						nad.Nested(func(ead *netlink.AttributeDecoder) error {
-							for ead.Next() {
-								if ead.Type() == unix.NFTA_EXPR_NAME {
-									names = append(names, ead.String())
-								}
-							}
-							return nil
+				ad.Nested(func(list *netlink.AttributeDecoder) error {
+					for list.Next() {
+						list.Nested(func(e *netlink.AttributeDecoder) error {
+							return r.decodeExpr(e)
 						})
 					}
 					return nil
@@ -78,11 +148,47 @@ func census(netns int) (map[ruleKey][]string, error) {
 			}
 		}
 		if err := ad.Err(); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("rule %s %s handle %d: %w", r.table, r.chain, r.handle, err)
 		}
-		out[k] = names
+		out = append(out, r)
 	}
 	return out, nil
+}
+
+// decodeExpr decodes one NFTA_LIST_ELEM of a rule's expressions.
+func (r *rawRule) decodeExpr(ad *netlink.AttributeDecoder) error {
+	var name string
+	var data []byte
+	for ad.Next() {
+		switch ad.Type() &^ netlink.Nested {
+		case unix.NFTA_EXPR_NAME:
+			name = ad.String()
+		case unix.NFTA_EXPR_DATA:
+			data = ad.Bytes()
+		}
+	}
+	if name == "notrack" {
+		r.exprs = append(r.exprs, &expr.Notrack{})
+		return nil
+	}
+	e := newExpr(name)
+	if e == nil {
+		r.unknown = append(r.unknown, name)
+		return nil
+	}
+	if err := expr.Unmarshal(r.family, data, e); err != nil {
+		return fmt.Errorf("expression %s: %w", name, err)
+	}
+	// A verdict is an immediate into the verdict register.
+	if imm, ok := e.(*expr.Immediate); ok && imm.Register == unix.NFT_REG_VERDICT && len(imm.Data) == 0 {
+		v := &expr.Verdict{}
+		if err := expr.Unmarshal(r.family, data, v); err != nil {
+			return fmt.Errorf("expression %s: %w", name, err)
+		}
+		e = v
+	}
+	r.exprs = append(r.exprs, e)
+	return nil
 }
 
 // setKey identifies a set across dumps.

@@ -80,7 +80,7 @@ func (d *decoder) unsupported(kind, text string) {
 
 // decodeRule converts a rule; exprs the decoder does not know become
 // Unsupported statements or Opaque selectors.
-func decodeRule(fam nftables.TableFamily, sets map[string]*ruleset.Set, r *nftables.Rule) []ruleset.Expr {
+func decodeRule(fam nftables.TableFamily, sets map[string]*ruleset.Set, exprs []expr.Any) []ruleset.Expr {
 	d := &decoder{family: fam, sets: sets, regs: map[int]slot{}}
 	switch fam {
 	case nftables.TableFamilyIPv4:
@@ -88,7 +88,7 @@ func decodeRule(fam nftables.TableFamily, sets map[string]*ruleset.Set, r *nftab
 	case nftables.TableFamilyIPv6:
 		d.l3 = "ip6"
 	}
-	for _, e := range r.Exprs {
+	for _, e := range exprs {
 		d.expr(e)
 	}
 	return d.out

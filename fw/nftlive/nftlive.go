@@ -3,10 +3,13 @@
 // priority, policy, device), regular chains, rules, named and anonymous sets
 // and maps with their elements.
 //
-// google/nftables v0.3.0 silently drops expression kinds it does not decode
-// (byteorder, for one). Read counts each rule's expressions in a netlink dump
-// of its own and marks a rule whose decoded expressions fall short as
-// Incomplete, naming the missing kinds, so the evaluator never trusts it.
+// google/nftables v0.3.0's GetRules silently drops expression kinds it does
+// not decode (byteorder, rt, socket, ...). Read dumps the rules itself, in
+// one request, decodes each expression with google/nftables' decoders and
+// marks a rule holding a kind they do not know as Incomplete, naming the
+// kinds, so the evaluator never trusts it. It also reads what v0.3.0 leaves
+// out or mixes up elsewhere: the devices of ingress/egress chains and the
+// key and data types of sets (wrong for verdict maps).
 package nftlive
 
 import (
@@ -36,7 +39,8 @@ const Source = "nftables (netlink)"
 
 // Read reads the whole nftables ruleset.
 func Read(opts Options) (*ruleset.Ruleset, error) {
-	var copts []nftables.ConnOption
+	// One lasting netlink socket for all the dumps, not one per call.
+	copts := []nftables.ConnOption{nftables.AsLasting()}
 	if opts.NetNS != 0 {
 		copts = append(copts, nftables.WithNetNSFd(opts.NetNS))
 	}
@@ -44,6 +48,7 @@ func Read(opts Options) (*ruleset.Ruleset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
+	defer conn.CloseLasting()
 	tables, err := conn.ListTables()
 	if err != nil {
 		return nil, fmt.Errorf("nftables: list tables: %w", err)
@@ -52,9 +57,14 @@ func Read(opts Options) (*ruleset.Ruleset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nftables: list chains: %w", err)
 	}
-	counts, err := census(opts.NetNS)
+	rules, err := dumpRules(opts.NetNS)
 	if err != nil {
 		return nil, err
+	}
+	byChain := map[chainKey][]rawRule{}
+	for _, r := range rules {
+		k := chainKey{r.family, r.table, r.chain}
+		byChain[k] = append(byChain[k], r)
 	}
 	types, err := setTypes(opts.NetNS)
 	if err != nil {
@@ -91,17 +101,12 @@ func Read(opts Options) (*ruleset.Ruleset, error) {
 				b.Devices = devices[chainKey{byte(t.Family), t.Name, c.Name}]
 				b.DevicesUnknown = len(b.Devices) == 0
 			}
-			rules, err := conn.GetRules(t, c)
-			if err != nil {
-				return nil, fmt.Errorf("nftables: rules of %s %s %s: %w", fam, t.Name, c.Name, err)
-			}
-			for i, r := range rules {
-				mr := &ruleset.Rule{Handle: r.Handle, Position: i + 1, Origin: fmt.Sprintf("netlink %s %s %s handle %d", fam, t.Name, c.Name, r.Handle)}
-				mr.Exprs = decodeRule(t.Family, byName, r)
-				mr.Comment = comment(r.UserData)
-				names := counts[ruleKey{family: byte(t.Family), table: t.Name, chain: c.Name, handle: r.Handle}]
-				if missing := dropped(names, r.Exprs); missing != "" {
-					mr.Incomplete = "google/nftables did not decode its " + missing + " expression(s)"
+			for i, r := range byChain[chainKey{byte(t.Family), t.Name, c.Name}] {
+				mr := &ruleset.Rule{Handle: r.handle, Position: i + 1, Origin: fmt.Sprintf("netlink %s %s %s handle %d", fam, t.Name, c.Name, r.handle)}
+				mr.Exprs = decodeRule(t.Family, byName, r.exprs)
+				mr.Comment = comment(r.userData)
+				if len(r.unknown) > 0 {
+					mr.Incomplete = "google/nftables did not decode its " + strings.Join(uniq(r.unknown), ", ") + " expression(s)"
 				}
 				mr.Text = ruleset.RuleText(mr.Exprs, mr.Comment)
 				mc.Rules = append(mc.Rules, mr)
@@ -173,31 +178,18 @@ func comment(ud []byte) string {
 	return ""
 }
 
-// decodedKinds are the expression names google/nftables v0.3.0 decodes.
-var decodedKinds = map[string]bool{"ct": true, "range": true, "meta": true, "cmp": true, "counter": true, "objref": true,
-	"payload": true, "lookup": true, "immediate": true, "bitwise": true, "redir": true, "nat": true, "limit": true,
-	"quota": true, "dynset": true, "log": true, "exthdr": true, "match": true, "target": true, "connlimit": true,
-	"queue": true, "flow_offload": true, "reject": true, "masq": true, "hash": true, "cthelper": true,
-	"synproxy": true, "ctexpect": true, "secmark": true, "cttimeout": true, "fib": true, "numgen": true, "notrack": true}
-
-// dropped names the kernel's expressions google/nftables left out, or "".
-func dropped(kernel []string, decoded []expr.Any) string {
-	if len(kernel) <= len(decoded) {
-		return ""
-	}
+// uniq returns the distinct names, sorted.
+func uniq(names []string) []string {
 	seen := map[string]bool{}
-	var miss []string
-	for _, n := range kernel {
-		if !decodedKinds[n] && !seen[n] {
+	var out []string
+	for _, n := range names {
+		if !seen[n] {
 			seen[n] = true
-			miss = append(miss, n)
+			out = append(out, n)
 		}
 	}
-	sort.Strings(miss)
-	if len(miss) == 0 {
-		return fmt.Sprintf("%d of %d", len(kernel)-len(decoded), len(kernel))
-	}
-	return strings.Join(miss, ", ")
+	sort.Strings(out)
+	return out
 }
 
 // typeOf maps an nft set data type name to the decoder's constant types.
