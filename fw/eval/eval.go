@@ -398,6 +398,7 @@ func combine(bs []branch) Result {
 	seen := map[string]bool{}
 	for _, b := range bs {
 		for _, m := range b.may {
+			m = strings.TrimPrefix(m, "not: ")
 			if !seen[m] {
 				seen[m] = true
 				conds = append(conds, m)
@@ -428,7 +429,7 @@ func combine(bs []branch) Result {
 	case !sameRuleAll:
 		res.Notes = append(res.Notes, fmt.Sprintf("the verdict is %s either way, but which rule decides depends on: %s", first.verdict, strings.Join(conds, "; ")))
 	default:
-		res.Notes = append(res.Notes, "conditions followed both ways without changing the answer: "+strings.Join(conds, "; "))
+		res.Notes = append(res.Notes, "followed both ways without changing the answer: "+strings.Join(conds, "; "))
 	}
 	return res
 }

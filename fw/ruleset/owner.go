@@ -127,8 +127,15 @@ func OwnerOf(t *Table, c *Chain, r *Rule) (Owner, string) {
 			return o, why
 		}
 	}
-	if t.Backend != BackendNFT && c != nil && c.IsBase() && tableHasFirewalldChains(t) {
-		return OwnerFirewalld, fmt.Sprintf("table %s has firewalld's chains", t.Name)
+	if t.Backend != BackendNFT && c != nil && c.IsBase() {
+		// firewalld and ufw manage the built-in chains of the tables they
+		// use, policies included.
+		if tableHasChains(t, IsFirewalldChain) {
+			return OwnerFirewalld, fmt.Sprintf("table %s has firewalld's chains", t.Name)
+		}
+		if tableHasChains(t, func(n string) bool { return strings.HasPrefix(n, "ufw-") || strings.HasPrefix(n, "ufw6-") }) {
+			return OwnerUFW, fmt.Sprintf("table %s has ufw's chains", t.Name)
+		}
 	}
 	if c != nil && c.Comment != "" {
 		if o, ok := commentOwner(c.Comment); ok {
@@ -195,9 +202,9 @@ func ruleOwner(r *Rule) (Owner, string, bool) {
 	return "", "", false
 }
 
-func tableHasFirewalldChains(t *Table) bool {
+func tableHasChains(t *Table, is func(string) bool) bool {
 	for _, c := range t.Chains {
-		if !c.IsBase() && IsFirewalldChain(c.Name) {
+		if !c.IsBase() && is(c.Name) {
 			return true
 		}
 	}

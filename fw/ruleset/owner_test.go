@@ -47,6 +47,8 @@ func TestOwners(t *testing.T) {
 		{"kube-proxy-like", "iptables-nft-save.txt", "ip", "filter", "INPUT", 1, ruleset.OwnerKubeProxy},
 		{"kube-proxy-like", "iptables-nft-save.txt", "ip", "nat", "KUBE-SERVICES", 1, ruleset.OwnerKubeProxy},
 		{"ufw-like", "iptables-nft-save.txt", "ip", "filter", "INPUT", 2, ruleset.OwnerUFW},
+		{"ufw-like", "iptables-nft-save.txt", "ip", "filter", "INPUT", 0, ruleset.OwnerUFW},
+		{"docker-like-input-drop", "iptables-nft-save.txt", "ip", "filter", "INPUT", 0, ruleset.OwnerHand},
 		{"nft-hand-sets", "nft.json", "inet", "hand", "input", 1, ruleset.OwnerHand},
 		{"raw-prerouting-drop", "iptables-nft-save.txt", "ip", "raw", "PREROUTING", 1, ruleset.OwnerHand},
 	}
