@@ -482,8 +482,8 @@ func at(in *Instance, k string) Pos {
 }
 
 // checkDuplicateVRIDs finds instances that would share VRID, interface and
-// family on one socket: keepalived refuses such a pair in -t mode, and on
-// the wire their adverts are indistinguishable.
+// family on one socket: their adverts are indistinguishable, and keepalived
+// 2.2.7 stops ("exited with permanent error CONFIG").
 func (b *builder) checkDuplicateVRIDs() {
 	type key struct {
 		ifname string
@@ -499,7 +499,7 @@ func (b *builder) checkDuplicateVRIDs() {
 		k := key{in.Interface, in.Family, in.VRID}
 		for _, o := range seen[k] {
 			if sameChannel(in, o) {
-				b.warnf(in.Set["virtual_router_id"], WarnSuspicious, "vrrp_instance %s uses VRID %d with %s on %s, as vrrp_instance %s (%s) does",
+				b.errorf(in.Set["virtual_router_id"], "vrrp_instance %s uses VRID %d with %s on %s, as vrrp_instance %s (%s) does: keepalived refuses to run both",
 					in.Name, in.VRID, in.Family, orUnset(in.Interface), o.Name, rel(o.Pos, in.Pos))
 				break
 			}

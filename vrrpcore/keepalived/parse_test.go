@@ -322,9 +322,8 @@ func TestWarningsConfig(t *testing.T) {
 		"9:5: adjusted: advert_int 1.5s: VRRPv2 counts whole seconds, keepalived rounds it to 2s",
 		`12:9: adjusted: auth_pass is 9 characters: keepalived uses only the first 8, "12345678"`,
 		"16:9: adjusted: virtual_ipaddress 2001:db8::131: IPv6 address in an IPv4 instance (family set by line 15): ignored as keepalived does (addresses of the other family go in virtual_ipaddress_excluded)",
-		"22:5: suspicious: vrrp_instance VI_SAME_VRID uses VRID 131 with IPv4 on eth0, as vrrp_instance VI_MASTER_NOPREEMPT (line 3) does",
-		"31:5: suspicious: priority 255 makes this router the owner of the virtual addresses, but its source address 203.0.113.1 is not one of them",
-		"34:9: suspicious: unicast_peer 203.0.113.1 is this router's own unicast_src_ip",
+		"23:5: suspicious: priority 255 makes this router the owner of the virtual addresses, but its source address 203.0.113.1 is not one of them",
+		"26:9: suspicious: unicast_peer 203.0.113.1 is this router's own unicast_src_ip",
 	}
 	if got := warningLines(cfg.Warnings); !reflect.DeepEqual(got, want) {
 		t.Errorf("warnings =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -467,6 +466,10 @@ var errorCases = []struct {
 	{"sequence", "~SEQ(i,1,3) foo\n", "keepalived.conf:1:1: ~SEQ(i,1,3): keepalived sequence and list blocks are not supported by vrrpdoctor"},
 	{"multi-line definition", "$M=a \\\nb\n", "keepalived.conf:1:1: multi-line definition $M is not supported by vrrpdoctor"},
 	{"includea", "includea nothere.conf\n", "keepalived.conf:1:1: includea nothere.conf: no file matches"},
+	{"duplicate vrid", inst("") + strings.Replace(inst(""), "VI_1", "VI_2", 1),
+		"keepalived.conf:10:5: vrrp_instance VI_2 uses VRID 51 with IPv4 on eth0, as vrrp_instance VI_1 (line 1) does: keepalived refuses to run both"},
+	{"duplicate vrid unicast", inst("    unicast_peer {\n        198.51.100.2\n    }\n") + strings.Replace(inst("    unicast_peer {\n        198.51.100.3\n        198.51.100.2\n    }\n"), "VI_1", "VI_2", 1),
+		"keepalived.conf:13:5: vrrp_instance VI_2 uses VRID 51 with IPv4 on eth0, as vrrp_instance VI_1 (line 1) does: keepalived refuses to run both"},
 	{"two errors in order", inst("    priority 0\n    advert_int 0\n"), "keepalived.conf:7:5: priority 0 out of range 1-255\nkeepalived.conf:8:5: advert_int 0 out of range 0.01-255"},
 }
 
@@ -570,6 +573,25 @@ func TestParseWarnings(t *testing.T) {
 				t.Errorf("warnings =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
 		})
+	}
+}
+
+// TestSameVRIDElsewhere: one VRID may serve other interfaces, families,
+// groups or disjoint unicast peers (keepalived.conf(5)).
+func TestSameVRIDElsewhere(t *testing.T) {
+	second := func(r ...string) string {
+		return strings.NewReplacer(append([]string{"VI_1", "VI_2"}, r...)...).Replace(inst(""))
+	}
+	for name, src := range map[string]string{
+		"interface": inst("") + second("eth0", "eth1"),
+		"family":    inst("") + second("198.51.100.100/24", "2001:db8::100/64"),
+		"group":     inst("") + second("    }\n", "    }\n    mcast_dst_ip 224.0.0.19\n"),
+		"peers": inst("    unicast_peer {\n        198.51.100.2\n    }\n") +
+			strings.Replace(inst("    unicast_peer {\n        198.51.100.3\n    }\n"), "VI_1", "VI_2", 1),
+	} {
+		if _, err := Parse("k.conf", []byte(src)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
 
