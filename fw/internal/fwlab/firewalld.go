@@ -43,14 +43,37 @@ func (ns *NS) StartFirewalld(t *testing.T, backend string) string {
 	t.Helper()
 	bus := StartBus(t)
 	dir := t.TempDir()
+	script, err := FirewalldScript(dir, backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, dir, []string{"DBUS_SYSTEM_BUS_ADDRESS=" + bus}, "ip", "netns", "exec", ns.Name, "unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+	waitFor(t, 60*time.Second, "firewalld", func() bool {
+		out, _ := ns.FirewallCmd(bus, "--state")
+		return strings.TrimSpace(string(out)) == "running"
+	})
+	return bus
+}
+
+// FirewalldScript copies /etc/firewalld under dir, sets FirewallBackend
+// (backend "iptables-legacy" means the iptables backend with the legacy
+// binaries, as on CentOS 7) and CleanupModulesOnExit=no, and returns the sh
+// script that runs firewalld on that copy: to be run under
+// `unshare --mount --propagation private` inside the lab namespace, so its
+// bind mounts and tmpfs /run stay private.
+func FirewalldScript(dir, backend string) (string, error) {
 	etc := filepath.Join(dir, "etc-firewalld")
 	if out, err := exec.Command("cp", "-a", "/etc/firewalld", etc).CombinedOutput(); err != nil {
-		t.Fatalf("copy /etc/firewalld: %v: %s", err, out)
+		return "", fmt.Errorf("copy /etc/firewalld: %v: %s", err, out)
+	}
+	fb := backend
+	if backend == "iptables-legacy" {
+		fb = "iptables"
 	}
 	cf := filepath.Join(etc, "firewalld.conf")
 	b, err := os.ReadFile(cf)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	var lines []string
 	for _, ln := range strings.Split(string(b), "\n") {
@@ -58,21 +81,25 @@ func (ns *NS) StartFirewalld(t *testing.T, backend string) string {
 		case strings.HasPrefix(ln, "CleanupModulesOnExit="):
 			ln = "CleanupModulesOnExit=no"
 		case strings.HasPrefix(ln, "FirewallBackend="):
-			ln = "FirewallBackend=" + backend
+			ln = "FirewallBackend=" + fb
 		}
 		lines = append(lines, ln)
 	}
 	if err := os.WriteFile(cf, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	script := fmt.Sprintf("mount --bind %s /etc/firewalld && mount -t tmpfs tmpfs /run && exec firewalld --nofork --nopid --system-config %s --log-file %s",
-		etc, etc, filepath.Join(dir, "firewalld-own.log"))
-	start(t, dir, []string{"DBUS_SYSTEM_BUS_ADDRESS=" + bus}, "ip", "netns", "exec", ns.Name, "unshare", "--mount", "--propagation", "private", "sh", "-c", script)
-	waitFor(t, 60*time.Second, "firewalld", func() bool {
-		out, _ := ns.FirewallCmd(bus, "--state")
-		return strings.TrimSpace(string(out)) == "running"
-	})
-	return bus
+	mounts := fmt.Sprintf("mount --bind %s /etc/firewalld && mount -t tmpfs tmpfs /run", etc)
+	if backend == "iptables-legacy" {
+		mounts += " && mount --bind /usr/sbin/xtables-legacy-multi /usr/sbin/xtables-nft-multi"
+	}
+	return fmt.Sprintf("%s && exec firewalld --nofork --nopid --system-config %s --log-file %s", mounts, etc, filepath.Join(dir, "firewalld.log")), nil
+}
+
+// WriteBusConfig writes a private system-type bus configuration listening
+// on sock (any user may own any name: firewalld then treats callers as
+// root, as it does without polkit).
+func WriteBusConfig(path, sock string) error {
+	return os.WriteFile(path, []byte(fmt.Sprintf(busConfig, sock)), 0o644)
 }
 
 // StartBus runs a private system-type dbus-daemon, stopped by PID when the
@@ -82,7 +109,7 @@ func StartBus(t *testing.T) string {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "bus")
 	conf := filepath.Join(dir, "bus.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(busConfig, sock)), 0o644); err != nil {
+	if err := WriteBusConfig(conf, sock); err != nil {
 		t.Fatal(err)
 	}
 	start(t, dir, nil, "dbus-daemon", "--config-file="+conf, "--nofork")

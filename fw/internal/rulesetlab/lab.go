@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vrrpdoctor/vrrpdoctor/fw/internal/fwlab"
 )
 
 // lab is one throwaway two-host lab: a host namespace (the firewall under
@@ -142,27 +144,6 @@ func (l *lab) sh(ns, script string) error {
 	return err
 }
 
-const busConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=%s</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-  </policy>
-</busconfig>
-`
-
 // startFirewalld runs a real firewalld in the host namespace with a private
 // D-Bus, a copy of /etc/firewalld and a tmpfs /run in its own mount
 // namespace. backend is "nftables", "iptables" (Debian's iptables, the nft
@@ -171,7 +152,7 @@ const busConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Con
 func (l *lab) startFirewalld(backend string) error {
 	sock := filepath.Join(l.dir, "bus")
 	conf := filepath.Join(l.dir, "bus.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(busConfig, sock)), 0o644); err != nil {
+	if err := fwlab.WriteBusConfig(conf, sock); err != nil {
 		return err
 	}
 	if _, err := l.start("dbus.log", nil, "dbus-daemon", "--config-file="+conf, "--nofork"); err != nil {
@@ -181,38 +162,10 @@ func (l *lab) startFirewalld(backend string) error {
 		return fmt.Errorf("dbus-daemon socket: %w", err)
 	}
 	l.busAddr = "unix:path=" + sock
-	etc := filepath.Join(l.dir, "etc-firewalld")
-	if out, err := exec.Command("cp", "-a", "/etc/firewalld", etc).CombinedOutput(); err != nil {
-		return fmt.Errorf("copy /etc/firewalld: %v: %s", err, out)
-	}
-	fb := backend
-	if backend == "iptables-legacy" {
-		fb = "iptables"
-	}
-	cf := filepath.Join(etc, "firewalld.conf")
-	b, err := os.ReadFile(cf)
+	script, err := fwlab.FirewalldScript(l.dir, backend)
 	if err != nil {
 		return err
 	}
-	var lines []string
-	for _, ln := range strings.Split(string(b), "\n") {
-		switch {
-		case strings.HasPrefix(ln, "CleanupModulesOnExit="):
-			ln = "CleanupModulesOnExit=no"
-		case strings.HasPrefix(ln, "FirewallBackend="):
-			ln = "FirewallBackend=" + fb
-		}
-		lines = append(lines, ln)
-	}
-	if err := os.WriteFile(cf, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
-		return err
-	}
-	mounts := fmt.Sprintf("mount --bind %s /etc/firewalld && mount -t tmpfs tmpfs /run", etc)
-	if backend == "iptables-legacy" {
-		mounts += " && mount --bind /usr/sbin/xtables-legacy-multi /usr/sbin/xtables-nft-multi"
-	}
-	script := fmt.Sprintf("%s && exec firewalld --nofork --nopid --system-config %s --log-file %s",
-		mounts, etc, filepath.Join(l.dir, "firewalld.log"))
 	if _, err := l.start("firewalld.out", []string{"DBUS_SYSTEM_BUS_ADDRESS=" + l.busAddr},
 		"ip", "netns", "exec", l.host, "unshare", "--mount", "--propagation", "private", "sh", "-c", script); err != nil {
 		return err
