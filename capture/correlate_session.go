@@ -28,6 +28,10 @@ type SessionOptions struct {
 	ProbeInterval time.Duration
 	ProbeFamilies []uint8
 	Correlator    CorrelatorOptions
+	// OnStart, when set, is called with the open wire tap before any frame
+	// is read (e.g. to start a pcapng file with its link type); an error
+	// ends StartSession.
+	OnStart func(*WireTap) error
 	// OnFrame, when set, gets every frame of the wire tap, in order, from
 	// the goroutine reading it (e.g. to write a pcapng file). An error
 	// stops the session.
@@ -139,6 +143,12 @@ func StartSession(o SessionOptions) (*Session, error) {
 				return nil, err
 			}
 			s.probs = append(s.probs, p)
+		}
+	}
+	if o.OnStart != nil {
+		if err := o.OnStart(s.wire); err != nil {
+			s.close()
+			return nil, err
 		}
 	}
 	s.start = time.Now()
