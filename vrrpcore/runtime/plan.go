@@ -125,24 +125,13 @@ func makePlans(cfg *keepalived.Config, host netHost) ([]*plan, map[string]*scrip
 	for _, g := range cfg.SyncGroups {
 		pl.warnf(g.Pos, "vrrp_sync_group %s: vrrpdoctor runs its members as independent instances (no state synchronisation)", g.Name)
 	}
+	// Two instances with one VRID on one interface and family are refused
+	// by the configuration reader, as keepalived refuses them.
 	var plans []*plan
-	seen := map[sockKey]map[uint8]string{}
 	for i := range cfg.Instances {
-		inst := &cfg.Instances[i]
-		p := pl.plan(inst)
-		if p == nil {
-			continue
+		if p := pl.plan(&cfg.Instances[i]); p != nil {
+			plans = append(plans, p)
 		}
-		k := sockKey{p.ifname, p.family}
-		if seen[k] == nil {
-			seen[k] = map[uint8]string{}
-		}
-		if other, dup := seen[k][p.rc.VRID]; dup {
-			pl.errorf(inst.Pos, "vrrp_instance %s: VRID %d is already used by %s on %s (IPv%d)", inst.Name, p.rc.VRID, other, p.ifname, p.family)
-			continue
-		}
-		seen[k][p.rc.VRID] = inst.Name
-		plans = append(plans, p)
 	}
 	if len(pl.errs) > 0 {
 		return nil, nil, pl.warnings, pl.errs
