@@ -3,7 +3,9 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,9 +41,8 @@ type SessionOptions struct {
 	// AdvanceEvery is how often undecided observations are checked;
 	// default 100 ms.
 	AdvanceEvery time.Duration
-	// Drain is how long Stop keeps reading the socket taps after the wire
-	// tap has closed, so that every packet the wire tap saw has its socket
-	// copy read if there is one; default 200 ms.
+	// Drain is how long Stop keeps reading both taps for packets that
+	// arrived before it was called; default 200 ms.
 	Drain time.Duration
 }
 
@@ -58,8 +59,13 @@ type SessionStats struct {
 	Snapshot
 	Interface  string
 	Start, Now time.Time
-	Wire       WireStats
-	Sockets    []SocketStatus
+	// Frames counts the wire tap's frames the session took in (those
+	// arriving after Stop was called are read but not counted; OnFrame
+	// gets exactly these). Wire holds the kernel's counters, which include
+	// those late frames.
+	Frames  uint64
+	Wire    WireStats
+	Sockets []SocketStatus
 	// Undecodable counts VRRP packets (IP protocol 112) that did not
 	// decode, on either tap; LastUndecodable is the latest reason.
 	Undecodable     uint64
@@ -81,11 +87,13 @@ type Session struct {
 	lastUndecodable string
 	err             error
 
+	cutoff   atomic.Int64 // UnixNano of the Stop call; 0 while running
+	frames   atomic.Uint64
 	errc     chan struct{} // closed on the first fatal error
 	errOnce  sync.Once
 	stop     chan struct{}
 	wireDone chan struct{}
-	wg       sync.WaitGroup // socket readers, probe loop and ticker
+	wg       sync.WaitGroup // socket readers and ticker
 	stopOnce sync.Once
 	final    SessionStats
 }
@@ -207,13 +215,17 @@ func (s *Session) readWire() {
 	var p Packet
 	for {
 		err := s.wire.Next(&f)
-		if errors.Is(err, ErrClosed) {
+		if errors.Is(err, ErrClosed) || s.stopping() && errors.Is(err, os.ErrDeadlineExceeded) {
 			return
 		}
 		if err != nil {
 			s.fail(err)
 			return
 		}
+		if s.afterStop(f.Time) {
+			continue
+		}
+		s.frames.Add(1)
 		if s.o.OnFrame != nil {
 			if err := s.o.OnFrame(&f); err != nil {
 				s.fail(err)
@@ -244,10 +256,11 @@ func (s *Session) readSocket(i int, t *SocketTap) {
 		err := t.Next(&p)
 		var be *BadPacketError
 		switch {
+		case errors.Is(err, ErrClosed) || s.stopping() && errors.Is(err, os.ErrDeadlineExceeded):
+			return
+		case (err == nil || errors.As(err, &be)) && s.afterStop(p.Time):
 		case err == nil:
 			s.corr.AddSocket(s.o.Interface, &p, false)
-		case errors.Is(err, ErrClosed):
-			return
 		case errors.As(err, &be) && isChecksumError(err):
 			s.corr.AddSocket(s.o.Interface, &p, true)
 		case errors.As(err, &be):
@@ -257,6 +270,17 @@ func (s *Session) readSocket(i int, t *SocketTap) {
 			return
 		}
 	}
+}
+
+// stopping reports whether Stop has been called.
+func (s *Session) stopping() bool { return s.cutoff.Load() != 0 }
+
+// afterStop reports whether a packet stamped t arrived after Stop was
+// called: such packets are read (to empty the queues) but not counted, so
+// that both taps cover the same time.
+func (s *Session) afterStop(t time.Time) bool {
+	c := s.cutoff.Load()
+	return c != 0 && t.UnixNano() > c
 }
 
 // tick advances the correlator and sends the probes.
@@ -291,7 +315,7 @@ func (s *Session) sendProbes() {
 
 // Stats returns the session's figures now.
 func (s *Session) Stats() SessionStats {
-	st := SessionStats{Snapshot: s.corr.Snapshot(), Interface: s.o.Interface, Start: s.start, Now: time.Now()}
+	st := SessionStats{Snapshot: s.corr.Snapshot(), Interface: s.o.Interface, Start: s.start, Now: time.Now(), Frames: s.frames.Load()}
 	st.Wire, _ = s.wire.Stats()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -307,29 +331,28 @@ func (s *Session) Stats() SessionStats {
 	return st
 }
 
-// Stop ends the session: it closes the wire tap, keeps reading the socket
-// taps for Drain so that late socket copies are counted, closes them,
-// decides every undecided observation and returns the final figures with
-// the error that stopped a tap, if any. Stop may be called more than once.
+// Stop ends the session: it reads both taps for Drain longer, counting
+// only packets that arrived before the call, so that every packet is seen
+// by both taps or known missing from one; then it closes the taps, decides
+// every undecided observation and returns the final figures with the error
+// that stopped a tap, if any. Stop may be called more than once.
 func (s *Session) Stop() (SessionStats, error) {
 	s.stopOnce.Do(func() {
+		now := time.Now()
+		s.cutoff.Store(now.UnixNano())
 		close(s.stop)
-		// Read the counters before the socket closes.
-		wst, _ := s.wire.Stats()
-		s.wire.Close()
-		<-s.wireDone
-		time.Sleep(s.o.Drain)
-		s.final = s.Stats()
-		s.final.Wire = wst
+		until := now.Add(s.o.Drain)
+		s.wire.SetReadDeadline(until)
 		for _, t := range s.socks {
-			t.Close()
+			t.SetReadDeadline(until)
 		}
-		for _, p := range s.probs {
-			p.Close()
-		}
+		<-s.wireDone
 		s.wg.Wait()
-		// Every packet the wire tap saw has had its chance: decide all.
-		s.corr.Advance(s.final.Now.Add(24 * time.Hour))
+		s.final = s.Stats()
+		s.final.Now = now
+		s.close()
+		// Every packet has had its chance: decide all.
+		s.corr.Advance(now.Add(24 * time.Hour))
 		s.final.Snapshot = s.corr.Snapshot()
 	})
 	s.mu.Lock()

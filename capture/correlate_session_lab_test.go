@@ -62,7 +62,7 @@ func TestSessionLab(t *testing.T) {
 				t.Errorf("IPv%d: %+v", k.Family, f)
 			}
 		}
-		if frames != 20 || st.Wire.Received != 20 || st.Wire.Dropped != 0 || st.EventCount != 0 || st.Undecodable != 0 {
+		if frames != 20 || st.Frames != 20 || st.Wire.Received != 20 || st.Wire.Dropped != 0 || st.EventCount != 0 || st.Undecodable != 0 {
 			t.Errorf("%d frames, stats %+v", frames, st)
 		}
 		if len(st.Sockets) != 2 || !st.Sockets[0].Open || !st.Sockets[1].Open || st.Sockets[0].Stats.Received != 10 {

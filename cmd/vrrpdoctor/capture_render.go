@@ -50,7 +50,7 @@ func (l *liveTable) update(st capture.SessionStats) {
 	}
 	var b strings.Builder
 	writeFlowTable(&b, st)
-	fmt.Fprintf(&b, "%d frames on the wire, %d dropped by the kernel; %s elapsed\n", st.Wire.Received, st.Wire.Dropped, st.Now.Sub(st.Start).Round(time.Second))
+	fmt.Fprintf(&b, "%d frames on the wire, %d dropped by the kernel; %s elapsed\n", st.Frames, st.Wire.Dropped, st.Now.Sub(st.Start).Round(time.Second))
 	text := b.String()
 	if l.lines > 0 {
 		fmt.Fprintf(l.out, "\x1b[%dA\x1b[J", l.lines)
@@ -130,7 +130,7 @@ func writeFlowTable(w io.Writer, st capture.SessionStats) {
 func writeCaptureSummary(w io.Writer, st capture.SessionStats, facts *hostfacts.Facts, pcapng string) error {
 	bw := &errWriter{w: w}
 	fmt.Fprintf(bw, "VRRP on %s for %s (%s to %s)\n", st.Interface, st.Now.Sub(st.Start).Round(100*time.Millisecond), st.Start.Format(clockFormat), st.Now.Format(clockFormat))
-	fmt.Fprintf(bw, "wire tap: %d frames, %d dropped by the kernel", st.Wire.Received, st.Wire.Dropped)
+	fmt.Fprintf(bw, "wire tap: %d frames, %d dropped by the kernel", st.Frames, st.Wire.Dropped)
 	for _, so := range st.Sockets {
 		if so.Open {
 			fmt.Fprintf(bw, "; IPv%d socket: %d received, %d dropped", so.Family, so.Stats.Received, so.Stats.Dropped)
@@ -346,8 +346,9 @@ type captureJSON struct {
 }
 
 type wireJSON struct {
-	Received uint64 `json:"received"`
-	Dropped  uint64 `json:"dropped"`
+	Frames   uint64 `json:"frames"`
+	Received uint64 `json:"kernel_received"`
+	Dropped  uint64 `json:"kernel_dropped"`
 }
 
 type socketJSON struct {
@@ -479,7 +480,7 @@ func strs[T fmt.Stringer](v []T) []string {
 func captureToJSON(st capture.SessionStats, facts *hostfacts.Facts) captureJSON {
 	j := captureJSON{
 		Interface: st.Interface, Start: st.Start, End: st.Now, Seconds: st.Now.Sub(st.Start).Seconds(),
-		Wire:       wireJSON{Received: st.Wire.Received, Dropped: st.Wire.Dropped},
+		Wire:       wireJSON{Frames: st.Frames, Received: st.Wire.Received, Dropped: st.Wire.Dropped},
 		Sockets:    []socketJSON{},
 		Flows:      []flowJSON{},
 		Events:     []eventJSON{},

@@ -33,7 +33,8 @@ func capStats() capture.SessionStats {
 	c.Advance(capStart.Add(time.Hour))
 	return capture.SessionStats{
 		Snapshot: c.Snapshot(), Interface: "eth0", Start: capStart, Now: capStart.Add(5 * time.Second),
-		Wire:    capture.WireStats{Received: 5},
+		Frames:  5,
+		Wire:    capture.WireStats{Received: 6},
 		Sockets: []capture.SocketStatus{{Family: 4, Open: true}, {Family: 6, Open: false, Error: "no IPv6"}},
 	}
 }
