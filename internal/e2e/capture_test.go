@@ -471,3 +471,56 @@ func tsharkCount(t *testing.T, file string) int {
 	}
 	return n
 }
+
+// TestCaptureTerminalAndInterrupt: on a terminal the table redraws in
+// place; Ctrl-C (SIGINT) prints the summary and exits 0.
+func TestCaptureTerminalAndInterrupt(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("script"); err != nil {
+		msg := "script not found: install the Debian package bsdutils"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	c := newCaptureLab(t, 150, 100, false)
+	waitState(t, c.kb, "VI_51", "BACKUP")
+
+	// A pseudo-terminal from script(1).
+	out, errOut, code := func() (string, string, int) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := c.b.Command(ctx, "script", "-qfec", vrrpdoctor(t)+" capture -i eth0 --duration 3s --refresh 300ms", "/dev/null")
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		return o.String(), e.String(), cmd.ProcessState.ExitCode()
+	}()
+	if code != 0 || strings.Count(out, "\x1b[") < 3 || !strings.Contains(out, "VRRP on eth0 for") {
+		t.Errorf("on a terminal: exit %d, stderr %q, output %q", code, errOut, out)
+	}
+
+	// Interrupted like Ctrl-C.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := c.b.Command(ctx, vrrpdoctor(t), "capture", "-i", "eth0")
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("after SIGINT: %v\nstderr:\n%s", err, e.String())
+	}
+	if !strings.Contains(o.String(), "VRRP on eth0 for") || !strings.Contains(o.String(), "in   IPv4  51    "+addrA.String()) {
+		t.Errorf("no summary after SIGINT:\n%s", o.String())
+	}
+}
