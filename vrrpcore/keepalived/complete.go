@@ -289,7 +289,13 @@ func (b *builder) completeInstance(in *Instance, st *instanceState) {
 			in.McastGroup = g.McastGroup6
 		}
 	}
-	if len(in.VIPs) == 0 {
+	switch {
+	case len(in.VIPs) > 0:
+	case in.Family == IPv6:
+		// keepalived: "No VIP specified; at least one is required", and
+		// its VRRP process stops.
+		b.errorf(in.Pos, "vrrp_instance %s: an IPv6 instance needs a virtual_ipaddress (keepalived refuses to run it without)", in.Name)
+	default:
 		b.warnf(in.Pos, WarnSuspicious, "vrrp_instance %s has no virtual_ipaddress: its adverts carry no address", in.Name)
 	}
 	if in.Family == IPv6 && in.Version == 3 && len(in.VIPs) > 0 && !in.VIPs[0].Addr().IsLinkLocalUnicast() && strict {

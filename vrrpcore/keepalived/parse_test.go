@@ -470,6 +470,8 @@ var errorCases = []struct {
 		"keepalived.conf:10:5: vrrp_instance VI_2 uses VRID 51 with IPv4 on eth0, as vrrp_instance VI_1 (line 1) does: keepalived refuses to run both"},
 	{"duplicate vrid unicast", inst("    unicast_peer {\n        198.51.100.2\n    }\n") + strings.Replace(inst("    unicast_peer {\n        198.51.100.3\n        198.51.100.2\n    }\n"), "VI_1", "VI_2", 1),
 		"keepalived.conf:13:5: vrrp_instance VI_2 uses VRID 51 with IPv4 on eth0, as vrrp_instance VI_1 (line 1) does: keepalived refuses to run both"},
+	{"ipv6 without vips", "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    unicast_peer {\n        2001:db8::2\n    }\n    virtual_ipaddress {\n        198.51.100.100/24\n    }\n}\n",
+		"keepalived.conf:1:1: vrrp_instance VI_1: an IPv6 instance needs a virtual_ipaddress (keepalived refuses to run it without)"},
 	{"two errors in order", inst("    priority 0\n    advert_int 0\n"), "keepalived.conf:7:5: priority 0 out of range 1-255\nkeepalived.conf:8:5: advert_int 0 out of range 0.01-255"},
 }
 
