@@ -351,3 +351,14 @@ type Member struct {
 	Name string
 	Pos  Pos
 }
+
+// RunAs returns the user and group keepalived runs cmd as when they are
+// written: the command's own, else the global script_user. An empty user
+// means keepalived's default: keepalived_script if that user exists, else
+// root.
+func (c *Config) RunAs(cmd *Command) (user, group string) {
+	if cmd.User != "" {
+		return cmd.User, cmd.Group
+	}
+	return c.Global.ScriptUser, c.Global.ScriptGroup
+}

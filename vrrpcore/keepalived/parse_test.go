@@ -784,3 +784,20 @@ func TestSyncGroupMasterState(t *testing.T) {
 		}
 	}
 }
+
+func TestRunAs(t *testing.T) {
+	cfg := mustParseFile(t, "scripts.conf")
+	in := mustInstance(t, cfg, "VI_1")
+	for _, tt := range []struct {
+		cmd         *Command
+		user, group string
+	}{
+		{in.Notify.Master, "root", ""},
+		{in.Notify.Stop, "root", "root"},
+		{&cfg.Script("chk_file").Command, "nobody", ""},
+	} {
+		if u, g := cfg.RunAs(tt.cmd); u != tt.user || g != tt.group {
+			t.Errorf("RunAs(%q) = %q, %q; want %q, %q", tt.cmd.Argv, u, g, tt.user, tt.group)
+		}
+	}
+}
