@@ -154,7 +154,7 @@ type Instance struct {
 	// to whole seconds; for VRRPv3 it is at most 40.95s.
 	AdvertInt time.Duration
 	Version   int    // 2 or 3: version, else global vrrp_version; 3 for IPv6 unless version 2 is written
-	Family    Family // address family of the instance: that of its first address
+	Family    Family // address family of the instance: that of its first address (IPv4 if none)
 
 	Nopreempt    bool          // nopreempt (keepalived clears it with state MASTER)
 	PreemptDelay time.Duration // preempt_delay, 0..1000s (cleared with state MASTER)
