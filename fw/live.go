@@ -15,6 +15,7 @@ import (
 	"github.com/vrrpdoctor/vrrpdoctor/fw/nftjson"
 	"github.com/vrrpdoctor/vrrpdoctor/fw/nftlive"
 	"github.com/vrrpdoctor/vrrpdoctor/fw/ruleset"
+	"github.com/vrrpdoctor/vrrpdoctor/fw/trace"
 )
 
 // ReadLive reads the ruleset of the current network namespace:
@@ -76,6 +77,7 @@ func readLiveRuleset(ctx context.Context) (*ruleset.Ruleset, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	dropTraceTables(rs)
 	if w := completeFromNftJSON(ctx, rs); w != "" {
 		warnings = append(warnings, w)
 	}
@@ -214,4 +216,18 @@ func completeFromNftJSON(ctx context.Context, rs *ruleset.Ruleset) string {
 		return fmt.Sprintf("%d rule(s) changed between the netlink read and nft's; they are evaluated as unknown", left)
 	}
 	return ""
+}
+
+// dropTraceTables leaves out vrrpdoctor's own trace tables (they only set
+// nftrace on VRRP packets, and exist only while a trace runs or after one
+// was killed).
+func dropTraceTables(rs *ruleset.Ruleset) {
+	kept := rs.Tables[:0]
+	for _, t := range rs.Tables {
+		if t.Backend == ruleset.BackendNFT && t.Name == trace.TableName && (t.Family == ruleset.FamilyInet || t.Family == ruleset.FamilyNetdev) {
+			continue
+		}
+		kept = append(kept, t)
+	}
+	rs.Tables = kept
 }

@@ -55,11 +55,7 @@ type NS struct {
 // when the test ends.
 func NewNS(t *testing.T) *NS {
 	t.Helper()
-	b := make([]byte, 3)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("vdfw%d%s", os.Getpid(), hex.EncodeToString(b))
+	name := nsName()
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add: %v: %s", err, out)
 	}
@@ -191,4 +187,11 @@ func NativeJSON(data []byte) (native []byte, hasXtables bool, err error) {
 	}
 	native, err = json.Marshal(map[string]any{"nftables": keep})
 	return native, len(skip) > 0, err
+}
+
+// nsName is a namespace name unique to this process and call.
+func nsName() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b) // crypto/rand.Read does not fail (Go 1.24+)
+	return fmt.Sprintf("vdfw%d%s", os.Getpid(), hex.EncodeToString(b))
 }
