@@ -27,6 +27,10 @@ import (
 // DefaultSocketBuffer is the socket tap's default receive buffer in bytes.
 const DefaultSocketBuffer = 1 << 20
 
+// maxPacket bounds the bytes read per packet; VRRP adverts are far
+// smaller.
+const maxPacket = 65536
+
 // ipv6FlowInfo is IPV6_FLOWINFO (linux/in6.h), not in x/sys/unix: it asks
 // for the flow information of received packets as ancillary data.
 const ipv6FlowInfo = 11
@@ -181,7 +185,7 @@ func setupSocket(fd int, iface string, family uint8, o SocketOptions) (*SocketTa
 		t.file.Close()
 		return nil, err
 	}
-	t.buf = make([]byte, frameBufSize)
+	t.buf = make([]byte, maxPacket)
 	t.oob = make([]byte, 256)
 	return t, nil
 }
@@ -322,4 +326,46 @@ func (t *SocketTap) Close() error {
 		return err
 	}
 	return nil
+}
+
+// recvmsg is recvmsg(2) into one buffer, with the source address written to
+// name. Unlike unix.Recvmsg it does not allocate.
+func recvmsg(fd uintptr, p, oob []byte, name unsafe.Pointer, namelen uintptr, flags int) (n, oobn int, errno syscall.Errno) {
+	var msg unix.Msghdr
+	msg.Name = (*byte)(name)
+	msg.Namelen = uint32(namelen)
+	var iov unix.Iovec
+	if len(p) > 0 {
+		iov.Base = &p[0]
+		iov.SetLen(len(p))
+	}
+	msg.Iov = &iov
+	msg.Iovlen = 1
+	if len(oob) > 0 {
+		msg.Control = &oob[0]
+		msg.SetControllen(len(oob))
+	}
+	r, _, e := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&msg)), uintptr(flags))
+	if e != 0 {
+		return 0, 0, e
+	}
+	return int(r), int(msg.Controllen), 0
+}
+
+// walkCmsgs calls fn for each control message in oob without allocating.
+func walkCmsgs(oob []byte, fn func(level, typ int32, data []byte)) {
+	hdrLen := unix.CmsgLen(0)
+	for len(oob) >= hdrLen {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < hdrLen || l > len(oob) {
+			return
+		}
+		fn(h.Level, h.Type, oob[hdrLen:l])
+		next := unix.CmsgSpace(l - hdrLen)
+		if next > len(oob) {
+			return
+		}
+		oob = oob[next:]
+	}
 }

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -19,22 +20,33 @@ import (
 // tcpdump sees. It does not use gopacket/pcapgo's EthernetHandle, which
 // (v1.1.19) drops the packet type (so incoming and outgoing frames look
 // alike), leaves the VLAN tag the kernel took out of the frame in a side
-// field, binds before the filter is attached (letting unfiltered frames in)
-// and reads with a blocking system call that Close cannot interrupt. This
-// tap attaches the filter before binding, reads through the Go runtime's
-// poller (so Close and deadlines end a pending read), reports the direction
-// from sll_pkttype, puts VLAN tags back into the frame as libpcap does, and
-// takes kernel timestamps (SO_TIMESTAMPNS).
+// field, binds before the filter is attached (letting unfiltered frames in),
+// reads with one blocking system call per packet that Close cannot
+// interrupt, and queues every packet as a socket buffer (about 2 KiB of
+// receive buffer each on a veth pair). This tap attaches the filter before
+// binding and receives through a TPACKET_V3 ring shared with the kernel, as
+// libpcap does: the kernel copies each packet into the ring at receive time
+// with its timestamp, direction and VLAN tag, the ring holds some 30 times
+// more VRRP packets than a socket buffer of the same size, and the reader
+// takes a whole block of packets per wake-up through the Go runtime's
+// poller (so Close and deadlines end a pending read). VLAN tags the kernel
+// took out of the frame are put back in place, in room reserved before each
+// frame (PACKET_RESERVE), as libpcap does.
 
 // Defaults of WireOptions.
 const (
 	DefaultSnapLen    = 262144  // tcpdump's default
-	DefaultWireBuffer = 8 << 20 // kernel receive buffer, bytes
+	DefaultWireBuffer = 8 << 20 // ring size, bytes
 )
 
-// frameBufSize bounds the bytes read per frame; VRRP adverts are far
-// smaller, and MSG_TRUNC still reports the full length.
-const frameBufSize = 65536
+// Ring geometry: blocks of ringBlockSize bytes, retired to the reader when
+// full or ringBlockTimeout after their first packet.
+const (
+	ringBlockSize    = 256 << 10
+	ringBlockTimeout = 10 // ms
+	ringMinBlocks    = 4
+	vlanTagLen       = 4
+)
 
 // ErrClosed is returned by the taps' read methods after Close.
 var ErrClosed = errors.New("capture: tap closed")
@@ -50,9 +62,10 @@ type WireOptions struct {
 	Peers []netip.Addr
 	// SnapLen is the most bytes kept per frame; default DefaultSnapLen.
 	SnapLen int
-	// BufferSize is the kernel receive buffer in bytes; default
-	// DefaultWireBuffer. It is forced past the system limit when the
-	// process may (CAP_NET_ADMIN).
+	// BufferSize is the size of the ring the kernel fills, in bytes
+	// (rounded up to whole 256 KiB blocks, at least 1 MiB); default
+	// DefaultWireBuffer. At about 150 bytes per VRRP packet in the ring,
+	// 8 MiB hold some 55,000 packets.
 	BufferSize int
 }
 
@@ -63,7 +76,8 @@ type WireFrame struct {
 	Time      time.Time
 	Direction Direction
 	// Data is the captured frame, with an 802.1Q tag the kernel had taken
-	// out put back in. It is valid until the next call to Next.
+	// out put back in. It points into the ring and is valid until the next
+	// call to Next or Close.
 	Data []byte
 	// Length is the frame's length on the wire (Data may be shorter).
 	Length int
@@ -73,8 +87,8 @@ type WireFrame struct {
 type WireStats struct {
 	// Received counts frames that passed the filter, Dropped included.
 	Received uint64
-	// Dropped counts frames the kernel dropped because the tap's receive
-	// buffer was full (the reader fell behind).
+	// Dropped counts frames the kernel dropped because the tap's ring was
+	// full (the reader fell behind).
 	Dropped uint64
 }
 
@@ -88,8 +102,14 @@ type WireTap struct {
 	file     *os.File
 	rc       syscall.RawConn
 	snaplen  int
-	buf      []byte
-	oob      []byte
+
+	ringMu sync.Mutex // held while the ring is read; Close unmaps under it
+	ring   []byte     // the mmap'ed ring
+	blocks int
+	block  int    // index of the block being read
+	left   uint32 // packets left to read in it (when held)
+	held   bool   // the block is the reader's; hand it back before the next
+	next   int    // offset in the ring of the next packet header
 
 	closed atomic.Bool
 	mu     sync.Mutex
@@ -150,33 +170,49 @@ func setupWire(fd int, iface string, ifindex int, cooked bool, o WireOptions) (*
 		&unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}); err != nil {
 		return nil, fmt.Errorf("capture: attach the VRRP filter on %s: %w", iface, err)
 	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, o.BufferSize); err != nil {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, o.BufferSize); err != nil {
-			return nil, fmt.Errorf("capture: set receive buffer on %s: %w", iface, err)
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+		return nil, fmt.Errorf("capture: TPACKET_V3 on %s: %w", iface, err)
+	}
+	if !cooked {
+		// Room in front of each frame to put a VLAN tag back.
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_RESERVE, vlanTagLen); err != nil {
+			return nil, fmt.Errorf("capture: PACKET_RESERVE on %s: %w", iface, err)
 		}
 	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
-		return nil, fmt.Errorf("capture: PACKET_AUXDATA on %s: %w", iface, err)
+	blocks := max(ringMinBlocks, (o.BufferSize+ringBlockSize-1)/ringBlockSize)
+	req := unix.TpacketReq3{
+		Block_size: ringBlockSize, Block_nr: uint32(blocks),
+		Frame_size: ringBlockSize, Frame_nr: uint32(blocks),
+		Retire_blk_tov: ringBlockTimeout,
 	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
-		return nil, fmt.Errorf("capture: SO_TIMESTAMPNS on %s: %w", iface, err)
+	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+		return nil, fmt.Errorf("capture: %d KiB packet ring on %s: %w", blocks*ringBlockSize>>10, iface, err)
+	}
+	ring, err := unix.Mmap(fd, 0, blocks*ringBlockSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("capture: map the packet ring of %s: %w", iface, err)
+	}
+	fail := func(err error) (*WireTap, error) {
+		unix.Munmap(ring)
+		return nil, err
 	}
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}); err != nil {
-		return nil, fmt.Errorf("capture: bind AF_PACKET socket to %s: %w", iface, err)
+		return fail(fmt.Errorf("capture: bind AF_PACKET socket to %s: %w", iface, err))
 	}
 	if o.Promiscuous {
 		mreq := unix.PacketMreq{Ifindex: int32(ifindex), Type: unix.PACKET_MR_PROMISC}
 		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
-			return nil, fmt.Errorf("capture: promiscuous mode on %s: %w", iface, err)
+			return fail(fmt.Errorf("capture: promiscuous mode on %s: %w", iface, err))
 		}
 	}
 	// Reset the counters: nothing before bind counts.
-	if _, err := unix.GetsockoptTpacketStats(fd, unix.SOL_PACKET, unix.PACKET_STATISTICS); err != nil {
-		return nil, fmt.Errorf("capture: PACKET_STATISTICS on %s: %w", iface, err)
+	if _, err := unix.GetsockoptTpacketStatsV3(fd, unix.SOL_PACKET, unix.PACKET_STATISTICS); err != nil {
+		return fail(fmt.Errorf("capture: PACKET_STATISTICS on %s: %w", iface, err))
 	}
 	file := os.NewFile(uintptr(fd), "packet:"+iface)
 	rc, err := file.SyscallConn()
 	if err != nil {
+		unix.Munmap(ring)
 		file.Close()
 		return nil, err
 	}
@@ -186,8 +222,8 @@ func setupWire(fd int, iface string, ifindex int, cooked bool, o WireOptions) (*
 		file:    file,
 		rc:      rc,
 		snaplen: o.SnapLen,
-		buf:     make([]byte, frameBufSize+4),
-		oob:     make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.TpacketAuxdata{})))+unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{})))+64),
+		ring:    ring,
+		blocks:  blocks,
 	}, nil
 }
 
@@ -205,73 +241,80 @@ func (t *WireTap) SnapLen() int { return t.snaplen }
 // os.ErrDeadlineExceeded once tm has passed; the zero time means none.
 func (t *WireTap) SetReadDeadline(tm time.Time) error { return t.file.SetReadDeadline(tm) }
 
+// Offsets in the ring (linux/if_packet.h): a block starts with struct
+// tpacket_block_desc, whose tpacket_hdr_v1 begins at byte 8; a packet
+// starts with struct tpacket3_hdr, followed by its struct sockaddr_ll at
+// TPACKET_ALIGN(sizeof(struct tpacket3_hdr)).
+const (
+	blockStatusOff = 8
+	blockNumPktOff = 12
+	blockFirstOff  = 16
+	tp3HdrLen      = 48
+	sllPkttypeOff  = tp3HdrLen + 10
+)
+
+func (t *WireTap) blockStatus(i int) *uint32 {
+	return (*uint32)(unsafe.Pointer(&t.ring[i*ringBlockSize+blockStatusOff]))
+}
+
 // Next reads the next frame into f, waiting for one. After Close it
 // returns ErrClosed.
 func (t *WireTap) Next(f *WireFrame) error {
-	var (
-		n, oobn int
-		sa      unix.RawSockaddrLinklayer
-		errno   syscall.Errno
-	)
-	data := t.buf[4:] // room to put a VLAN tag back in front
-	err := t.rc.Read(func(fd uintptr) bool {
-		n, oobn, errno = recvmsg(fd, data, t.oob, unsafe.Pointer(&sa), unsafe.Sizeof(sa), unix.MSG_TRUNC)
-		return errno != unix.EAGAIN
-	})
-	if err != nil {
-		if t.closed.Load() {
-			return ErrClosed
+	t.ringMu.Lock()
+	defer t.ringMu.Unlock()
+	if t.closed.Load() {
+		return ErrClosed
+	}
+	for !t.held || t.left == 0 {
+		if t.held {
+			// Hand the block read to the end back to the kernel.
+			atomic.StoreUint32(t.blockStatus(t.block), unix.TP_STATUS_KERNEL)
+			t.held = false
+			t.block = (t.block + 1) % t.blocks
 		}
-		return fmt.Errorf("capture: read from %s: %w", t.iface, err)
+		err := t.rc.Read(func(uintptr) bool {
+			return atomic.LoadUint32(t.blockStatus(t.block))&unix.TP_STATUS_USER != 0
+		})
+		if err != nil {
+			if t.closed.Load() {
+				return ErrClosed
+			}
+			return fmt.Errorf("capture: read from %s: %w", t.iface, err)
+		}
+		base := t.block * ringBlockSize
+		t.held = true
+		t.left = binary.NativeEndian.Uint32(t.ring[base+blockNumPktOff:])
+		t.next = base + int(binary.NativeEndian.Uint32(t.ring[base+blockFirstOff:]))
 	}
-	if errno != 0 {
-		return fmt.Errorf("capture: read from %s: %w", t.iface, errno)
-	}
-	f.Length = n
-	if n > len(data) {
-		n = len(data)
-	}
-	if n > t.snaplen {
-		n = t.snaplen
-	}
+	off := t.next
+	h := (*unix.Tpacket3Hdr)(unsafe.Pointer(&t.ring[off]))
+	t.left--
+	t.next = off + int(h.Next_offset)
+
+	f.Time = time.Unix(int64(h.Sec), int64(h.Nsec))
+	f.Length = int(h.Len)
 	f.Direction = DirIn
-	if sa.Pkttype == unix.PACKET_OUTGOING {
+	if t.ring[off+sllPkttypeOff] == unix.PACKET_OUTGOING {
 		f.Direction = DirOut
 	}
-	f.Time = time.Time{}
-	var aux *unix.TpacketAuxdata
-	walkCmsgs(t.oob[:oobn], func(level, typ int32, b []byte) {
-		switch {
-		case level == unix.SOL_PACKET && typ == unix.PACKET_AUXDATA && len(b) >= int(unsafe.Sizeof(unix.TpacketAuxdata{})):
-			aux = (*unix.TpacketAuxdata)(unsafe.Pointer(&b[0]))
-		case level == unix.SOL_SOCKET && typ == unix.SCM_TIMESTAMPNS && len(b) >= int(unsafe.Sizeof(unix.Timespec{})):
-			ts := (*unix.Timespec)(unsafe.Pointer(&b[0]))
-			f.Time = time.Unix(int64(ts.Sec), int64(ts.Nsec))
+	start := off + int(h.Mac)
+	n := int(h.Snaplen)
+	if h.Status&unix.TP_STATUS_VLAN_VALID != 0 && t.linkType == layers.LinkTypeEthernet && n >= 12 {
+		tpid := uint16(etherTypeDot1Q)
+		if h.Status&unix.TP_STATUS_VLAN_TPID_VALID != 0 && h.Hv1.Vlan_tpid != 0 {
+			tpid = h.Hv1.Vlan_tpid
 		}
-	})
-	if f.Time.IsZero() {
-		f.Time = time.Now()
+		// Move the MAC addresses into the reserved room in front and
+		// put the tag between them and the EtherType, as on the wire.
+		copy(t.ring[start-vlanTagLen:], t.ring[start:start+12])
+		start -= vlanTagLen
+		binary.BigEndian.PutUint16(t.ring[start+12:], tpid)
+		binary.BigEndian.PutUint16(t.ring[start+14:], uint16(h.Hv1.Vlan_tci))
+		n += vlanTagLen
+		f.Length += vlanTagLen
+		n = min(n, t.snaplen)
 	}
-	f.Data = data[:n]
-	if aux != nil {
-		f.Length = int(aux.Len)
-		if aux.Status&unix.TP_STATUS_VLAN_VALID != 0 && t.linkType == layers.LinkTypeEthernet && n >= 12 {
-			tpid := uint16(etherTypeDot1Q)
-			if aux.Status&unix.TP_STATUS_VLAN_TPID_VALID != 0 && aux.Vlan_tpid != 0 {
-				tpid = aux.Vlan_tpid
-			}
-			// Move the MAC addresses 4 bytes forward and put the tag
-			// between them and the EtherType, as it was on the wire.
-			copy(t.buf[0:12], data[0:12])
-			t.buf[12], t.buf[13] = byte(tpid>>8), byte(tpid)
-			t.buf[14], t.buf[15] = byte(aux.Vlan_tci>>8), byte(aux.Vlan_tci)
-			f.Length += 4
-			if n += 4; n > t.snaplen {
-				n = t.snaplen
-			}
-			f.Data = t.buf[:n]
-		}
-	}
+	f.Data = t.ring[start : start+n : start+n]
 	return nil
 }
 
@@ -279,10 +322,10 @@ func (t *WireTap) Next(f *WireFrame) error {
 func (t *WireTap) Stats() (WireStats, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var st *unix.TpacketStats
+	var st *unix.TpacketStatsV3
 	var serr error
 	err := t.rc.Control(func(fd uintptr) {
-		st, serr = unix.GetsockoptTpacketStats(int(fd), unix.SOL_PACKET, unix.PACKET_STATISTICS)
+		st, serr = unix.GetsockoptTpacketStatsV3(int(fd), unix.SOL_PACKET, unix.PACKET_STATISTICS)
 	})
 	if err == nil {
 		err = serr
@@ -296,13 +339,20 @@ func (t *WireTap) Stats() (WireStats, error) {
 	return t.stats, nil
 }
 
-// Close closes the tap; a pending Next returns ErrClosed.
+// Close closes the tap; a pending Next returns ErrClosed. Frames read
+// before are no longer valid.
 func (t *WireTap) Close() error {
-	t.closed.Store(true)
-	if err := t.file.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
-		return err
+	if t.closed.Swap(true) {
+		return nil
 	}
-	return nil
+	err := t.file.Close()
+	t.ringMu.Lock()
+	defer t.ringMu.Unlock()
+	if merr := unix.Munmap(t.ring); err == nil {
+		err = merr
+	}
+	t.ring = nil
+	return err
 }
 
 // ifaceInfo returns the index and ARPHRD hardware type of an interface,
@@ -352,45 +402,3 @@ func (e *PermissionError) Error() string {
 func (e *PermissionError) Unwrap() error { return os.ErrPermission }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
-// recvmsg is recvmsg(2) into one buffer, with the source address written to
-// name. Unlike unix.Recvmsg it does not allocate.
-func recvmsg(fd uintptr, p, oob []byte, name unsafe.Pointer, namelen uintptr, flags int) (n, oobn int, errno syscall.Errno) {
-	var msg unix.Msghdr
-	msg.Name = (*byte)(name)
-	msg.Namelen = uint32(namelen)
-	var iov unix.Iovec
-	if len(p) > 0 {
-		iov.Base = &p[0]
-		iov.SetLen(len(p))
-	}
-	msg.Iov = &iov
-	msg.Iovlen = 1
-	if len(oob) > 0 {
-		msg.Control = &oob[0]
-		msg.SetControllen(len(oob))
-	}
-	r, _, e := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&msg)), uintptr(flags))
-	if e != 0 {
-		return 0, 0, e
-	}
-	return int(r), int(msg.Controllen), 0
-}
-
-// walkCmsgs calls fn for each control message in oob without allocating.
-func walkCmsgs(oob []byte, fn func(level, typ int32, data []byte)) {
-	hdrLen := unix.CmsgLen(0)
-	for len(oob) >= hdrLen {
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-		l := int(h.Len)
-		if l < hdrLen || l > len(oob) {
-			return
-		}
-		fn(h.Level, h.Type, oob[hdrLen:l])
-		next := unix.CmsgSpace(l - hdrLen)
-		if next > len(oob) {
-			return
-		}
-		oob = oob[next:]
-	}
-}
