@@ -325,8 +325,24 @@ type branch struct {
 	verdict Verdict
 	rule    *RuleRef
 	reason  string
-	// lastAccept is the rule or policy that accepted in the latest base chain.
-	lastAccept *RuleRef
+	// lastAccept is the rule or policy that accepted in the latest base
+	// chain, not of type nat unless only nat chains accepted (see accepted).
+	lastAccept    *RuleRef
+	lastAcceptNAT bool
+}
+
+// accepted records the accept that ended base chain bc. Chains of type nat
+// see only the first packet of a conntrack flow: once the first advert is
+// through, the next ones of the same sender skip them (conntrack keeps the
+// flow while adverts keep coming). So an accept in a nat chain names the
+// advert's fate only when no other chain accepted it. (A drop there is
+// final for every advert: the flow is then never confirmed.)
+func (b *branch) accepted(bc base, ref RuleRef) {
+	nat := bc.c.Base.Type == "nat"
+	if nat && b.lastAccept != nil && !b.lastAcceptNAT {
+		return
+	}
+	b.lastAccept, b.lastAcceptNAT = &ref, nat
 }
 
 func (b branch) clone() branch {
@@ -532,7 +548,7 @@ func (e *evaluator) apply(bc base, stack []frame, o ruleOut) ([]frame, branch, b
 	switch v.Kind {
 	case "accept":
 		ref := b.path[len(b.path)-1].RuleRef
-		b.lastAccept = &ref
+		b.accepted(bc, ref)
 		return stack, b, true
 	case "drop", "reject":
 		ref := b.path[len(b.path)-1].RuleRef
@@ -583,7 +599,7 @@ func (e *evaluator) policy(bc base, b branch) branch {
 	b.path = append(b.path, s)
 	switch bc.c.Base.Policy {
 	case "accept":
-		b.lastAccept = &ref
+		b.accepted(bc, ref)
 	case "drop":
 		b.done, b.verdict, b.rule = true, Drop, &ref
 	default:

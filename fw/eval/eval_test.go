@@ -202,3 +202,31 @@ func TestPacketChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestNATChainSeesFirstAdvertOnly: nat chains see only the first packet of
+// a conntrack flow, so the accept that names the fate of the adverts is the
+// filter chain's (measured: testdata kube-proxy-like, where the kernel's
+// trace of the second advert on shows no nat INPUT), while a drop in a nat
+// chain is final for all of them.
+func TestNATChainSeesFirstAdvertOnly(t *testing.T) {
+	save := "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n%sCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+	p := eval.VRRPAdvert(eval.In, "eth0", netip.MustParseAddr("198.51.100.1"), netip.Addr{})
+	for _, c := range []struct {
+		natRules, verdict, chain string
+	}{
+		{"", "accept", "filter INPUT"},
+		{"-A INPUT -p vrrp -j DROP\n", "drop", "nat INPUT"},
+	} {
+		rs, err := iptsave.Parse([]byte(strings.Replace(save, "%s", c.natRules, 1)), "save", iptsave.Options{Backend: ruleset.BackendIptablesNFT, Family: ruleset.FamilyIP})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := eval.Evaluate(rs, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(res.Verdict) != c.verdict || res.Rule == nil || res.Rule.Table+" "+res.Rule.Chain != c.chain {
+			t.Errorf("nat rules %q: %s by %v, want %s by %s", c.natRules, res.Verdict, res.Rule, c.verdict, c.chain)
+		}
+	}
+}

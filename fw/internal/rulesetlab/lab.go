@@ -13,6 +13,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/godbus/dbus/v5"
+
+	"github.com/vrrpdoctor/vrrpdoctor/fw/firewalld"
 	"github.com/vrrpdoctor/vrrpdoctor/fw/internal/fwlab"
 )
 
@@ -170,9 +173,16 @@ func (l *lab) startFirewalld(backend string) error {
 		"ip", "netns", "exec", l.host, "unshare", "--mount", "--propagation", "private", "sh", "-c", script); err != nil {
 		return err
 	}
+	// Ask over D-Bus rather than with firewall-cmd: a Python start every
+	// poll would slow firewalld's own start on a small machine.
 	return waitFor(60*time.Second, func() bool {
-		out, _ := l.run(l.host, []string{"DBUS_SYSTEM_BUS_ADDRESS=" + l.busAddr}, "", "firewall-cmd", "--state")
-		return strings.TrimSpace(out) == "running"
+		conn, err := dbus.Connect(l.busAddr)
+		if err != nil {
+			return false
+		}
+		defer conn.Close()
+		info, err := firewalld.Query(context.Background(), firewalld.Options{Conn: conn})
+		return err == nil && info.Running
 	})
 }
 
