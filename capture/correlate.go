@@ -227,6 +227,7 @@ type Correlator struct {
 
 	mu         sync.Mutex
 	flows      map[FlowKey]*flow
+	last       *flow   // the flow of the latest packet
 	events     []Event // ring of the latest o.MaxEvents
 	eventNext  int
 	eventCount uint64
@@ -240,11 +241,13 @@ type flow struct {
 }
 
 // observation is one tap's sighting of a packet, reduced to what
-// identifies it.
+// identifies it. It holds no pointers, so that the garbage collector need
+// not scan the many a flood leaves pending.
 type observation struct {
-	t           time.Time
+	t           int64 // UnixNano
 	id          identity
-	seq         uint64
+	prev        int64 // absolute index of the previous pending entry of the same identity, -1 for none
+	taken       bool
 	badChecksum bool
 	priority    uint8
 }
@@ -252,90 +255,136 @@ type observation struct {
 // identity is what two sightings of one packet share. Send attempts are
 // known by their destination only.
 type identity struct {
-	dst       netip.Addr
+	dst       [16]byte // IPv4 as IPv4-mapped
 	checksum  uint16
-	length    int
 	ipid      uint16
+	length    int32
 	flowLabel uint32
 }
 
-// pendingSet holds undecided observations, found by identity and expired
-// in arrival order, so that matching stays cheap however many wait.
+func dstOf(a netip.Addr) [16]byte { return a.Unmap().As16() }
+
+func (id identity) dstAddr() netip.Addr { return netip.AddrFrom16(id.dst).Unmap() }
+
+// pendingSet holds undecided observations in arrival order, with the
+// newest of each identity found through a map and older ones of the same
+// identity chained from it, so that matching and expiry cost O(1) per
+// packet however many wait, without allocating per packet.
 type pendingSet struct {
-	byID  map[identity][]observation
-	order []observation // arrival order; entries already matched are skipped
-	live  int
-	seq   uint64
+	entries []observation // entries[head:] are pending or taken
+	head    int
+	start   int64 // absolute index of entries[0]
+	byID    map[identity]int64
+	live    int
 }
+
+func (s *pendingSet) at(abs int64) *observation { return &s.entries[abs-s.start] }
+
+// valid says whether abs still indexes an entry that has not expired.
+func (s *pendingSet) valid(abs int64) bool { return abs >= s.start+int64(s.head) }
 
 func (s *pendingSet) add(o observation) {
 	if s.byID == nil {
-		s.byID = make(map[identity][]observation)
+		s.byID = make(map[identity]int64)
 	}
-	s.seq++
-	o.seq = s.seq
-	s.byID[o.id] = append(s.byID[o.id], o)
-	s.order = append(s.order, o)
+	o.prev = -1
+	if p, ok := s.byID[o.id]; ok {
+		o.prev = p
+	}
+	abs := s.start + int64(len(s.entries))
+	s.entries = append(s.entries, o)
+	s.byID[o.id] = abs
 	s.live++
 }
 
 // take removes and reports the observation of the same identity as o that
 // is closest to it in time, within window.
 func (s *pendingSet) take(o observation, window time.Duration) bool {
-	list := s.byID[o.id]
-	best, bestD := -1, time.Duration(0)
-	for i, x := range list {
-		d := o.t.Sub(x.t)
+	best, bestSucc, bestD := int64(-1), int64(-1), int64(0)
+	succ := int64(-1)
+	for i, ok := s.byID[o.id]; ok && i >= 0 && s.valid(i); i = s.at(i).prev {
+		x := s.at(i)
+		d := o.t - x.t
 		if d < 0 {
 			d = -d
 		}
-		if d <= window && (best < 0 || d < bestD) {
-			best, bestD = i, d
+		if d <= int64(window) && (best < 0 || d < bestD) {
+			best, bestSucc, bestD = i, succ, d
 		}
+		if x.t < o.t-int64(window) {
+			break // older ones are further away still
+		}
+		succ = i
 	}
 	if best < 0 {
 		return false
 	}
-	s.remove(o.id, best)
+	s.unlink(o.id, best, bestSucc)
 	return true
 }
 
 // takeOldest removes and reports the oldest observation of identity id
 // whose time lies in [from, to].
 func (s *pendingSet) takeOldest(id identity, from, to time.Time) bool {
-	for i, x := range s.byID[id] {
-		if !x.t.Before(from) && !x.t.After(to) {
-			s.remove(id, i)
-			return true
+	lo, hi := from.UnixNano(), to.UnixNano()
+	found, foundSucc := int64(-1), int64(-1)
+	succ := int64(-1)
+	for i, ok := s.byID[id]; ok && i >= 0 && s.valid(i); i = s.at(i).prev {
+		x := s.at(i)
+		if x.t >= lo && x.t <= hi {
+			found, foundSucc = i, succ
 		}
+		succ = i
 	}
-	return false
+	if found < 0 {
+		return false
+	}
+	s.unlink(id, found, foundSucc)
+	return true
 }
 
-func (s *pendingSet) remove(id identity, i int) {
-	list := slices.Delete(s.byID[id], i, i+1)
-	if len(list) == 0 {
+// unlink marks entry abs taken and removes it from its identity's chain;
+// succ is the next newer entry of the chain, -1 if abs is the newest.
+func (s *pendingSet) unlink(id identity, abs, succ int64) {
+	x := s.at(abs)
+	x.taken = true
+	switch {
+	case succ >= 0:
+		s.at(succ).prev = x.prev
+	case x.prev >= 0 && s.valid(x.prev):
+		s.byID[id] = x.prev
+	default:
 		delete(s.byID, id)
-	} else {
-		s.byID[id] = list
 	}
 	s.live--
 }
 
 // expire removes the observations not after limit, oldest first, and
-// calls fn for each.
+// calls fn for each that was not taken.
 func (s *pendingSet) expire(limit time.Time, fn func(observation)) {
-	n := 0
-	for ; n < len(s.order) && !s.order[n].t.After(limit); n++ {
-		o := s.order[n]
-		if i := slices.IndexFunc(s.byID[o.id], func(x observation) bool { return x.seq == o.seq }); i >= 0 {
-			s.remove(o.id, i)
-			fn(o)
+	lim := limit.UnixNano()
+	for s.head < len(s.entries) && s.entries[s.head].t <= lim {
+		o := s.entries[s.head]
+		abs := s.start + int64(s.head)
+		s.head++
+		if o.taken {
+			continue
 		}
+		// The oldest pending entry ends its chain: only the map may
+		// still point at it.
+		if s.byID[o.id] == abs {
+			delete(s.byID, o.id)
+		}
+		s.live--
+		fn(o)
 	}
-	s.order = s.order[n:]
-	if s.live == 0 {
-		s.order = s.order[:0:0]
+	if s.head == len(s.entries) {
+		s.start += int64(s.head)
+		s.entries, s.head = s.entries[:0], 0
+	} else if s.head > 1024 && s.head > len(s.entries)/2 {
+		n := copy(s.entries, s.entries[s.head:])
+		s.start += int64(s.head)
+		s.entries, s.head = s.entries[:n], 0
 	}
 }
 
@@ -354,18 +403,22 @@ func NewCorrelator(o CorrelatorOptions) *Correlator {
 }
 
 func (c *Correlator) flow(k FlowKey) *flow {
+	if c.last != nil && c.last.FlowKey == k {
+		return c.last // the same sender, packet after packet
+	}
 	f := c.flows[k]
 	if f == nil {
 		f = &flow{FlowStats: FlowStats{FlowKey: k}}
 		c.flows[k] = f
 	}
+	c.last = f
 	return f
 }
 
 func observe(p *Packet, badChecksum bool) observation {
 	return observation{
-		t:           p.Time,
-		id:          identity{dst: p.Dst, checksum: p.Advert.Checksum, length: p.Length, ipid: p.IPID, flowLabel: p.FlowLabel},
+		t:           p.Time.UnixNano(),
+		id:          identity{dst: dstOf(p.Dst), checksum: p.Advert.Checksum, length: int32(p.Length), ipid: p.IPID, flowLabel: p.FlowLabel},
 		badChecksum: badChecksum,
 		priority:    p.Advert.Priority,
 	}
@@ -394,8 +447,8 @@ func (c *Correlator) AddWire(iface string, p *Packet, badChecksum bool) {
 		// The advert leaves after its send attempt began, and the wire
 		// tap may stamp it when it reads it: the oldest attempt within
 		// Window+Grace before is the one.
-		id := identity{dst: p.Dst}
-		if f.sends.takeOldest(id, o.t.Add(-c.o.Window-c.o.Grace), o.t.Add(time.Millisecond)) {
+		id := identity{dst: dstOf(p.Dst)}
+		if f.sends.takeOldest(id, p.Time.Add(-c.o.Window-c.o.Grace), p.Time.Add(time.Millisecond)) {
 			f.SentOnWire++
 		} else {
 			// Its send attempt may be reported a moment later.
@@ -443,12 +496,12 @@ func (c *Correlator) AddSend(a SendAttempt) {
 		c.event(Event{Kind: EventSendFailed, Flow: k, Time: a.Time, Dst: a.Dst, Err: a.Err.Error()})
 		return
 	}
-	id := identity{dst: a.Dst.Unmap()}
+	id := identity{dst: dstOf(a.Dst)}
 	if f.out.takeOldest(id, a.Time.Add(-time.Millisecond), a.Time.Add(c.o.Window+c.o.Grace)) {
 		f.SentOnWire++
 		return
 	}
-	f.sends.add(observation{t: a.Time, id: id})
+	f.sends.add(observation{t: a.Time.UnixNano(), id: id})
 }
 
 // Advance decides every observation older than now - Window - Grace that
@@ -464,14 +517,14 @@ func (c *Correlator) Advance(now time.Time) {
 		f := c.flows[k]
 		f.wire.expire(limit, func(o observation) {
 			f.Lost++
-			c.event(Event{Kind: EventNotDelivered, Flow: k, Time: o.t, Dst: o.id.dst, IPID: o.id.ipid, FlowLabel: o.id.flowLabel,
+			c.event(Event{Kind: EventNotDelivered, Flow: k, Time: time.Unix(0, o.t), Dst: o.id.dstAddr(), IPID: o.id.ipid, FlowLabel: o.id.flowLabel,
 				Checksum: o.id.checksum, BadChecksum: o.badChecksum, Priority: o.priority})
 		})
 		f.socket.expire(limit, func(observation) { f.SocketOnly++ })
 		f.out.expire(limit, func(observation) {}) // sent by a daemon that reports no attempts
 		f.sends.expire(limit, func(o observation) {
 			f.SentMissing++
-			c.event(Event{Kind: EventSentNotOnWire, Flow: k, Time: o.t, Dst: o.id.dst})
+			c.event(Event{Kind: EventSentNotOnWire, Flow: k, Time: time.Unix(0, o.t), Dst: o.id.dstAddr()})
 		})
 	}
 }

@@ -239,3 +239,19 @@ func TestCorrelateManyPending(t *testing.T) {
 		t.Errorf("%d packets took %v", n, d)
 	}
 }
+
+// BenchmarkCorrelate is the per-packet cost of matching a wire and a
+// socket sighting; it must not allocate per packet.
+func BenchmarkCorrelate(b *testing.B) {
+	c := NewCorrelator(CorrelatorOptions{})
+	p := advert(0, 0)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		p.Time, p.IPID = ct0.Add(time.Duration(i)*10*time.Microsecond), uint16(i)
+		c.AddWire("eth0", p, false)
+		c.AddSocket("eth0", p, false)
+		if i%10000 == 0 {
+			c.Advance(p.Time)
+		}
+	}
+}
