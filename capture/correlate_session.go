@@ -18,7 +18,9 @@ type SessionOptions struct {
 	Interface string
 	Wire      WireOptions
 	Socket    SocketOptions
-	// Families lists the socket taps to open (4, 6); default both. A
+	// Families lists the socket taps to open (4, 6); default both, or the
+	// family of Socket.Unicast when that is set (keepalived's unicast
+	// mode: the socket tap is bound to that address, not joined). A
 	// family the interface cannot receive (no IPv6 on it, say) is left out
 	// with a note in SessionStats.Sockets rather than failing the session.
 	Families []uint8
@@ -111,7 +113,13 @@ func StartSession(o SessionOptions) (*Session, error) {
 	if o.ProbeInterval <= 0 {
 		o.ProbeInterval = time.Second
 	}
-	if len(o.Families) == 0 {
+	switch {
+	case len(o.Families) > 0:
+	case o.Socket.Unicast.IsValid() && o.Socket.Unicast.Unmap().Is4():
+		o.Families = []uint8{4}
+	case o.Socket.Unicast.IsValid():
+		o.Families = []uint8{6}
+	default:
 		o.Families = []uint8{4, 6}
 	}
 	if len(o.ProbeFamilies) == 0 {

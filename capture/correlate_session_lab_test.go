@@ -70,6 +70,29 @@ func TestSessionLab(t *testing.T) {
 		}
 	})
 
+	t.Run("unicast", func(t *testing.T) {
+		// keepalived's unicast mode: adverts to b's own address, the
+		// socket tap bound to it.
+		sess := startSessionIn(t, b, SessionOptions{Interface: "eth0", Wire: WireOptions{Peers: []netip.Addr{s4.src}}, Socket: SocketOptions{Unicast: labB4}})
+		for range 5 {
+			s4.send(t, 53, 150, labB4)
+			s6.send(t, 52, 150, netip.Addr{}) // filtered out: not from or to the peer
+		}
+		st, err := sess.Stop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := k4
+		k.VRID = 53
+		f, ok := st.Flow(k)
+		if r, rok := f.DeliveryRatio(); !ok || f.Wire.Packets != 5 || f.Socket.Packets != 5 || !rok || r != 1 {
+			t.Errorf("unicast: %+v", f)
+		}
+		if len(st.Flows) != 1 || len(st.Sockets) != 1 || st.Sockets[0].Family != 4 {
+			t.Errorf("flows %+v, sockets %+v", st.Flows, st.Sockets)
+		}
+	})
+
 	t.Run("input-drop", func(t *testing.T) {
 		if err := b.NftScript("table inet vdtest { chain input { type filter hook input priority 0; meta l4proto 112 drop; }; }"); err != nil {
 			t.Fatal(err)

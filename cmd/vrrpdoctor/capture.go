@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -24,6 +25,7 @@ type captureOptions struct {
 	json     bool
 	promisc  bool
 	peers    []string
+	ucastSrc string
 	probe    uint8
 	refresh  time.Duration
 	// tty forces (true) or forbids (false) the live table that redraws in
@@ -88,7 +90,8 @@ interface, no privilege, a tap failing).`,
 	f.StringVarP(&o.write, "write", "w", "", "write the wire tap's frames to this pcapng file")
 	f.BoolVar(&o.json, "json", false, "print the summary as JSON instead of the live table")
 	f.BoolVar(&o.promisc, "promisc", false, "put the interface in promiscuous mode while capturing")
-	f.StringSliceVar(&o.peers, "peer", nil, "unicast VRRP peer address: capture only adverts from or to the peers (repeatable)")
+	f.StringSliceVar(&o.peers, "peer", nil, "unicast VRRP peer (keepalived's unicast_peer): capture only adverts from or to the peers, with the socket tap bound to --unicast-src (repeatable)")
+	f.StringVar(&o.ucastSrc, "unicast-src", "", "local address the unicast adverts are sent to (keepalived's unicast_src_ip); default the interface's first address of the peers' family")
 	f.Uint8Var(&o.probe, "probe-vrid", 0, "send a probe advert for this VRID (priority 1) every second to test the send path; pick a VRID nobody uses")
 	f.DurationVar(&o.refresh, "refresh", time.Second, "how often the live table is redrawn")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
@@ -128,6 +131,16 @@ func runCapture(ctx context.Context, s streams, o captureOptions) error {
 		Interface: o.iface,
 		Wire:      capture.WireOptions{Promiscuous: o.promisc, Peers: peers},
 		ProbeVRID: o.probe,
+	}
+	if o.ucastSrc != "" && len(peers) == 0 {
+		return captureFailed(errors.New("capture: --unicast-src needs --peer"))
+	}
+	if len(peers) > 0 {
+		src, err := unicastSource(o.iface, o.ucastSrc, peers[0])
+		if err != nil {
+			return captureFailed(err)
+		}
+		so.Socket.Unicast = src
 	}
 	if o.probe != 0 {
 		so.ProbeFamilies = []uint8{4}
@@ -276,6 +289,41 @@ func (p *pcapngOutput) finish(st capture.SessionStats) error {
 		return fmt.Errorf("%s: %w", p.name, err)
 	}
 	return nil
+}
+
+// unicastSource is the address keepalived's unicast receive socket is
+// bound to: unicast_src_ip as given, else the interface's first IPv4
+// address or IPv6 link-local address, in the family of peer.
+func unicastSource(iface, given string, peer netip.Addr) (netip.Addr, error) {
+	if given != "" {
+		a, err := netip.ParseAddr(given)
+		if err != nil {
+			return netip.Addr{}, fmt.Errorf("capture: --unicast-src %q: not an IP address", given)
+		}
+		if a.Unmap().Is4() != peer.Is4() {
+			return netip.Addr{}, fmt.Errorf("capture: --unicast-src %s and --peer %s are of different address families", a, peer)
+		}
+		return a.Unmap(), nil
+	}
+	ifi, err := net.InterfaceByName(iface)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("capture: interface %q: %w", iface, err)
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("capture: addresses of %s: %w", iface, err)
+	}
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(n.IP)
+		if ip = ip.Unmap(); ok && (peer.Is4() && ip.Is4() || peer.Is6() && ip.Is6() && ip.IsLinkLocalUnicast()) {
+			return ip, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("capture: %s has no address of the family of peer %s to receive unicast adverts on; name it with --unicast-src", iface, peer)
 }
 
 func executable() string {

@@ -166,6 +166,8 @@ func TestCaptureUsageErrors(t *testing.T) {
 		{[]string{"capture", "-i", "eth0", "--peer", "nope"}, `capture: --peer "nope": not an IP address`},
 		{[]string{"capture", "-i", "eth0", "--refresh", "0s"}, "capture: --refresh 0s: must be positive"},
 		{[]string{"capture", "-i", "eth0", "--probe-vrid", "300"}, `invalid argument "300"`},
+		{[]string{"capture", "-i", "eth0", "--unicast-src", "198.51.100.2"}, "capture: --unicast-src needs --peer"},
+		{[]string{"capture", "-i", "eth0", "--peer", "198.51.100.1", "--unicast-src", "2001:db8::2"}, "capture: --unicast-src 2001:db8::2 and --peer 198.51.100.1 are of different address families"},
 	} {
 		var out, errOut bytes.Buffer
 		code := execute(tc.args, nil, &out, &errOut)

@@ -524,3 +524,34 @@ func TestCaptureTerminalAndInterrupt(t *testing.T) {
 		t.Errorf("no summary after SIGINT:\n%s", o.String())
 	}
 }
+
+// TestCaptureUnicastHealthy: keepalived with unicast peers; the socket tap
+// binds to the unicast source as keepalived's does, so a healthy pair shows
+// every advert delivered (no false alarm).
+func TestCaptureUnicastHealthy(t *testing.T) {
+	t.Parallel()
+	lab := netlabtest.New(t, "keepalived")
+	vrrpdoctor(t)
+	a, b, err := lab.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kb *netlab.Keepalived
+	for i, h := range []*netlab.Host{a, b} {
+		self, peer := []netip.Addr{addrA, addrB}[i], []netip.Addr{addrB, addrA}[i]
+		k, err := h.StartKeepalivedConfig(netlab.KeepalivedConfig{RouterID: h.Name(), Instances: []netlab.VRRPInstance{{
+			Interface: "eth0", VRID: 51, Version: 3, Priority: 150 - 50*i, AdvertInt: captureAdvertInt, VIPs: []string{vip.String() + "/24"},
+			UnicastSrc: self.String(), UnicastPeers: []string{peer.String()},
+		}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kb = k
+	}
+	waitState(t, kb, "VI_51", "BACKUP")
+	r, raw := captureJSON(t, b, captureFor, "--peer", addrA.String())
+	f, ok := r.flow("in", 51, addrA.String())
+	if !ok || f.Wire.Packets < 8 || f.Socket.Packets != f.Wire.Packets || f.NotDelivered != 0 || f.DeliveryRatio == nil || *f.DeliveryRatio != 1 {
+		t.Errorf("unicast adverts from a: %+v (%v)\n%s", f, ok, raw)
+	}
+}
