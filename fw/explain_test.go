@@ -40,19 +40,27 @@ func TestExplainRenders(t *testing.T) {
 	if err := RenderJSON(&js, ex); err != nil {
 		t.Fatal(err)
 	}
-	var got struct {
-		Verdict string `json:"verdict"`
-		Rule    struct {
-			Backend, Family, Table, Chain, Text, Owner string
-			Handle                                     uint64
-		} `json:"rule"`
-		Path          []map[string]any `json:"path"`
-		UnknownReason *string          `json:"unknown_reason"`
+	var rep struct {
+		Verdict     string `json:"verdict"`
+		Evaluations []struct {
+			Verdict string `json:"verdict"`
+			Rule    struct {
+				Backend, Family, Table, Chain, Text, Owner string
+				Handle                                     uint64
+			} `json:"rule"`
+			Path          []map[string]any `json:"path"`
+			UnknownReason *string          `json:"unknown_reason"`
+			Advice        []string         `json:"advice"`
+		} `json:"evaluations"`
 	}
-	if err := json.Unmarshal(js.Bytes(), &got); err != nil {
+	if err := json.Unmarshal(js.Bytes(), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if got.Verdict != "reject" || got.Rule.Table != "firewalld" || got.Rule.Owner != "firewalld" || got.Rule.Handle == 0 || len(got.Path) == 0 || got.UnknownReason != nil {
+	if rep.Verdict != "reject" || len(rep.Evaluations) != 1 {
+		t.Fatalf("JSON: %s", js.String())
+	}
+	got := rep.Evaluations[0]
+	if got.Verdict != "reject" || got.Rule.Table != "firewalld" || got.Rule.Owner != "firewalld" || got.Rule.Handle == 0 || len(got.Path) == 0 || got.UnknownReason != nil || len(got.Advice) == 0 {
 		t.Fatalf("JSON: %s", js.String())
 	}
 }
