@@ -339,3 +339,70 @@ func TestOpenWireErrors(t *testing.T) {
 		t.Errorf("missing interface: %v", err)
 	}
 }
+
+// TestWireTapRawIP: on an interface without an Ethernet header (a TUN
+// device) the tap takes packets from the network header on and tells the
+// protocol from the kernel's skb->protocol.
+func TestWireTapRawIP(t *testing.T) {
+	t.Parallel()
+	lab := netlabtest.New(t)
+	h, err := lab.AddHost("h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tun := -1
+	if err := h.Do(func() error {
+		fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		ifr, err := unix.NewIfreq("tun0")
+		if err != nil {
+			return err
+		}
+		ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+		if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+			unix.Close(fd)
+			return err
+		}
+		tun = fd
+		return nil
+	}); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no TUN device (/dev/net/tun, kernel CONFIG_TUN): %v", err)
+		}
+		t.Skipf("no TUN device (/dev/net/tun, kernel CONFIG_TUN): %v", err)
+	}
+	t.Cleanup(func() { unix.Close(tun) })
+	if err := h.AddAddr("tun0", "203.0.113.1/24"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.LinkUp("tun0"); err != nil {
+		t.Fatal(err)
+	}
+	tap := openWireIn(t, h, "tun0", WireOptions{})
+	if tap.LinkType() != layers.LinkTypeRaw {
+		t.Fatalf("link type %v, want raw IP", tap.LinkType())
+	}
+	time.Sleep(timestampWarmup)
+	src := netip.MustParseAddr("203.0.113.9")
+	frame := testFrame(t, nil, src, vrrpcore.GroupIPv4, 112, advertBytes(t, 61, src, vrrpcore.GroupIPv4))
+	udp := testFrame(t, nil, src, vrrpcore.GroupIPv4, layers.IPProtocolUDP, []byte("not vrrp"))
+	for _, pkt := range [][]byte{udp[14:], frame[14:], frame[14:]} {
+		if _, err := unix.Write(tun, pkt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := readWire(t, tap, 2, 5*time.Second)
+	if len(got) != 2 {
+		t.Fatalf("%d packets, want 2", len(got))
+	}
+	for _, p := range got {
+		if p.Advert.VRID != 61 || p.Src != src || p.Direction != DirIn || p.HasMAC {
+			t.Errorf("packet %+v", p)
+		}
+	}
+	if more := readWire(t, tap, 1, 200*time.Millisecond); len(more) != 0 {
+		t.Errorf("the UDP packet passed the filter: %+v", more)
+	}
+}
