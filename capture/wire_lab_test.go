@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -404,5 +405,40 @@ func TestWireTapRawIP(t *testing.T) {
 	}
 	if more := readWire(t, tap, 1, 200*time.Millisecond); len(more) != 0 {
 		t.Errorf("the UDP packet passed the filter: %+v", more)
+	}
+}
+
+// TestWirePromiscuous: the tap leaves promiscuous mode alone unless asked,
+// and what it asks for ends with it.
+func TestWirePromiscuous(t *testing.T) {
+	t.Parallel()
+	lab := netlabtest.New(t)
+	_, b, err := lab.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	promiscuity := func() string {
+		out, err := b.Run("ip", "-d", "link", "show", "eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := strings.Index(out, "promiscuity ")
+		if i < 0 {
+			t.Fatalf("no promiscuity in %q", out)
+		}
+		return strings.Fields(out[i:])[1]
+	}
+	plain := openWireIn(t, b, "eth0", WireOptions{})
+	if got := promiscuity(); got != "0" {
+		t.Errorf("promiscuity %s with a plain tap", got)
+	}
+	plain.Close()
+	promisc := openWireIn(t, b, "eth0", WireOptions{Promiscuous: true})
+	if got := promiscuity(); got != "1" {
+		t.Errorf("promiscuity %s with a promiscuous tap", got)
+	}
+	promisc.Close()
+	if got := promiscuity(); got != "0" {
+		t.Errorf("promiscuity %s after the tap closed", got)
 	}
 }
