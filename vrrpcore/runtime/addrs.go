@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"slices"
@@ -76,7 +77,7 @@ func (v vip) netlinkAddr() (*netlink.Addr, error) {
 			// "preferred_lft 0" marks the address deprecated so that it
 			// is never chosen as a source; anything else is forever.
 			if strings.TrimSpace(strings.TrimPrefix(f, "preferred_lft")) == "0" {
-				a.ValidLft, a.PreferedLft = int(^uint32(0)), 0
+				a.ValidLft, a.PreferedLft = math.MaxInt32, 0 // ~68 years: forever, and fits int on 32-bit targets
 			}
 		}
 	}
