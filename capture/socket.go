@@ -268,31 +268,49 @@ func (t *SocketTap) Next(p *Packet) error {
 	}
 	t.mu.Unlock()
 
-	msg := t.buf[:n]
+	var err2 error
 	if t.family == 4 {
-		if msg, err = t.parseIPv4(msg, p); err != nil {
-			return &BadPacketError{Err: err}
-		}
+		err2 = decodeSocketIPv4(t.buf[:n], t.iface, p)
 	} else {
 		// The kernel strips the IPv6 header: the source is the
 		// sender's address, the destination comes from IPV6_PKTINFO.
 		p.Src = netip.AddrFrom16(sa.Addr)
-		if !p.Dst.IsValid() {
-			return &BadPacketError{Err: fmt.Errorf("capture: IPv6 packet from %v on %s without IPV6_PKTINFO", p.Src, t.iface)}
-		}
+		err2 = decodeSocketMsg(t.buf[:n], t.iface, p)
+	}
+	if err2 != nil {
+		return &BadPacketError{Err: err2}
+	}
+	return nil
+}
+
+// decodeSocketIPv4 decodes what a raw IPv4 socket delivers (IPv4 header
+// and VRRP message) into p.
+func decodeSocketIPv4(b []byte, iface string, p *Packet) error {
+	msg, err := parseIPv4(b, iface, p)
+	if err != nil {
+		return err
+	}
+	return decodeSocketMsg(msg, iface, p)
+}
+
+// decodeSocketMsg decodes the VRRP message msg of a packet from p.Src to
+// p.Dst into p.
+func decodeSocketMsg(msg []byte, iface string, p *Packet) error {
+	if !p.Dst.IsValid() {
+		return fmt.Errorf("capture: packet from %v on %s without its destination (IPV6_PKTINFO)", p.Src, iface)
 	}
 	p.Length = len(msg)
 	if err := p.Advert.Decode(msg, p.Src, p.Dst); err != nil {
-		return &BadPacketError{Err: fmt.Errorf("capture: VRRP packet from %v on %s: %w", p.Src, t.iface, err)}
+		return fmt.Errorf("capture: VRRP packet from %v on %s: %w", p.Src, iface, err)
 	}
 	return nil
 }
 
 // parseIPv4 reads the IPv4 header a raw IPv4 socket delivers with every
-// packet and returns the VRRP message after it.
-func (t *SocketTap) parseIPv4(b []byte, p *Packet) ([]byte, error) {
+// packet into p and returns the VRRP message after it.
+func parseIPv4(b []byte, iface string, p *Packet) ([]byte, error) {
 	if len(b) < 20 {
-		return nil, fmt.Errorf("capture: IPv4 packet of %d bytes on %s: shorter than an IPv4 header", len(b), t.iface)
+		return nil, fmt.Errorf("capture: IPv4 packet of %d bytes on %s: shorter than an IPv4 header", len(b), iface)
 	}
 	p.Src = netip.AddrFrom4([4]byte(b[12:16]))
 	p.Dst = netip.AddrFrom4([4]byte(b[16:20]))
@@ -302,11 +320,11 @@ func (t *SocketTap) parseIPv4(b []byte, p *Packet) ([]byte, error) {
 	total := int(binary.BigEndian.Uint16(b[2:4]))
 	switch {
 	case b[0]>>4 != 4:
-		return nil, fmt.Errorf("capture: packet from the IPv4 socket on %s has IP version %d (byte offset 0)", t.iface, b[0]>>4)
+		return nil, fmt.Errorf("capture: packet from the IPv4 socket on %s has IP version %d (byte offset 0)", iface, b[0]>>4)
 	case ihl < 20 || ihl > len(b):
-		return nil, fmt.Errorf("capture: IPv4 packet from %v on %s: header length %d at byte offset 0 does not fit %d bytes", p.Src, t.iface, ihl, len(b))
+		return nil, fmt.Errorf("capture: IPv4 packet from %v on %s: header length %d at byte offset 0 does not fit %d bytes", p.Src, iface, ihl, len(b))
 	case total < ihl || total > len(b):
-		return nil, fmt.Errorf("capture: IPv4 packet from %v on %s: total length %d at byte offset 2, %d bytes received", p.Src, t.iface, total, len(b))
+		return nil, fmt.Errorf("capture: IPv4 packet from %v on %s: total length %d at byte offset 2, %d bytes received", p.Src, iface, total, len(b))
 	}
 	return b[ihl:total], nil
 }
