@@ -176,7 +176,8 @@ func runCapture(ctx context.Context, s streams, o captureOptions) error {
 		defer t.Stop()
 		deadline = t.C
 	}
-	tty := diag.ColourEnabled(s.Out) || isTerminal(s.Out)
+	// Redraw in place only on a terminal that understands cursor moves.
+	tty := isTerminal(s.Out) && os.Getenv("TERM") != "dumb"
 	if o.tty != nil {
 		tty = *o.tty
 	}
