@@ -157,3 +157,22 @@ func TestDirectRuleNotFinal(t *testing.T) {
 		t.Fatalf("direct rule's accept missing from the path: %+v", res.Path)
 	}
 }
+
+// TestIPv6SenderUnknown: the sender of a VRRPv3 advert over IPv6 is not
+// known from this host's keepalived.conf, but it is link-local, which is
+// enough for firewalld's reverse-path rule (fib saddr . mark . iif oif
+// missing drop) not to apply.
+func TestIPv6SenderUnknown(t *testing.T) {
+	rs, _ := loadScenario(t, "../../testdata/rulesets/firewalld-nft-ipv6-default")
+	p := eval.VRRPAdvert(eval.In, "eth0", netip.Addr{}, netip.MustParseAddr("ff02::12"))
+	if !p.SrcLinkLocal || !strings.Contains(p.String(), "any link-local -> ff02::12") {
+		t.Fatalf("packet %s", p)
+	}
+	res, err := eval.Evaluate(rs, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != eval.Reject || res.Rule == nil || res.Rule.Chain != "filter_IN_public" {
+		t.Fatalf("%s by %v (%s)", res.Verdict, res.Rule, res.UnknownReason)
+	}
+}

@@ -26,11 +26,14 @@ type Packet struct {
 	InIface   string     // for In
 	OutIface  string     // for Out
 	Src, Dst  netip.Addr // Src may be left invalid: rules on it are then undecidable
-	Proto     uint8      // IP protocol (IPv6: the upper-layer header); 0 means 112
-	TTL       uint8      // TTL or hop limit; 0 means 255
-	PktType   string     // host, multicast, broadcast; "" means: from Dst incoming, host outgoing
-	CTState   string     // conntrack state once tracked; "" means "new"
-	Mark      uint32     // skb mark when the packet enters the first hook
+	// SrcLinkLocal says that an unknown Src is a link-local address, as
+	// the source of a VRRPv3 advert over IPv6 must be (RFC 5798 5.1.2.1).
+	SrcLinkLocal bool
+	Proto        uint8  // IP protocol (IPv6: the upper-layer header); 0 means 112
+	TTL          uint8  // TTL or hop limit; 0 means 255
+	PktType      string // host, multicast, broadcast; "" means: from Dst incoming, host outgoing
+	CTState      string // conntrack state once tracked; "" means "new"
+	Mark         uint32 // skb mark when the packet enters the first hook
 }
 
 // VRRPAdvert returns the packet of a VRRP advert from src to dst (the VRRP
@@ -43,6 +46,7 @@ func VRRPAdvert(dir Direction, iface string, src, dst netip.Addr) Packet {
 		}
 	}
 	p := Packet{Direction: dir, Src: src, Dst: dst, Proto: 112, TTL: 255, CTState: "new"}
+	p.SrcLinkLocal = !src.IsValid() && dst.Is6() && dst.IsMulticast()
 	if dir == In {
 		p.InIface = iface
 	} else {
@@ -117,8 +121,11 @@ func (p Packet) normalize() (Packet, error) {
 func (p Packet) String() string {
 	var sb strings.Builder
 	src := "any"
-	if p.Src.IsValid() {
+	switch {
+	case p.Src.IsValid():
 		src = p.Src.String()
+	case p.SrcLinkLocal:
+		src = "any link-local"
 	}
 	fmt.Fprintf(&sb, "IPv%d proto %d %s -> %s ttl %d", p.Family, p.Proto, src, p.Dst, p.TTL)
 	if p.Direction == In {

@@ -428,7 +428,7 @@ func (e *evaluator) fib(bc base, k ruleset.Fib) (val, tri, string) {
 	case k.Result == "oif" && has("saddr") && has("iif") && p.Direction == In:
 		// Reverse path filter: is the source reachable through the
 		// interface it came in on? A link-local source always is.
-		if p.Src.IsValid() && p.Src.IsLinkLocalUnicast() {
+		if (p.Src.IsValid() && p.Src.IsLinkLocalUnicast()) || (!p.Src.IsValid() && p.SrcLinkLocal) {
 			return val{kind: vType, s: "true", what: "exists"}, yes, ""
 		}
 	}
