@@ -9,8 +9,8 @@ func newFwCmd(s streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "fw",
 		Short: "Inspect the host firewall for VRRP (nftables, iptables, firewalld)",
-		Long: `fw reads the host's firewall — nftables, iptables-nft, iptables-legacy and
-firewalld — and tells what it does to VRRP adverts.`,
+		Long: `fw reads the host's firewall (nftables, iptables-nft, iptables-legacy and
+firewalld) and tells what it does to VRRP adverts.`,
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newFwExplainCmd(s))

@@ -52,10 +52,10 @@ func newFwExplainCmdWith(s streams, o fwExplainOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "explain [-i IFACE] [--src ADDR] [--dst ADDR] [--direction in|out] [--family 4|6] [--ruleset FILE]... [--trace] [--json] [-c keepalived.conf]",
 		Short: "Explain what the firewall does to VRRP adverts, and which rule decides",
-		Long: `explain walks VRRP adverts through the host's firewall the way netfilter does —
+		Long: `explain walks VRRP adverts through the host's firewall the way netfilter does:
 every base chain of every table on each hook, in priority order: native
 nftables (firewalld's "inet firewalld" included), iptables-nft and
-iptables-legacy — and names the rule that decides their fate, the tool that
+iptables-legacy; it names the rule that decides their fate, the tool that
 owns it (firewalld, docker, ufw, kube-proxy, ...) and the rules on the way.
 An accept ends only the base chain it is in: a later chain (another table,
 the other iptables flavour) still sees the advert, so an accept is listed as
@@ -83,8 +83,8 @@ and with its nftables backend is not final anyway.
 "inet vrrpdoctor_trace" (and "netdev vrrpdoctor_trace" for ingress), whose
 chains set nftrace on protocol 112 at priority -350, reads the kernel's trace
 events for real adverts, and reports the kernel's verdict and rule per advert
-beside the evaluation. The table is removed at the end, on Ctrl-C, and — after
-a crash — at the next --trace. iptables-legacy rules never show in a trace.
+beside the evaluation. The table is removed at the end, on Ctrl-C, and (after
+a crash) at the next --trace. iptables-legacy rules never show in a trace.
 
 Exit status (monitoring-plugin convention): 0 every advert is accepted,
 2 an advert is dropped or rejected, 3 unknown (the ruleset alone cannot
