@@ -48,6 +48,7 @@ which firewall rule drops them, and the narrow fix.`,
 	root.AddCommand(newVersionCmd(s))
 	root.AddCommand(newAnalyzeCmd(s))
 	root.AddCommand(newRunCmd(s))
+	root.AddCommand(newFwCmd(s))
 	root.AddCommand(newCaptureCmd(s))
 	root.AddCommand(newGenDocsCmd())
 	return root
