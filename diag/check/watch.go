@@ -1,0 +1,313 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/gopacket/layers"
+
+	"github.com/vrrpdoctor/vrrpdoctor/capture"
+	"github.com/vrrpdoctor/vrrpdoctor/diag"
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
+)
+
+// observation is what the taps saw on one interface: every advert on the
+// wire, analysed by diag's Analyzer (per sender statistics and overlaps),
+// the destinations each sender used, and the correlator's wire-versus-socket
+// figures.
+type observation struct {
+	mu    sync.Mutex
+	lt    layers.LinkType
+	dec   *capture.Decoder
+	pkt   capture.Packet
+	an    *diag.Analyzer
+	dsts  map[senderKey][]netip.Addr
+	stats capture.SessionStats
+}
+
+type senderKey struct {
+	vrid, family uint8
+	src          netip.Addr
+}
+
+func newObservation() *observation {
+	return &observation{dec: capture.NewDecoder(), an: diag.NewAnalyzer(), dsts: map[senderKey][]netip.Addr{}}
+}
+
+func (o *observation) start(t *capture.WireTap) error {
+	o.mu.Lock()
+	o.lt = t.LinkType()
+	o.mu.Unlock()
+	return nil
+}
+
+func (o *observation) frame(f *capture.WireFrame) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	p := &o.pkt
+	err := o.dec.Decode(o.lt, f.Data, p)
+	var ce *vrrpcore.ChecksumError
+	switch {
+	case errors.As(err, &ce):
+		p.Advert.Checksummed = vrrpcore.ChecksumBad
+	case err != nil:
+		return nil // not VRRP, or undecodable: the session counts those
+	}
+	p.Time = f.Time
+	o.an.Add(p)
+	k := senderKey{p.Advert.VRID, p.Family, p.Src}
+	if ds := o.dsts[k]; len(ds) < 8 && !slices.Contains(ds, p.Dst) {
+		o.dsts[k] = append(ds, p.Dst)
+	}
+	return nil
+}
+
+// watch runs the taps on every interface of an instance that is up, for d,
+// and returns what they saw per interface.
+func watch(ctx context.Context, r *Report, d time.Duration) map[string]*observation {
+	obs := map[string]*observation{}
+	type running struct {
+		name string
+		sess *capture.Session
+		o    *observation
+	}
+	var sessions []running
+	info := &CaptureInfo{Interfaces: []CaptureIface{}}
+	noPriv := false
+	for _, ifc := range r.Interfaces {
+		if !ifc.Exists || !ifc.Up {
+			continue
+		}
+		var fams []uint8
+		var unicast []netip.Addr
+		multicast := false
+		for _, in := range r.Instances {
+			if in.Interface != ifc.Name {
+				continue
+			}
+			if !slices.Contains(fams, in.Family) {
+				fams = append(fams, in.Family)
+			}
+			if in.Unicast {
+				if a := localAddr(&in, &ifc); a.IsValid() && !slices.Contains(unicast, a) {
+					unicast = append(unicast, a)
+				}
+			} else {
+				multicast = true
+			}
+		}
+		so := capture.SessionOptions{Interface: ifc.Name, Families: fams}
+		if !multicast && len(unicast) == 1 && len(fams) == 1 {
+			so.Socket.Unicast = unicast[0]
+		}
+		o := newObservation()
+		so.OnStart, so.OnFrame = o.start, o.frame
+		sess, err := capture.StartSession(so)
+		if err != nil {
+			var pe *capture.PermissionError
+			if errors.As(err, &pe) {
+				noPriv = true
+			}
+			info.Interfaces = append(info.Interfaces, CaptureIface{Name: ifc.Name, Error: err.Error()})
+			continue
+		}
+		sessions = append(sessions, running{ifc.Name, sess, o})
+	}
+	if noPriv {
+		r.Skipped = append(r.Skipped, "no CAP_NET_RAW: wire and socket taps skipped (run as root, or in the VRRP interface's network namespace with ip netns exec)")
+	}
+	start := time.Now()
+	if len(sessions) > 0 {
+		timer := time.NewTimer(d)
+		failed := make(chan struct{}, len(sessions))
+		stop := make(chan struct{})
+		for _, s := range sessions {
+			go func(s *capture.Session) {
+				select {
+				case <-s.Failed():
+					failed <- struct{}{}
+				case <-stop:
+				}
+			}(s.sess)
+		}
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+		case <-failed:
+		}
+		timer.Stop()
+		close(stop)
+	}
+	elapsed := time.Since(start)
+	for _, s := range sessions {
+		st, err := s.sess.Stop()
+		ci := CaptureIface{Name: s.name, Frames: st.Frames, KernelDropped: st.Wire.Dropped}
+		if err != nil {
+			ci.Error = err.Error()
+			r.Skipped = append(r.Skipped, fmt.Sprintf("capture on %s stopped early: %v", s.name, err))
+		}
+		for _, sk := range st.Sockets {
+			if !sk.Open {
+				ci.SocketErrors = append(ci.SocketErrors, fmt.Sprintf("IPv%d: %s", sk.Family, sk.Error))
+			}
+		}
+		info.Interfaces = append(info.Interfaces, ci)
+		s.o.mu.Lock()
+		s.o.stats = st
+		s.o.mu.Unlock()
+		obs[s.name] = s.o
+	}
+	if len(sessions) > 0 {
+		info.Duration = elapsed.Seconds()
+	}
+	r.Capture = info
+	return obs
+}
+
+// fill sets the instance's Local and Peers from the observation.
+func (o *observation) fill(in *Instance, ifc *Interface) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	in.Observed = true
+	in.Peers = []Peer{}
+	local := map[netip.Addr]bool{}
+	if in.SrcIP.IsValid() {
+		local[in.SrcIP] = true
+	}
+	if ifc != nil {
+		for _, p := range ifc.Addrs {
+			local[p.Addr().WithZone("")] = true
+		}
+	}
+	rep := o.an.Report(nil)
+	for gi := range rep.Groups {
+		g := &rep.Groups[gi]
+		if g.VRID != in.VRID || g.Family != in.Family || g.VLAN != 0 {
+			continue
+		}
+		for si := range g.Sources {
+			s := &g.Sources[si]
+			a := o.advertiser(g, s)
+			if local[s.Address] {
+				if in.Local == nil {
+					in.Local = &Advertiser{}
+				}
+				merge(in.Local, a)
+				continue
+			}
+			p := in.peer(s.Address)
+			if p == nil {
+				in.Peers = append(in.Peers, Peer{})
+				p = &in.Peers[len(in.Peers)-1]
+			}
+			merge(&p.Advertiser, a)
+		}
+		for _, ov := range g.Overlaps {
+			switch {
+			case local[ov.A] && !local[ov.B]:
+				if p := in.peer(ov.B); p != nil {
+					p.OverlapUs += ov.AdvertsA
+					p.OverlapPeer += ov.AdvertsB
+				}
+			case local[ov.B] && !local[ov.A]:
+				if p := in.peer(ov.A); p != nil {
+					p.OverlapUs += ov.AdvertsB
+					p.OverlapPeer += ov.AdvertsA
+				}
+			}
+		}
+	}
+	for _, f := range o.stats.Flows {
+		if f.Interface != in.Interface || f.VRID != in.VRID || f.Family != in.Family || f.Direction != capture.DirIn || local[f.Sender] {
+			continue
+		}
+		p := in.peer(f.Sender)
+		if p == nil {
+			// Only the socket saw it (the wire tap fell behind).
+			in.Peers = append(in.Peers, Peer{Advertiser: Advertiser{Address: f.Sender, Versions: []uint8{f.Version}, Priority: f.Priority,
+				Interval: f.Interval.Seconds(), VIPs: []netip.Addr{}, TTLs: []uint8{}, Dsts: []netip.Addr{}}})
+			p = &in.Peers[len(in.Peers)-1]
+		}
+		p.Socket += f.Socket.Packets
+		p.Matched += f.Matched
+		p.NotDelivered += f.Lost
+	}
+	slices.SortFunc(in.Peers, func(a, b Peer) int { return a.Address.Compare(b.Address) })
+}
+
+// advertiser converts diag's statistics of one sender of one group.
+func (o *observation) advertiser(g *diag.Group, s *diag.Source) Advertiser {
+	a := Advertiser{
+		Address: s.Address, Adverts: s.Packets, Versions: []uint8{g.Version}, Priority: s.Priority, Interval: s.Interval.Seconds(),
+		VIPs: slices.Clone(s.VIPs), TTLs: slices.Clone(s.TTLs), Dsts: slices.Clone(o.dsts[senderKey{g.VRID, g.Family, s.Address}]),
+		Checksum: ChecksumCounts{Message: s.ChecksumMessage, PseudoHeader: s.ChecksumPseudoHeader, Errors: s.ChecksumErrors},
+		Resigned: s.Resigned, First: s.First, Last: s.Last,
+	}
+	if g.Version == 2 {
+		switch s.AuthType {
+		case vrrpcore.AuthNone:
+			a.Auth = "none"
+		case vrrpcore.AuthSimple:
+			a.Auth, a.AuthData = "PASS", s.AuthData
+		case vrrpcore.AuthAH:
+			a.Auth = "AH"
+		default:
+			a.Auth = fmt.Sprintf("unknown(%d)", uint8(s.AuthType))
+		}
+	}
+	if a.VIPs == nil {
+		a.VIPs = []netip.Addr{}
+	}
+	if a.TTLs == nil {
+		a.TTLs = []uint8{}
+	}
+	if a.Dsts == nil {
+		a.Dsts = []netip.Addr{}
+	}
+	return a
+}
+
+// merge adds b (another version's adverts of one sender) into a; the later
+// adverts' values win.
+func merge(a *Advertiser, b Advertiser) {
+	if a.Adverts == 0 && !a.Address.IsValid() {
+		*a = b
+		return
+	}
+	later := b.Last.After(a.Last)
+	a.Adverts += b.Adverts
+	for _, v := range b.Versions {
+		if !slices.Contains(a.Versions, v) {
+			a.Versions = append(a.Versions, v)
+		}
+	}
+	for _, t := range b.TTLs {
+		if !slices.Contains(a.TTLs, t) {
+			a.TTLs = append(a.TTLs, t)
+		}
+	}
+	slices.Sort(a.TTLs)
+	for _, d := range b.Dsts {
+		if !slices.Contains(a.Dsts, d) {
+			a.Dsts = append(a.Dsts, d)
+		}
+	}
+	a.Checksum.Message += b.Checksum.Message
+	a.Checksum.PseudoHeader += b.Checksum.PseudoHeader
+	a.Checksum.Errors += b.Checksum.Errors
+	a.Resigned += b.Resigned
+	if b.First.Before(a.First) {
+		a.First = b.First
+	}
+	if later {
+		a.Last, a.Priority, a.Interval, a.VIPs = b.Last, b.Priority, b.Interval, b.VIPs
+		if b.Auth != "" {
+			a.Auth, a.AuthData = b.Auth, b.AuthData
+		}
+	}
+}

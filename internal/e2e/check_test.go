@@ -1,0 +1,268 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab"
+	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab/netlabtest"
+)
+
+// The lab scenarios of `vrrpdoctor check` (issue 6): a keepalived pair, a
+// fault staged on one node, and the binary run in each node's network
+// namespace with `ip netns exec`, as a user runs it on each host.
+
+// checkJSON is the part of `vrrpdoctor check --json` (docs/check.md) these
+// tests read.
+type checkJSON struct {
+	Schema    string         `json:"schema"`
+	Status    string         `json:"status"`
+	ExitCode  int            `json:"exit_code"`
+	Findings  []checkFinding `json:"findings"`
+	Processes []struct {
+		Kind   string `json:"kind"`
+		Config string `json:"config"`
+	} `json:"processes"`
+	Instances []struct {
+		VRID  int `json:"vrid"`
+		Local *struct {
+			Adverts int `json:"adverts"`
+		} `json:"local"`
+		Held []struct {
+			Addr string `json:"addr"`
+		} `json:"vips_held"`
+		Peers []struct {
+			Address string `json:"address"`
+			Adverts int    `json:"adverts"`
+			Socket  int    `json:"socket"`
+		} `json:"peers"`
+	} `json:"instances"`
+	Skipped []string `json:"skipped"`
+}
+
+type checkFinding struct {
+	ID       string `json:"id"`
+	Severity string `json:"severity"`
+	Subject  string `json:"subject"`
+	Summary  string `json:"summary"`
+	Evidence []struct {
+		Label string `json:"label"`
+		Value string `json:"value"`
+	} `json:"evidence"`
+	Fix string `json:"fix"`
+}
+
+func (r *checkJSON) find(id string) *checkFinding {
+	for i := range r.Findings {
+		if r.Findings[i].ID == id {
+			return &r.Findings[i]
+		}
+	}
+	return nil
+}
+
+func (r *checkJSON) ids() []string {
+	var s []string
+	for _, f := range r.Findings {
+		s = append(s, f.ID+"/"+f.Severity)
+	}
+	return s
+}
+
+// runCheckCmd runs vrrpdoctor with args in host h (ip netns exec) and
+// returns its output and exit code.
+func runCheckCmd(t *testing.T, h *netlab.Host, env []string, args ...string) (stdout, stderr string, code int, took time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := h.Command(ctx, vrrpdoctor(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	start := time.Now()
+	err := cmd.Run()
+	took = time.Since(start)
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("vrrpdoctor %v: %v", args, err)
+	}
+	return out.String(), errOut.String(), code, took
+}
+
+// checkNode runs `vrrpdoctor check --json` in h, saves the report in the lab
+// directory as name.json and decodes it.
+func checkNode(t *testing.T, lab *netlab.Lab, h *netlab.Host, name string, args ...string) (checkJSON, string, time.Duration) {
+	t.Helper()
+	out, errOut, code, took := runCheckCmd(t, h, nil, append([]string{"check", "--json", "--node", name}, args...)...)
+	var r checkJSON
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("check on %s (exit %d): not a JSON report: %v\nstdout:\n%s\nstderr:\n%s", name, code, err, out, errOut)
+	}
+	if r.ExitCode != code {
+		t.Errorf("check on %s: exit status %d, report says %d", name, code, r.ExitCode)
+	}
+	if err := os.WriteFile(filepath.Join(lab.Dir(), name+".json"), []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return r, out, took
+}
+
+// checkPair is a keepalived pair on the lab's standard addresses: a with
+// priority 150, b with 100, VRID 51, VIP 198.51.100.100.
+type checkPair struct {
+	lab    *netlab.Lab
+	a, b   *netlab.Host
+	ka, kb *netlab.Keepalived
+}
+
+func newCheckPair(t *testing.T, version int, advertInt time.Duration, programs ...string) *checkPair {
+	t.Helper()
+	lab := netlabtest.New(t, append([]string{"keepalived"}, programs...)...)
+	vrrpdoctor(t)
+	a, b, err := lab.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &checkPair{lab: lab, a: a, b: b}
+	for i, h := range []*netlab.Host{a, b} {
+		in := netlab.VRRPInstance{Interface: "eth0", VRID: 51, Version: version, Priority: 150 - 50*i, AdvertInt: advertInt, VIPs: []string{vip.String() + "/24"}}
+		k, err := h.StartKeepalivedConfig(netlab.KeepalivedConfig{RouterID: h.Name(), Instances: []netlab.VRRPInstance{in}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			p.ka = k
+		} else {
+			p.kb = k
+		}
+	}
+	return p
+}
+
+// waitHolders waits until exactly want hold the VIP.
+func (p *checkPair) waitHolders(t *testing.T, want ...*netlab.Host) {
+	t.Helper()
+	var got []*netlab.Host
+	err := netlab.WaitFor(20*time.Second, func() (bool, error) {
+		var err error
+		got, err = p.lab.Holders(vip)
+		return slices.Equal(got, want), err
+	})
+	if err != nil {
+		t.Fatalf("VIP holders %s, want %s: %v", netlab.HostNames(got), netlab.HostNames(want), err)
+	}
+}
+
+// both runs check on a and b at the same time, as an admin would on two
+// terminals, and returns their reports.
+func (p *checkPair) both(t *testing.T, args ...string) (ra, rb checkJSON, rawA, rawB string) {
+	t.Helper()
+	done := make(chan struct{})
+	var tookA time.Duration
+	go func() {
+		defer close(done)
+		ra, rawA, tookA = checkNode(t, p.lab, p.a, "a", args...)
+	}()
+	var tookB time.Duration
+	rb, rawB, tookB = checkNode(t, p.lab, p.b, "b", args...)
+	<-done
+	t.Logf("check took %s on a, %s on b", tookA.Round(time.Millisecond), tookB.Round(time.Millisecond))
+	return
+}
+
+// combine runs `vrrpdoctor check --combine a.json b.json` in the root
+// namespace (it reads files only) and returns the JSON verdict.
+func (p *checkPair) combine(t *testing.T) (checkJSON, string) {
+	t.Helper()
+	args := []string{"check", "--json", "--combine", filepath.Join(p.lab.Dir(), "a.json"), filepath.Join(p.lab.Dir(), "b.json")}
+	cmd := exec.Command(vrrpdoctor(t), args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	code := 0
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	var r checkJSON
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil || r.ExitCode != code {
+		t.Fatalf("check --combine (exit %d): %v\n%s\n%s", code, err, out.String(), errOut.String())
+	}
+	return r, out.String()
+}
+
+func noProblems(t *testing.T, node string, r checkJSON, raw string) {
+	t.Helper()
+	if r.ExitCode != 0 || r.Status != "ok" {
+		t.Errorf("%s: status %s (exit %d), want ok: findings %v", node, r.Status, r.ExitCode, r.ids())
+	}
+	for _, f := range r.Findings {
+		if f.Severity != "ok" && f.Severity != "info" {
+			t.Errorf("%s: false alarm %s: %s", node, f.ID, f.Summary)
+		}
+	}
+	if r.find("healthy") == nil {
+		t.Errorf("%s: no healthy verdict: %v", node, r.ids())
+	}
+	if t.Failed() {
+		t.Logf("%s:\n%s", node, raw)
+	}
+}
+
+// TestCheckHealthy: healthy pairs give OK (exit 0) and a healthy verdict on
+// both nodes, VRRPv2 with 1 s adverts (default watch: 4 s) and VRRPv3 with
+// 250 ms adverts; the combined report agrees.
+func TestCheckHealthy(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		version   int
+		advertInt time.Duration
+	}{
+		{"v2-1s", 2, time.Second},
+		{"v3-250ms", 3, 250 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := newCheckPair(t, tc.version, tc.advertInt)
+			p.waitHolders(t, p.a)
+			if err := p.kb.WaitState(15*time.Second, "VI_51", "BACKUP"); err != nil {
+				t.Fatal(err)
+			}
+			ra, rb, rawA, rawB := p.both(t)
+			noProblems(t, "a", ra, rawA)
+			noProblems(t, "b", rb, rawB)
+			if f := ra.find("healthy"); f != nil && !strings.Contains(f.Summary, "MASTER") {
+				t.Errorf("a: %s", f.Summary)
+			}
+			if f := rb.find("healthy"); f != nil && !strings.Contains(f.Summary, "BACKUP") {
+				t.Errorf("b: %s", f.Summary)
+			}
+			c, raw := p.combine(t)
+			if c.ExitCode != 0 || c.find("healthy") == nil {
+				t.Errorf("combined: exit %d, findings %v\n%s", c.ExitCode, c.ids(), raw)
+			}
+			// The text report, as a pipe gets it (no colour).
+			out, errOut, code, _ := runCheckCmd(t, p.b, nil, "check", "--duration", "1s")
+			if code != 0 || !strings.Contains(out, "OK healthy") || !strings.Contains(out, "this node is BACKUP for VRID 51") || strings.Contains(out, "\x1b[") {
+				t.Errorf("text report on b (exit %d, stderr %q):\n%s", code, errOut, out)
+			}
+			t.Logf("text report on b:\n%s", out)
+		})
+	}
+}
