@@ -50,6 +50,7 @@ which firewall rule drops them, and the narrow fix.`,
 	root.AddCommand(newRunCmd(s))
 	root.AddCommand(newFwCmd(s))
 	root.AddCommand(newCaptureCmd(s))
+	root.AddCommand(newCheckCmd(s))
 	root.AddCommand(newGenDocsCmd())
 	return root
 }
