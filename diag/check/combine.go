@@ -77,6 +77,9 @@ func Combine(a, b *Report) *Combined {
 			fs = append(fs, onlyOn(lb, la, ib))
 		}
 	}
+	// The cluster's verdicts first, then each node's own problems.
+	diag.SortFindings(fs)
+	var own []diag.Finding
 	for _, x := range []struct {
 		l string
 		r *Report
@@ -86,10 +89,11 @@ func Combine(a, b *Report) *Combined {
 				continue
 			}
 			f.Subject = strings.TrimSpace(x.l + ": " + f.Subject)
-			fs = append(fs, f)
+			own = append(own, f)
 		}
 	}
-	diag.SortFindings(fs)
+	diag.SortFindings(own)
+	fs = append(fs, own...)
 	c.Findings = append(c.Findings, fs...)
 	code := diag.MaxSeverity(fs).ExitCode()
 	if code != diag.ExitCritical && (a.ExitCode == diag.ExitUnknown || b.ExitCode == diag.ExitUnknown) {

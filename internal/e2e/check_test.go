@@ -266,3 +266,108 @@ func TestCheckHealthy(t *testing.T) {
 		})
 	}
 }
+
+// evidence returns the value of the finding's evidence whose label starts
+// with label.
+func (f *checkFinding) evidence(label string) string {
+	for _, e := range f.Evidence {
+		if strings.HasPrefix(e.Label, label) {
+			return e.Value
+		}
+	}
+	return ""
+}
+
+// TestCheckInputDrop: the backup's INPUT path drops VRRP, with iptables
+// (nft flavour, Debian's default), iptables-legacy and native nftables. Both
+// nodes become master. b reports split-brain and firewall-input-drop naming
+// the rule and chain, with wire > 0 and socket = 0 for a's adverts; a reports
+// split-brain saying b does not hear it; the combined report blames b.
+func TestCheckInputDrop(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		programs []string
+		apply    func(h *netlab.Host) error
+		chain    string // in the deciding rule's evidence
+		rule     string
+	}{
+		{"iptables-nft", []string{"iptables"}, func(h *netlab.Host) error {
+			_, err := h.Iptables("-A", "INPUT", "-d", "224.0.0.18", "-j", "DROP")
+			return err
+		}, "chain INPUT of table ip filter (iptables-nft", "-d 224.0.0.18/32 -j DROP"},
+		{"iptables-legacy", []string{"iptables-legacy"}, func(h *netlab.Host) error {
+			_, err := h.IptablesLegacy("-A", "INPUT", "-p", "vrrp", "-j", "DROP")
+			return err
+		}, "chain INPUT of table ip filter (iptables-legacy", "-p vrrp -j DROP"},
+		{"nft", []string{"nft"}, func(h *netlab.Host) error {
+			return h.NftScript("table inet filter {\n chain input {\n  type filter hook input priority filter; policy accept;\n  ip daddr 224.0.0.18 meta l4proto vrrp drop\n }\n}\n")
+		}, "chain input of table inet filter (nftables", "drop"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := newCheckPair(t, 3, 250*time.Millisecond, tc.programs...)
+			if err := p.kb.WaitState(15*time.Second, "VI_51", "BACKUP"); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.apply(p.b); err != nil {
+				t.Fatal(err)
+			}
+			p.waitHolders(t, p.a, p.b)
+			ra, rb, rawA, rawB := p.both(t)
+
+			if rb.ExitCode != 2 || rb.Status != "critical" {
+				t.Errorf("b: exit %d (%s), want 2", rb.ExitCode, rb.Status)
+			}
+			sb := rb.find("split-brain")
+			if sb == nil || sb.Severity != "critical" || !strings.Contains(sb.Summary, "This node is MASTER for VRID 51 and holds 198.51.100.100, but 198.51.100.1 advertises VRID 51 at priority 150") ||
+				!strings.Contains(sb.Summary, ", 0 reached the VRRP socket") || !strings.Contains(sb.Summary, tc.chain) {
+				t.Errorf("b: split-brain %+v", sb)
+			}
+			fd := rb.find("firewall-input-drop")
+			if fd == nil || fd.Severity != "critical" || !strings.Contains(fd.evidence("deciding rule"), tc.chain) || !strings.Contains(fd.evidence("deciding rule"), tc.rule) ||
+				!strings.Contains(fd.evidence("adverts from 198.51.100.1"), "reached the VRRP socket") || !strings.Contains(fd.evidence("adverts from 198.51.100.1"), " 0 reached") ||
+				!strings.Contains(fd.Fix, "vrrpdoctor fix-firewall -i eth0 --in") {
+				t.Errorf("b: firewall-input-drop %+v", fd)
+			}
+			if len(rb.Instances) != 1 || len(rb.Instances[0].Peers) != 1 || rb.Instances[0].Peers[0].Adverts < 4 || rb.Instances[0].Peers[0].Socket != 0 {
+				t.Errorf("b: instance figures %+v", rb.Instances)
+			}
+
+			if ra.ExitCode != 2 {
+				t.Errorf("a: exit %d, want 2", ra.ExitCode)
+			}
+			sa := ra.find("split-brain")
+			if sa == nil || !strings.Contains(sa.Summary, "198.51.100.2 also advertises VRID 51 (priority 100) while this node is master (priority 150): it does not hear us") {
+				t.Errorf("a: split-brain %+v", sa)
+			}
+			if ra.find("firewall-input-drop") != nil {
+				t.Errorf("a: firewall-input-drop on the node without a firewall: %v", ra.ids())
+			}
+			if t.Failed() {
+				t.Logf("a:\n%s\nb:\n%s", rawA, rawB)
+			}
+
+			c, raw := p.combine(t)
+			cs := c.find("split-brain")
+			if c.ExitCode != 2 || cs == nil || !strings.Contains(cs.Subject, "VRID 51") ||
+				!strings.Contains(cs.Summary, "split brain: both a and b are master for VRID 51") ||
+				!strings.Contains(cs.Summary, "b's wire sees a's adverts") || !strings.Contains(cs.Summary, tc.chain) ||
+				!strings.Contains(cs.Summary, "Cause on b's side of the path.") {
+				t.Errorf("combined: exit %d, split-brain %+v\n%s", c.ExitCode, cs, raw)
+			}
+			if tc.name == "nft" {
+				out, _, code, _ := runCheckCmd(t, p.b, nil, "check")
+				if code != 2 || !strings.Contains(out, "CRITICAL split-brain") || !strings.Contains(out, "CRITICAL firewall-input-drop") || !strings.Contains(out, "Status: CRITICAL") {
+					t.Errorf("text report on b (exit %d):\n%s", code, out)
+				}
+				t.Logf("text report on b:\n%s", out)
+				out, _, code, _ = runCheckCmd(t, p.b, nil, "check", "--combine", filepath.Join(p.lab.Dir(), "a.json"), filepath.Join(p.lab.Dir(), "b.json"))
+				if code != 2 {
+					t.Errorf("combined text: exit %d", code)
+				}
+				t.Logf("combined text:\n%s", out)
+			}
+		})
+	}
+}
