@@ -13,8 +13,11 @@ import (
 
 // InNS runs fn on an OS thread switched into the network namespace nsFD, so
 // that the sockets fn opens belong to it; the calling goroutine's own
-// namespace never changes.
+// namespace never changes. nsFD 0 runs fn in the current namespace.
 func InNS(nsFD int, fn func() error) error {
+	if nsFD == 0 {
+		return fn()
+	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()

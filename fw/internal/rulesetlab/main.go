@@ -480,6 +480,13 @@ fw/internal/rulesetlab/scenarios.go). Files per directory:
 - trace.txt: the nftables trace (` + "`nft -a monitor trace`" + `) of the first advert;
 - legacy-counters-after.txt: ` + "`iptables-legacy-save -c`" + ` after the adverts, when legacy tables exist.
 
+The same scenarios are rebuilt and checked against the kernel on every test
+run: ` + "`go test ./fw/internal/rulesetlab -run TestDifferential`" + ` (root) loads each
+into fresh namespaces with the commands of scenarios.go (a real firewalld where
+it applies), sends keepalived adverts, and compares the kernel's verdict and
+deciding rule (delivery to the socket, nftables trace, legacy counters) with the
+evaluator's on the ruleset read live from the same namespace.
+
 | directory | how it was made |
 |---|---|
 `)
