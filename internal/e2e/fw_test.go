@@ -43,11 +43,11 @@ const fwBusConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus C
 </busconfig>
 `
 
-// startFirewalld runs a real firewalld (nftables backend, default zone
+// fwStartFirewalld runs a real firewalld (nftables backend, default zone
 // public) in host, on a private D-Bus, with a copy of /etc/firewalld and a
 // tmpfs /run in a mount namespace of its own; the lab stops both by PID.
 // It returns the bus address.
-func startFirewalld(t *testing.T, lab *netlab.Lab, host *netlab.Host) string {
+func fwStartFirewalld(t *testing.T, lab *netlab.Lab, host *netlab.Host) string {
 	t.Helper()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "bus")
@@ -59,7 +59,7 @@ func startFirewalld(t *testing.T, lab *netlab.Lab, host *netlab.Host) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 10*time.Second, "private D-Bus", func() bool { _, err := os.Stat(sock); return err == nil })
+	fwWaitUntil(t, 10*time.Second, "private D-Bus", func() bool { _, err := os.Stat(sock); return err == nil })
 	bus := "unix:path=" + sock
 	etc := filepath.Join(dir, "etc-firewalld")
 	if out, err := exec.Command("cp", "-a", "/etc/firewalld", etc).CombinedOutput(); err != nil {
@@ -94,21 +94,21 @@ func startFirewalld(t *testing.T, lab *netlab.Lab, host *netlab.Host) string {
 		_ = fwProc.Stop(10 * time.Second)
 		_ = busProc.Stop(5 * time.Second)
 	})
-	waitUntil(t, 60*time.Second, "firewalld", func() bool {
-		out, _ := firewallCmd(host, bus, "--state")
+	fwWaitUntil(t, 60*time.Second, "firewalld", func() bool {
+		out, _ := fwFirewallCmd(host, bus, "--state")
 		return strings.TrimSpace(out) == "running"
 	})
 	return bus
 }
 
-func firewallCmd(host *netlab.Host, bus string, args ...string) (string, error) {
+func fwFirewallCmd(host *netlab.Host, bus string, args ...string) (string, error) {
 	cmd := host.Command(context.Background(), "firewall-cmd", args...)
 	cmd.Env = append(cmd.Environ(), "DBUS_SYSTEM_BUS_ADDRESS="+bus)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
 
-func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
+func fwWaitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
@@ -177,7 +177,7 @@ type fwReport struct {
 	} `json:"firewalld"`
 }
 
-func traceTables(t *testing.T, host *netlab.Host) []string {
+func fwTraceTables(t *testing.T, host *netlab.Host) []string {
 	t.Helper()
 	out, err := host.Run("nft", "list", "tables")
 	if err != nil {
@@ -228,7 +228,7 @@ func TestFwExplainFirewalld(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bus := startFirewalld(t, lab, b)
+	bus := fwStartFirewalld(t, lab, b)
 	conf := lab.Path("b-keepalived-fw.conf")
 	if err := os.WriteFile(conf, []byte(fwKeepalived("BACKUP", 100)), 0o644); err != nil {
 		t.Fatal(err)
@@ -286,7 +286,7 @@ func TestFwExplainFirewalld(t *testing.T) {
 	if own.Packet.Direction != "out" || own.Verdict != "accept" || own.Trace == nil || own.Trace.Verdict != "accept" || own.Trace.Agreement != "agrees" {
 		t.Fatalf("out: %+v, trace %+v", own, own.Trace)
 	}
-	if tables := traceTables(t, b); len(tables) != 0 {
+	if tables := fwTraceTables(t, b); len(tables) != 0 {
 		t.Fatalf("--trace left %v", tables)
 	}
 
@@ -295,7 +295,7 @@ func TestFwExplainFirewalld(t *testing.T) {
 		{"--permanent", "--zone=public", `--add-rich-rule=rule family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept`},
 		{"--reload"},
 	} {
-		if out, err := firewallCmd(b, bus, args...); err != nil {
+		if out, err := fwFirewallCmd(b, bus, args...); err != nil {
 			t.Fatalf("firewall-cmd %v: %v: %s", args, err, out)
 		}
 	}
@@ -320,7 +320,7 @@ func TestFwExplainFirewalld(t *testing.T) {
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() && !strings.Contains(sc.Text(), "tracing VRRP adverts") {
 	}
-	waitUntil(t, 10*time.Second, "trace table", func() bool { return len(traceTables(t, b)) > 0 })
+	fwWaitUntil(t, 10*time.Second, "trace table", func() bool { return len(fwTraceTables(t, b)) > 0 })
 	time.Sleep(time.Second)
 	// `ip netns exec` execs vrrpdoctor: the PID is vrrpdoctor's.
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
@@ -334,7 +334,7 @@ func TestFwExplainFirewalld(t *testing.T) {
 	if !strings.Contains(stdout.String(), "Kernel trace (nftables,") || !strings.Contains(stdout.String(), "tracing stopped early: context canceled") {
 		t.Fatalf("interrupted trace printed:\n%s", stdout.String())
 	}
-	if tables := traceTables(t, b); len(tables) != 0 {
+	if tables := fwTraceTables(t, b); len(tables) != 0 {
 		t.Fatalf("Ctrl-C left %v", tables)
 	}
 
@@ -344,18 +344,18 @@ func TestFwExplainFirewalld(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 10*time.Second, "trace table", func() bool { return len(traceTables(t, b)) > 0 })
+	fwWaitUntil(t, 10*time.Second, "trace table", func() bool { return len(fwTraceTables(t, b)) > 0 })
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	if tables := traceTables(t, b); len(tables) == 0 {
+	if tables := fwTraceTables(t, b); len(tables) == 0 {
 		t.Fatal("the killed trace's table is gone already")
 	}
 	if _, errOut, code := fwExplain(t, b, bus, "-c", conf, "--direction", "in", "--trace", "--trace-count", "1"); code != 0 {
 		t.Fatalf("--trace after a crash: exit %d: %s", code, errOut)
 	}
-	if tables := traceTables(t, b); len(tables) != 0 {
+	if tables := fwTraceTables(t, b); len(tables) != 0 {
 		t.Fatalf("stale table not removed: %v", tables)
 	}
 }
