@@ -18,6 +18,9 @@ func advise(res eval.Result, info *firewalld.Info) []string {
 		out = append(out, firewalldFix(res, info)...)
 	}
 	for _, s := range res.Path {
+		if res.Verdict == eval.Accept {
+			break // the direct rule is redundant, not harmful
+		}
 		if s.Owner == ruleset.OwnerFirewalld && s.Action == "accept" && s.Note == eval.NotFinal && s.Backend != ruleset.BackendNFT {
 			out = append(out, fmt.Sprintf("The accept of %s %s %s %s is firewalld's direct rule (deprecated since firewalld 1.0): with firewalld's nftables backend it ends only that iptables chain, and firewalld's own table still sees the advert. Remove it (firewall-cmd --permanent --direct --remove-rule ...) once the zone lets VRRP in.",
 				s.Backend, s.Family, s.Table, s.Chain))
