@@ -653,7 +653,7 @@ func (e *evaluator) compare(in *Instance, p Peer) {
 	// version
 	if in.Version != 0 {
 		for _, v := range p.Versions {
-			if int(v) != in.Version {
+			if v != in.Version {
 				e.add(diag.Finding{
 					ID: IDVersionMismatch, Severity: diag.SeverityWarning, Subject: subj,
 					Summary:  fmt.Sprintf("%s advertises VRID %d with VRRPv%d, this node is configured for VRRPv%d", p.Address, in.VRID, v, in.Version),
@@ -780,7 +780,7 @@ func (e *evaluator) ttl(in *Instance, p Peer) {
 	}
 	var bad []string
 	for _, t := range p.TTLs {
-		if int(t) < lo || int(t) > hi {
+		if t < lo || t > hi {
 			bad = append(bad, fmt.Sprint(t))
 		}
 	}

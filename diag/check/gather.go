@@ -336,7 +336,7 @@ func firewallFacts(ctx context.Context, r *Report, live *fw.Live, err error) {
 		}
 		v.Verdict, v.Rule, v.UnknownReason, v.Notes = ex.Verdict, ex.Rule, ex.UnknownReason, ex.Notes
 		for _, s := range ex.Path {
-			if s.Note == eval.NotFinal {
+			if s.Note == eval.NotFinal && !s.Policy && s.Action == "accept" {
 				v.NotFinal = append(v.NotFinal, s.RuleRef)
 			}
 			if ex.Rule != nil && s.RuleRef == *ex.Rule {

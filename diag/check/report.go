@@ -157,14 +157,14 @@ type HeldAddr struct {
 type Advertiser struct {
 	Address  netip.Addr `json:"address"`
 	Adverts  uint64     `json:"adverts"`
-	Versions []uint8    `json:"versions"`
+	Versions []int      `json:"versions"`
 	Priority uint8      `json:"priority"` // last seen
 	Interval float64    `json:"interval_s"`
 	Auth     string     `json:"auth,omitempty"` // VRRPv2: none, PASS, AH
 	// AuthData is the VRRPv2 password as sent; never in JSON.
 	AuthData string         `json:"-"`
 	VIPs     []netip.Addr   `json:"vips"`
-	TTLs     []uint8        `json:"ttls"`
+	TTLs     []int          `json:"ttls"`
 	Dsts     []netip.Addr   `json:"destinations"`
 	Checksum ChecksumCounts `json:"checksum"`
 	Resigned uint64         `json:"resigned"` // priority-0 adverts

@@ -229,8 +229,8 @@ func (o *observation) fill(in *Instance, ifc *Interface) {
 		p := in.peer(f.Sender)
 		if p == nil {
 			// Only the socket saw it (the wire tap fell behind).
-			in.Peers = append(in.Peers, Peer{Advertiser: Advertiser{Address: f.Sender, Versions: []uint8{f.Version}, Priority: f.Priority,
-				Interval: f.Interval.Seconds(), VIPs: []netip.Addr{}, TTLs: []uint8{}, Dsts: []netip.Addr{}}})
+			in.Peers = append(in.Peers, Peer{Advertiser: Advertiser{Address: f.Sender, Versions: []int{int(f.Version)}, Priority: f.Priority,
+				Interval: f.Interval.Seconds(), VIPs: []netip.Addr{}, TTLs: []int{}, Dsts: []netip.Addr{}}})
 			p = &in.Peers[len(in.Peers)-1]
 		}
 		p.Socket += f.Socket.Packets
@@ -243,8 +243,8 @@ func (o *observation) fill(in *Instance, ifc *Interface) {
 // advertiser converts diag's statistics of one sender of one group.
 func (o *observation) advertiser(g *diag.Group, s *diag.Source) Advertiser {
 	a := Advertiser{
-		Address: s.Address, Adverts: s.Packets, Versions: []uint8{g.Version}, Priority: s.Priority, Interval: s.Interval.Seconds(),
-		VIPs: slices.Clone(s.VIPs), TTLs: slices.Clone(s.TTLs), Dsts: slices.Clone(o.dsts[senderKey{g.VRID, g.Family, s.Address}]),
+		Address: s.Address, Adverts: s.Packets, Versions: []int{int(g.Version)}, Priority: s.Priority, Interval: s.Interval.Seconds(),
+		VIPs: slices.Clone(s.VIPs), TTLs: ints(s.TTLs), Dsts: slices.Clone(o.dsts[senderKey{g.VRID, g.Family, s.Address}]),
 		Checksum: ChecksumCounts{Message: s.ChecksumMessage, PseudoHeader: s.ChecksumPseudoHeader, Errors: s.ChecksumErrors},
 		Resigned: s.Resigned, First: s.First, Last: s.Last,
 	}
@@ -264,12 +264,20 @@ func (o *observation) advertiser(g *diag.Group, s *diag.Source) Advertiser {
 		a.VIPs = []netip.Addr{}
 	}
 	if a.TTLs == nil {
-		a.TTLs = []uint8{}
+		a.TTLs = []int{}
 	}
 	if a.Dsts == nil {
 		a.Dsts = []netip.Addr{}
 	}
 	return a
+}
+
+func ints(b []uint8) []int {
+	s := make([]int, len(b))
+	for i, v := range b {
+		s[i] = int(v)
+	}
+	return s
 }
 
 // merge adds b (another version's adverts of one sender) into a; the later

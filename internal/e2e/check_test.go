@@ -103,9 +103,9 @@ func runCheckCmd(t *testing.T, h *netlab.Host, env []string, args ...string) (st
 
 // checkNode runs `vrrpdoctor check --json` in h, saves the report in the lab
 // directory as name.json and decodes it.
-func checkNode(t *testing.T, lab *netlab.Lab, h *netlab.Host, name string, args ...string) (checkJSON, string, time.Duration) {
+func checkNode(t *testing.T, lab *netlab.Lab, h *netlab.Host, env []string, name string, args ...string) (checkJSON, string, time.Duration) {
 	t.Helper()
-	out, errOut, code, took := runCheckCmd(t, h, nil, append([]string{"check", "--json", "--node", name}, args...)...)
+	out, errOut, code, took := runCheckCmd(t, h, env, append([]string{"check", "--json", "--node", name}, args...)...)
 	var r checkJSON
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("check on %s (exit %d): not a JSON report: %v\nstdout:\n%s\nstderr:\n%s", name, code, err, out, errOut)
@@ -125,9 +125,20 @@ type checkPair struct {
 	lab    *netlab.Lab
 	a, b   *netlab.Host
 	ka, kb *netlab.Keepalived
+	// envA and envB are added to the environment of check on each node
+	// (e.g. the private system bus of a firewalld there).
+	envA, envB []string
 }
 
 func newCheckPair(t *testing.T, version int, advertInt time.Duration, programs ...string) *checkPair {
+	t.Helper()
+	p := newCheckLab(t, programs...)
+	p.start(t, version, advertInt)
+	return p
+}
+
+// newCheckLab is the pair's lab without keepalived yet.
+func newCheckLab(t *testing.T, programs ...string) *checkPair {
 	t.Helper()
 	lab := netlabtest.New(t, append([]string{"keepalived"}, programs...)...)
 	vrrpdoctor(t)
@@ -135,9 +146,14 @@ func newCheckPair(t *testing.T, version int, advertInt time.Duration, programs .
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &checkPair{lab: lab, a: a, b: b}
-	for i, h := range []*netlab.Host{a, b} {
-		in := netlab.VRRPInstance{Interface: "eth0", VRID: 51, Version: version, Priority: 150 - 50*i, AdvertInt: advertInt, VIPs: []string{vip.String() + "/24"}}
+	return &checkPair{lab: lab, a: a, b: b}
+}
+
+// start starts keepalived on both nodes.
+func (p *checkPair) start(t *testing.T, version int, advertInt time.Duration, extra ...string) {
+	t.Helper()
+	for i, h := range []*netlab.Host{p.a, p.b} {
+		in := netlab.VRRPInstance{Interface: "eth0", VRID: 51, Version: version, Priority: 150 - 50*i, AdvertInt: advertInt, VIPs: []string{vip.String() + "/24"}, Extra: extra}
 		k, err := h.StartKeepalivedConfig(netlab.KeepalivedConfig{RouterID: h.Name(), Instances: []netlab.VRRPInstance{in}})
 		if err != nil {
 			t.Fatal(err)
@@ -148,7 +164,6 @@ func newCheckPair(t *testing.T, version int, advertInt time.Duration, programs .
 			p.kb = k
 		}
 	}
-	return p
 }
 
 // waitHolders waits until exactly want hold the VIP.
@@ -173,10 +188,10 @@ func (p *checkPair) both(t *testing.T, args ...string) (ra, rb checkJSON, rawA, 
 	var tookA time.Duration
 	go func() {
 		defer close(done)
-		ra, rawA, tookA = checkNode(t, p.lab, p.a, "a", args...)
+		ra, rawA, tookA = checkNode(t, p.lab, p.a, p.envA, "a", args...)
 	}()
 	var tookB time.Duration
-	rb, rawB, tookB = checkNode(t, p.lab, p.b, "b", args...)
+	rb, rawB, tookB = checkNode(t, p.lab, p.b, p.envB, "b", args...)
 	<-done
 	t.Logf("check took %s on a, %s on b", tookA.Round(time.Millisecond), tookB.Round(time.Millisecond))
 	return
