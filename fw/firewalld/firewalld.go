@@ -177,17 +177,29 @@ func Query(ctx context.Context, opts Options) (*Info, error) {
 	return info, nil
 }
 
+// strs reads a list of strings; [] when missing (JSON lists are never null).
 func strs(m map[string]dbus.Variant, k string) []string {
+	if s := strsOpt(m, k); s != nil {
+		return s
+	}
+	return []string{}
+}
+
+// strsOpt reads a list of strings; nil when missing.
+func strsOpt(m map[string]dbus.Variant, k string) []string {
 	v, ok := m[k]
 	if !ok {
 		return nil
 	}
 	switch x := v.Value().(type) {
 	case []string:
+		if x == nil {
+			x = []string{}
+		}
 		return x
 	case [][]any:
 		// ports: a(ss) of port and protocol
-		var out []string
+		out := []string{}
 		for _, p := range x {
 			parts := make([]string, len(p))
 			for i, e := range p {
@@ -211,7 +223,7 @@ func str(m map[string]dbus.Variant, k string) string {
 // richRules reads rich rules, which firewalld's settings dictionaries call
 // "rules_str" (and some versions "rich_rules").
 func richRules(m map[string]dbus.Variant) []string {
-	if r := strs(m, "rules_str"); r != nil {
+	if r := strsOpt(m, "rules_str"); r != nil {
 		return r
 	}
 	return strs(m, "rich_rules")
