@@ -61,7 +61,7 @@ type Options struct {
 	NetNS int
 	// IngressDevices are interfaces to trace from netdev ingress on, so
 	// that ingress chains show too. Packets arriving elsewhere are traced
-	// from prerouting.
+	// from prerouting, and so are those of devices that do not exist.
 	IngressDevices []string
 	// Quiet is how long a packet without a final verdict must stay silent
 	// to count as through; 0 means 200ms.
@@ -118,15 +118,16 @@ func Start(opts Options) (*Tracer, error) {
 		return nil, fmt.Errorf("rtnetlink: %w", err)
 	}
 	ingress := map[uint32]bool{}
+	var devices []string
 	for _, d := range opts.IngressDevices {
 		l, err := links.LinkByName(d)
 		if err != nil {
-			conn.Close()
-			links.Close()
-			return nil, fmt.Errorf("interface %s: %w", d, err)
+			continue // traced from prerouting, if it ever appears
 		}
 		ingress[uint32(l.Attrs().Index)] = true
+		devices = append(devices, d)
 	}
+	opts.IngressDevices = devices
 	t := &Tracer{opts: opts, conn: conn, events: make(chan timedEvent, 1024), links: links}
 	t.asm = newAssembler(TableName, ingress, opts.Quiet, t.ifname)
 	if err := install(opts); err != nil {

@@ -185,7 +185,8 @@ table ip late {
 		t.Fatal(err)
 	}
 
-	tr, err = trace.Start(trace.Options{NetNS: host.FD})
+	// A device that does not exist is traced from prerouting.
+	tr, err = trace.Start(trace.Options{NetNS: host.FD, IngressDevices: []string{"nosuch0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
