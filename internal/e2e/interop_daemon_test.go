@@ -267,3 +267,60 @@ func TestRunTrackAndNotify(t *testing.T) {
 		t.Errorf("notify script saw:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestRunTrackInterfaceFault: a tracked interface going down puts the
+// instance in FAULT (priority 0 advert, VIP removed, keepalived takes over
+// after Skew_Time); back up, the instance starts again and preempts.
+func TestRunTrackInterfaceFault(t *testing.T) {
+	t.Parallel()
+	lab := netlabtest.New(t, "keepalived")
+	vrrpdoctor(t)
+	a, b, err := lab.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// trk0 is tracked; its carrier follows trk1, its veth peer.
+	for _, args := range [][]string{
+		{"ip", "link", "add", "trk0", "type", "veth", "peer", "name", "trk1"},
+		{"ip", "link", "set", "trk0", "up"},
+		{"ip", "link", "set", "trk1", "up"},
+	} {
+		if _, err := a.Run(args[0], args[1:]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vip := netip.MustParseAddr("198.51.100.131")
+	tl := &timeline{}
+	tl.watch(t, a, vip)
+	tl.watch(t, b, vip)
+	if _, err := b.StartKeepalived(renderConf(t, "b", "", daemonInstance(91, 100, "198.51.100.131/24"))); err != nil {
+		t.Fatal(err)
+	}
+	p := startRun(t, a, lab.Path("a.conf"), renderConf(t, "a", "", daemonInstance(91, 150, "198.51.100.131/24", "track_interface { trk0 }")))
+	tl.waitHolder(t, 5*time.Second, "a", "startup")
+
+	t0 := time.Now()
+	if _, err := a.Run("ip", "link", "set", "trk1", "down"); err != nil {
+		t.Fatal(err)
+	}
+	at := tl.waitHolder(t, 3*time.Second, "b", "tracked interface down")
+	if skew := router.SkewTime(3, 100, daemonAdvert); at.Sub(t0) > skew+500*time.Millisecond {
+		t.Errorf("takeover %v after the fault; the priority 0 advert should make it Skew_Time (%v)", at.Sub(t0), skew)
+	}
+	if err := p.WaitLog(2*time.Second, "to=FAULT reason=fault"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Run("ip", "link", "set", "trk1", "up"); err != nil {
+		t.Fatal(err)
+	}
+	tl.waitHolder(t, 5*time.Second, "a", "tracked interface up again")
+	if err := p.WaitLog(2*time.Second, "from=FAULT to=BACKUP reason=fault_cleared"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+}

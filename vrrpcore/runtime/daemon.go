@@ -300,7 +300,6 @@ func (d *Daemon) startInstance(p *plan) error {
 	}
 	in.notify = newNotifier(p.name, d.opts.NotifyTimeout, func() notifyPlan { return in.currentPlan().notify }, log)
 	d.subscribe(in, p)
-	in.publish()
 	d.instances[p.name] = in
 	go in.run()
 	return nil
@@ -431,8 +430,15 @@ func (d *Daemon) Status() Status {
 	defer d.mu.Unlock()
 	var st Status
 	for _, in := range d.instances {
-		if s := in.status.Load(); s != nil {
-			st.Instances = append(st.Instances, *s)
+		req := ctlStatus{reply: make(chan InstanceStatus, 1)}
+		select {
+		case in.ctl <- req:
+			select {
+			case s := <-req.reply:
+				st.Instances = append(st.Instances, s)
+			case <-in.done:
+			}
+		case <-in.done:
 		}
 	}
 	slices.SortFunc(st.Instances, func(a, b InstanceStatus) int { return strings.Compare(a.Name, b.Name) })

@@ -42,11 +42,15 @@ type InstanceStatus struct {
 }
 
 // rxQueue is the number of received adverts an instance may have pending.
-const rxQueue = 64
+const rxQueue = 16
 
 // ctlStop asks an instance to shut down (priority 0 advert, addresses
 // removed) and closes the channel when done.
 type ctlStop struct{ done chan struct{} }
+
+// ctlStatus asks an instance for its status. The machine is read only by
+// its own loop, so the status is made there, on demand.
+type ctlStatus struct{ reply chan InstanceStatus }
 
 // instance runs one state machine: a single goroutine owns the Machine and
 // does all its I/O.
@@ -76,8 +80,6 @@ type instance struct {
 	// when the instance leaves Master. Only the loop touches it.
 	announceCtx    context.Context
 	announceCancel context.CancelFunc
-
-	status atomic.Pointer[InstanceStatus]
 }
 
 func (in *instance) currentPlan() *plan {
@@ -103,10 +105,12 @@ func (in *instance) run() {
 		select {
 		case <-in.kick:
 		case msg := <-in.ctl:
-			if s, ok := msg.(ctlStop); ok {
-				in.publish()
-				close(s.done)
+			switch c := msg.(type) {
+			case ctlStop:
+				close(c.done)
 				return
+			case ctlStatus:
+				c.reply <- in.snapshot()
 			}
 		}
 	}
@@ -126,7 +130,6 @@ func (in *instance) run() {
 	timer.Stop()
 	for {
 		in.exec(ready)
-		in.publish()
 		if !ready.Deadline.IsZero() {
 			timer.Reset(time.Until(ready.Deadline))
 		}
@@ -139,12 +142,15 @@ func (in *instance) run() {
 		case <-in.kick:
 			ready = in.retrack(time.Now())
 		case msg := <-in.ctl:
-			if s, ok := msg.(ctlStop); ok {
+			switch c := msg.(type) {
+			case ctlStop:
 				in.exec(in.m.Shutdown(time.Now()))
 				in.restoreOwned()
-				in.publish()
-				close(s.done)
+				close(c.done)
 				return
+			case ctlStatus:
+				c.reply <- in.snapshot()
+				ready = router.Ready{}
 			}
 		}
 		// Another input came first: the old deadline may still hold.
@@ -452,15 +458,15 @@ func (in *instance) transition(t router.Transition) {
 	in.notify.post(notifyEvent{state: state, priority: in.m.Priority()})
 }
 
-// publish updates the status snapshot.
-func (in *instance) publish() {
+// snapshot returns the instance's status; only the loop may call it.
+func (in *instance) snapshot() InstanceStatus {
 	p := in.currentPlan()
-	st := &InstanceStatus{
+	st := InstanceStatus{
 		Name: p.name, Interface: p.ifname, VRID: p.rc.VRID, Version: p.rc.Version, Family: p.family,
 		State: in.m.State(), Priority: in.m.Priority(), Configured: p.rc.Priority,
 		Stats: in.m.Stats(), SendErrors: in.sendErrs, LastSendError: in.lastErr,
 		QueueDrops: in.drops.Load(), VIPErrors: in.vipErrs,
 	}
 	st.Master, st.MasterPriority, _ = in.m.CurrentMaster()
-	in.status.Store(st)
+	return st
 }
