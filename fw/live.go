@@ -56,7 +56,8 @@ func ReadLive(ctx context.Context) (*Live, error) {
 	return live, nil
 }
 
-// Live is the live state ReadLive found.
+// Live is a ruleset as Read found it (live, or from saved files), with the
+// warnings of its reading and, live, what firewalld said.
 type Live struct {
 	Ruleset  *ruleset.Ruleset
 	Warnings []string
