@@ -212,6 +212,11 @@ func TestHelperTracer(t *testing.T) {
 	if os.Getenv(childEnv) == "" {
 		t.Skip("run by TestStaleTable")
 	}
+	// This adds a table to the current namespace: refuse anywhere but a
+	// lab namespace of fwlab's.
+	if out, err := exec.Command("ip", "netns", "identify").Output(); err != nil || !strings.HasPrefix(strings.TrimSpace(string(out)), "vdfw") {
+		t.Fatalf("refusing to trace outside a lab namespace (ip netns identify: %q %v)", out, err)
+	}
 	tr, err := trace.Start(trace.Options{})
 	if err != nil {
 		t.Fatal(err)
