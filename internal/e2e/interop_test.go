@@ -362,7 +362,7 @@ func runInterop(t *testing.T, sc interopScenario) {
 		t.Logf("handover after SIGTERM of the Master: %v", at.Sub(t0).Round(time.Millisecond))
 		checkOverlaps("nopreempt")
 		high.stop()
-		checkClean(t, tl, sc, high, low)
+		checkClean(t, tl, high, low)
 		return
 	}
 
@@ -422,12 +422,12 @@ func runInterop(t *testing.T, sc interopScenario) {
 	high.stop()
 	tl.waitHolder(t, mdiLow+slack, b.Name(), "final SIGTERM of the Master")
 	low.stop()
-	checkClean(t, tl, sc, high, low)
+	checkClean(t, tl, high, low)
 }
 
 // checkClean checks the end of a scenario: nobody holds the address, and
 // neither router complained about the other's adverts.
-func checkClean(t *testing.T, tl *timeline, sc interopScenario, nodes ...*node) {
+func checkClean(t *testing.T, tl *timeline, nodes ...*node) {
 	t.Helper()
 	if err := netlab.WaitFor(2*time.Second, func() (bool, error) { return len(holdersOf(tl.snapshot())) == 0, nil }); err != nil {
 		t.Errorf("after both routers stopped the VIP is still held by %v", holdersOf(tl.snapshot()))
@@ -469,4 +469,85 @@ func tail(s string, n int) string {
 		lines = append([]string{fmt.Sprintf("... (%d lines before)", len(lines)-n)}, lines[len(lines)-n:]...)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestInteropReplace swaps keepalived and vrrpdoctor on the nodes of a live
+// pair, with one unchanged keepalived.conf per node: replacing the backup
+// (either way) never moves the VIP; replacing the Master hands it over
+// cleanly (priority 0) and back (preemption).
+func TestInteropReplace(t *testing.T) {
+	t.Parallel()
+	lab := netlabtest.New(t, "keepalived")
+	vrrpdoctor(t)
+	a, b, err := lab.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const advert = 200 * time.Millisecond
+	vipAddr := netip.MustParseAddr("198.51.100.100")
+	tl := &timeline{}
+	tl.watch(t, a, vipAddr)
+	tl.watch(t, b, vipAddr)
+	mk := func(h *netlab.Host, impl string, prio int) *node {
+		conf, err := netlab.KeepalivedConfig{RouterID: h.Name(), Instances: []netlab.VRRPInstance{{
+			Interface: "eth0", VRID: 51, Version: 3, Priority: prio, AdvertInt: advert, VIPs: []string{"198.51.100.100/24"},
+		}}}.Render()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &node{t: t, h: h, impl: impl, priority: prio, conf: conf}
+	}
+	var nodes []*node
+	run := func(h *netlab.Host, impl string, prio int) *node {
+		n := mk(h, impl, prio)
+		n.start()
+		nodes = append(nodes, n)
+		return n
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("address timeline:\n%s", tl.dump())
+			for _, n := range nodes {
+				t.Logf("%s log:\n%s", n, tail(n.proc.Log(), 40))
+			}
+		}
+	})
+	mdi := router.MasterDownInterval(3, 100, advert)
+	quiet := func(step string, since time.Time) {
+		t.Helper()
+		time.Sleep(3 * mdi)
+		for _, e := range tl.snapshot() {
+			if e.at.After(since) {
+				t.Fatalf("%s: the VIP moved (%s %s)\n%s", step, e.host, e.kind, tl.dump())
+			}
+		}
+	}
+
+	master := run(a, "ka", 150)
+	backup := run(b, "ka", 100)
+	tl.waitHolder(t, mdi+3*time.Second, "a", "keepalived pair")
+
+	since := time.Now()
+	backup.stop()
+	backup = run(b, "vd", 100)
+	quiet("keepalived backup replaced by vrrpdoctor", since)
+
+	master.stop()
+	tl.waitHolder(t, mdi, "b", "keepalived Master stopped")
+	master = run(a, "vd", 150)
+	tl.waitHolder(t, 2*mdi+2*time.Second, "a", "vrrpdoctor Master preempts")
+
+	since = time.Now()
+	backup.stop()
+	backup = run(b, "ka", 100)
+	quiet("vrrpdoctor backup replaced by keepalived", since)
+
+	for _, o := range overlaps(tl.snapshot(), time.Now()) {
+		if d := o[1].Sub(o[0]); d > mdi {
+			t.Errorf("both held the VIP for %v\n%s", d, tl.dump())
+		}
+	}
+	master.stop()
+	backup.stop()
+	checkClean(t, tl, nodes...)
 }
