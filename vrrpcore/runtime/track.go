@@ -51,12 +51,6 @@ func (s *subscribers) remove(kick chan struct{}) {
 	s.mu.Unlock()
 }
 
-func (s *subscribers) empty() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.set) == 0
-}
-
 // wake signals every subscriber without blocking: kick channels have a
 // buffer of one and a pending kick already says "look again".
 func (s *subscribers) wake() {
