@@ -39,7 +39,6 @@ type packet struct {
 	src    netip.Addr
 	ttl    uint8
 	ifname string
-	at     time.Time
 }
 
 // route is where a socket delivers the adverts of one VRID.
@@ -278,7 +277,6 @@ func (s *vrrpSocket) readLoop() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		at := time.Now()
 		s.received.Add(1)
 		if ia, ok := from.(*net.IPAddr); ok {
 			src, _ = netip.AddrFromSlice(ia.IP)
@@ -312,7 +310,7 @@ func (s *vrrpSocket) readLoop() {
 			})
 			continue
 		}
-		p := packet{advert: adv, src: src, ttl: uint8(min(max(ttl, 0), 255)), ifname: s.key.ifname, at: at}
+		p := packet{advert: adv, src: src, ttl: uint8(min(max(ttl, 0), 255)), ifname: s.key.ifname}
 		select {
 		case r.ch <- p:
 		default:
