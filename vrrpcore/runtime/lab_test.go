@@ -141,3 +141,72 @@ func TestLabAgainstKeepalived(t *testing.T) {
 		}
 	}
 }
+
+// TestLabReloadStatus reloads a running Daemon while its status is read
+// concurrently: the unchanged instance stays Master, the new one starts,
+// the removed one stops and releases its address.
+func TestLabReloadStatus(t *testing.T) {
+	lab := netlabtest.New(t)
+	a, _, err := lab.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := func(vrid int, vip string) netlab.VRRPInstance {
+		return netlab.VRRPInstance{Interface: "eth0", VRID: vrid, Version: 3, Priority: 150, AdvertInt: 50 * time.Millisecond, VIPs: []string{vip}}
+	}
+	one := render(t, netlab.KeepalivedConfig{RouterID: "a", Instances: []netlab.VRRPInstance{inst(1, "198.51.100.11/24"), inst(2, "198.51.100.12/24")}})
+	d, _ := startDaemon(t, a, one)
+	waitState := func(name string, want router.State) {
+		t.Helper()
+		if err := netlab.WaitFor(3*time.Second, func() (bool, error) { return instanceState(d, name) == want, nil }); err != nil {
+			t.Fatalf("%s: state %v, want %v", name, instanceState(d, name), want)
+		}
+	}
+	waitState("VI_1", router.Master)
+	waitState("VI_2", router.Master)
+	before := d.Status()
+
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				d.Status()
+			}
+		}
+	}()
+	two := render(t, netlab.KeepalivedConfig{RouterID: "a", Instances: []netlab.VRRPInstance{inst(1, "198.51.100.11/24"), inst(3, "198.51.100.13/24")}})
+	cfg, err := keepalived.Parse("a.conf", []byte(two))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	waitState("VI_3", router.Master)
+	close(stop)
+	<-done
+
+	st := d.Status()
+	if len(st.Instances) != 2 || st.Instances[0].Name != "VI_1" || st.Instances[1].Name != "VI_3" {
+		t.Fatalf("instances after reload: %+v", st.Instances)
+	}
+	if got, was := st.Instances[0].Stats.BecameMaster, before.Instances[0].Stats.BecameMaster; got != was {
+		t.Errorf("VI_1 became Master %d times, %d before the reload: it was restarted", got, was)
+	}
+	if has, _ := a.HasAddr(netip.MustParseAddr("198.51.100.12")); has {
+		t.Error("the removed instance left its address behind")
+	}
+	for _, ip := range []string{"198.51.100.11", "198.51.100.13"} {
+		if has, _ := a.HasAddr(netip.MustParseAddr(ip)); !has {
+			t.Errorf("%s not held", ip)
+		}
+	}
+	if len(st.Sockets) != 1 || st.Sockets[0].Interface != "eth0" || st.Sockets[0].Family != 4 {
+		t.Errorf("sockets %+v, want one on eth0 IPv4", st.Sockets)
+	}
+}
