@@ -80,7 +80,8 @@ func peerOf(v Verdict) netip.Addr {
 func narrowRule(v Verdict, fwd *Firewalld) string {
 	r := v.Rule
 	six := v.Dst.Is6()
-	if fwd != nil && (r == nil || r.Owner == ruleset.OwnerFirewalld || r.Table == "firewalld") {
+	if r == nil && fwd != nil || r != nil && (r.Owner == ruleset.OwnerFirewalld || r.Table == "firewalld") {
+		// firewalld rewrites its own chains: the fix goes through it.
 		return firewalldRule(v, fwd)
 	}
 	if r == nil {

@@ -237,7 +237,7 @@ func TestCheckFirewalld(t *testing.T) {
 			}); err != nil {
 				t.Fatalf("b did not return to backup: %v", err)
 			}
-			rb, rawB, _ = checkNode(t, p.lab, p.b, p.envB, "b")
+			rb, rawB, _ = checkNode(t, p.lab, p.b, p.envB, "b-fixed")
 			if rb.ExitCode != 0 || rb.find("healthy") == nil {
 				t.Errorf("b after the fix: exit %d, findings %v\n%s", rb.ExitCode, rb.ids(), rawB)
 			}

@@ -116,6 +116,14 @@ func checkNode(t *testing.T, lab *netlab.Lab, h *netlab.Host, env []string, name
 	if err := os.WriteFile(filepath.Join(lab.Dir(), name+".json"), []byte(out), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// VRRPDOCTOR_KEEP_CHECK_REPORTS=DIR keeps the reports (testdata/check
+	// was made so), named after the test and node.
+	if dir := os.Getenv("VRRPDOCTOR_KEEP_CHECK_REPORTS"); dir != "" {
+		keep := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+"-"+name+".json")
+		if err := os.WriteFile(keep, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return r, out, took
 }
 
