@@ -72,7 +72,7 @@ Exit status (monitoring-plugin convention): 0 OK, 1 WARNING, 2 CRITICAL,
 	f.StringVarP(&o.iface, "interface", "i", "", "check only the instances on this interface (with --vrid and no configuration: the instance to check)")
 	f.Uint8Var(&o.vrid, "vrid", 0, "check only this virtual router ID")
 	f.Uint8Var(&o.family, "family", 4, "address family of the -i/--vrid instance without configuration: 4 or 6")
-	f.DurationVar(&o.duration, "duration", 0, "how long to watch (default 3 × the longest advert interval + 1s)")
+	f.DurationVar(&o.duration, "duration", 0, "how long to watch (default 3 x the longest advert interval + 1s)")
 	f.BoolVar(&o.json, "json", false, "print the report as JSON (docs/check.md)")
 	f.StringVar(&o.node, "node", "", "name of this node in the report (default: the host name)")
 	f.BoolVar(&o.combine, "combine", false, "combine two nodes' --json reports, given as arguments, into a cluster verdict")
