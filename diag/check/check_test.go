@@ -243,6 +243,10 @@ func TestEvaluate(t *testing.T) {
 			in.Unicast, in.UnicastPeers, in.Group = true, []UnicastPeer{{Addr: addrA, MaxTTL: 255}}, netip.Addr{}
 		}, IDUnicastPeerMisconfig, diag.SeverityWarning, nil, "sends multicast adverts while this node is configured for unicast peers"},
 		{"multicast vs unicast", func(_ *Report, in *Instance) { in.Peers[0].Dsts = []netip.Addr{addrB} }, IDUnicastPeerMisconfig, diag.SeverityWarning, nil, "sends unicast adverts to 198.51.100.2"},
+		{"multicast vs unicast, not delivered", func(_ *Report, in *Instance) {
+			in.Peers[0].Dsts = []netip.Addr{addrB}
+			in.Peers[0].Socket, in.Peers[0].Matched, in.Peers[0].NotDelivered = 0, 0, 4
+		}, IDUnicastPeerMisconfig, diag.SeverityWarning, nil, "sends unicast adverts to 198.51.100.2"},
 		{"unknown unicast peer", func(_ *Report, in *Instance) {
 			in.Unicast, in.UnicastPeers = true, []UnicastPeer{{Addr: netip.MustParseAddr("198.51.100.9"), MaxTTL: 255}}
 			in.Peers[0].Dsts = []netip.Addr{addrB}

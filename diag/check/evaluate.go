@@ -475,6 +475,11 @@ func (e *evaluator) lossCause(in *Instance, ifc *Interface, p *Peer, fwIn map[ne
 	if p.Adverts == 0 || p.Socket > 0 {
 		return "", ""
 	}
+	if m, u := dstKinds(p.Dsts); !in.Unicast && u && !m {
+		return IDUnicastPeerMisconfig, fmt.Sprintf("they are sent unicast to %s, and this node, configured for multicast, listens on the group %s only", addrs(p.Dsts), in.Group)
+	} else if in.Unicast && m && !u {
+		return IDUnicastPeerMisconfig, fmt.Sprintf("they are sent to the multicast group %s, and this node, configured with unicast peers, listens on its unicast address only", addrs(p.Dsts))
+	}
 	if d := fwIn[p.Address]; d != nil {
 		return IDFirewallInputDrop, ruleDesc(d.v, e.fwd()) + " " + strings.ToLower(string(d.v.Verdict)) + "s them"
 	}
@@ -493,6 +498,19 @@ func (e *evaluator) lossCause(in *Instance, ifc *Interface, p *Peer, fwIn map[ne
 	return IDNotDelivered, "neither the firewall evaluator nor the reverse-path check explains it"
 }
 
+// dstKinds says whether the destinations include multicast and unicast
+// addresses.
+func dstKinds(ds []netip.Addr) (multicast, unicast bool) {
+	for _, d := range ds {
+		if d.IsMulticast() {
+			multicast = true
+		} else {
+			unicast = true
+		}
+	}
+	return multicast, unicast
+}
+
 func rpMode(ifc *Interface) string {
 	if ifc.RPFilter == nil {
 		return "on"
@@ -507,7 +525,7 @@ func (e *evaluator) delivery(in *Instance, ifc *Interface, fwIn map[netip.Addr]*
 		p := &in.Peers[i]
 		id, cause := e.lossCause(in, ifc, p, fwIn)
 		switch id {
-		case "", IDFirewallInputDrop:
+		case "", IDFirewallInputDrop, IDUnicastPeerMisconfig:
 			if id == "" && p.NotDelivered > 0 && p.Matched > 0 && p.NotDelivered*10 > p.Adverts && p.NotDelivered >= 2 {
 				e.add(diag.Finding{
 					ID: IDNotDelivered, Severity: diag.SeverityWarning, Subject: in.Subject(),
@@ -580,7 +598,7 @@ func (e *evaluator) splitBrain(in *Instance, ifc *Interface, fwIn map[netip.Addr
 			summary = fmt.Sprintf("This node is MASTER for VRID %d and %s, but %s advertises VRID %d at priority %d — both nodes are master. %d of its adverts reached %s, %d reached the VRRP socket: %s.",
 				in.VRID, held, p.Address, in.VRID, p.Priority, p.Adverts, in.Interface, p.Socket, cause)
 			ev = append(ev, diag.Evidence{Label: "cause", Value: cause + " (see " + id + ")"})
-			fix = "Fix the cause on this node (see " + id + ")."
+			fix = "Fix the cause on this node (see the " + id + " finding)."
 			if d := fwIn[p.Address]; d != nil {
 				fix = firewallFix(d.v, e.fwd())
 			}
