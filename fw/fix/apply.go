@@ -1,0 +1,302 @@
+package fix
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/vrrpdoctor/vrrpdoctor/fw"
+	"github.com/vrrpdoctor/vrrpdoctor/fw/eval"
+	"github.com/vrrpdoctor/vrrpdoctor/fw/ruleset"
+)
+
+// Runner runs one command (argv, never through a shell) and returns its
+// combined output.
+type Runner func(ctx context.Context, argv []string) ([]byte, error)
+
+// Exec runs argv in the current network namespace.
+func Exec(ctx context.Context, argv []string) ([]byte, error) {
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(string(out)))
+	}
+	return out, nil
+}
+
+// InNetNS runs commands in the named network namespace (ip netns exec).
+func InNetNS(name string) Runner {
+	return func(ctx context.Context, argv []string) ([]byte, error) {
+		return Exec(ctx, append([]string{"ip", "netns", "exec", name}, argv...))
+	}
+}
+
+// Session applies and undoes fixes on one host.
+type Session struct {
+	// Run runs the firewall tools (nft, iptables-*, firewall-cmd).
+	Run Runner
+	// Read reads the live ruleset of the same host (with firewalld's
+	// settings).
+	Read func(ctx context.Context) (*fw.Live, error)
+	// State is the file recording the firewalld rich rules added (they
+	// cannot carry a comment).
+	State string
+}
+
+// Added is a rule vrrpdoctor added, as found in the live ruleset (nftables,
+// iptables: by its comment) or in the state file (firewalld).
+type Added struct {
+	Backend  Backend        `json:"backend"`
+	Family   ruleset.Family `json:"family,omitempty"`
+	Table    string         `json:"table,omitempty"`
+	Chain    string         `json:"chain,omitempty"`
+	Handle   uint64         `json:"handle,omitempty"`
+	Position int            `json:"position,omitempty"`
+	Text     string         `json:"text,omitempty"`
+	// Selector is --zone=Z or --policy=P; Rich the rich rule (firewalld).
+	Selector string `json:"selector,omitempty"`
+	Rich     string `json:"rich_rule,omitempty"`
+}
+
+func (a Added) key() string {
+	return fmt.Sprintf("%s|%s|%s|%s|%d|%s|%s|%s", a.Backend, a.Family, a.Table, a.Chain, a.Handle, a.Text, a.Selector, a.Rich)
+}
+
+// Marked lists the rules carrying Marker in rs.
+func Marked(rs *ruleset.Ruleset) []Added {
+	var out []Added
+	for _, t := range rs.Tables {
+		b := NFT
+		switch t.Backend {
+		case ruleset.BackendIptablesNFT:
+			b = IptablesNFT
+		case ruleset.BackendIptablesLegacy:
+			b = IptablesLegacy
+		}
+		for _, c := range t.Chains {
+			for _, r := range c.Rules {
+				if r.Comment == Marker {
+					out = append(out, Added{Backend: b, Family: t.Family, Table: t.Name, Chain: c.Name, Handle: r.Handle, Position: r.Position, Text: r.Text})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Outcome is what Apply or Undo did.
+type Outcome struct {
+	// Added are the rules added (Apply) or removed (Undo).
+	Added []Added `json:"added"`
+	// Checks are the adverts evaluated on the live ruleset afterwards.
+	Checks []Check `json:"checks,omitempty"`
+	// RolledBack is set when the live check failed and the rules were
+	// removed again.
+	RolledBack bool     `json:"rolled_back,omitempty"`
+	Notes      []string `json:"notes,omitempty"`
+}
+
+// Apply adds the plan's rules (runtime, and permanent for firewalld), reads
+// the live ruleset again and evaluates every advert of the plan: if one is
+// not accepted, it removes what it added and says so.
+func (s *Session) Apply(ctx context.Context, plan *Plan, force bool) (*Outcome, error) {
+	if len(plan.Refused) > 0 {
+		return nil, fmt.Errorf("refusing to apply: %s", strings.Join(plan.Refused, "; "))
+	}
+	before, err := s.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	old := map[string]bool{}
+	for _, a := range Marked(before.Ruleset) {
+		old[identity(a)] = true
+	}
+	var rich []Added
+	out := &Outcome{}
+	for _, r := range plan.Rules {
+		if _, err := s.Run(ctx, r.Command); err != nil {
+			return out, s.abort(ctx, old, rich, err)
+		}
+		if r.Backend == Firewalld {
+			sel := r.Command[1]
+			rich = append(rich, Added{Backend: Firewalld, Selector: sel, Rich: r.Rich})
+			if _, err := s.Run(ctx, r.Persist); err != nil {
+				return out, s.abort(ctx, old, rich, err)
+			}
+		}
+	}
+	if err := s.record(rich, nil); err != nil {
+		return out, s.abort(ctx, old, rich, err)
+	}
+	after, err := s.Read(ctx)
+	if err != nil {
+		return out, s.abort(ctx, old, rich, fmt.Errorf("reading the ruleset again: %w", err))
+	}
+	for _, a := range Marked(after.Ruleset) {
+		if !old[identity(a)] {
+			out.Added = append(out.Added, a)
+		}
+	}
+	out.Added = append(out.Added, rich...)
+	var bad []string
+	for _, c := range plan.Checks {
+		res, err := eval.Evaluate(after.Ruleset, c.Packet)
+		if err != nil {
+			return out, s.abort(ctx, old, rich, err)
+		}
+		c.After, c.Result = res.Verdict, &res
+		out.Checks = append(out.Checks, c)
+		if res.Verdict != eval.Accept && !(force && res.Verdict == eval.Unknown) {
+			bad = append(bad, fmt.Sprintf("%s: %s by %s", c.Label, res.Verdict, refString(res.Rule)))
+		}
+	}
+	if len(bad) > 0 {
+		out.RolledBack = true
+		return out, s.abort(ctx, old, rich, fmt.Errorf("the live ruleset still does not accept the adverts (%s)", strings.Join(bad, "; ")))
+	}
+	return out, nil
+}
+
+// identity names a marked rule independently of positions that shift.
+func identity(a Added) string {
+	if a.Backend == NFT {
+		return a.key()
+	}
+	return fmt.Sprintf("%s|%s|%s|%s|%s", a.Backend, a.Family, a.Table, a.Chain, a.Text)
+}
+
+// abort removes what this run added (marked rules not there before, and the
+// rich rules it added) and returns cause, completed with the rollback's
+// failure if any.
+func (s *Session) abort(ctx context.Context, old map[string]bool, rich []Added, cause error) error {
+	live, err := s.Read(ctx)
+	if err != nil {
+		return fmt.Errorf("%w; rollback impossible, the ruleset cannot be read: %v", cause, err)
+	}
+	var undo []Added
+	for _, a := range Marked(live.Ruleset) {
+		if !old[identity(a)] {
+			undo = append(undo, a)
+		}
+	}
+	undo = append(undo, rich...)
+	if err := s.remove(ctx, undo); err != nil {
+		return fmt.Errorf("%w; rollback failed: %v", cause, err)
+	}
+	if err := s.record(nil, rich); err != nil {
+		return fmt.Errorf("%w; rolled back, but the state file: %v", cause, err)
+	}
+	return fmt.Errorf("%w; rolled back what was added", cause)
+}
+
+// Undo removes every rule vrrpdoctor added: the marked nftables and
+// iptables rules, and the firewalld rich rules of the state file.
+func (s *Session) Undo(ctx context.Context) (*Outcome, error) {
+	live, err := s.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	undo := Marked(live.Ruleset)
+	rich, err := s.load()
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, rich...)
+	if err := s.remove(ctx, undo); err != nil {
+		return nil, err
+	}
+	if err := s.record(nil, rich); err != nil {
+		return nil, err
+	}
+	return &Outcome{Added: undo}, nil
+}
+
+// remove deletes rules: nftables by handle, iptables by position (highest
+// first, so earlier positions stay valid), firewalld runtime and permanent.
+func (s *Session) remove(ctx context.Context, as []Added) error {
+	as = slices.Clone(as)
+	slices.SortStableFunc(as, func(a, b Added) int { return b.Position - a.Position })
+	var errs []error
+	for _, a := range as {
+		var cmds [][]string
+		switch a.Backend {
+		case NFT:
+			cmds = [][]string{{"nft", "delete", "rule", string(a.Family), a.Table, a.Chain, "handle", fmt.Sprint(a.Handle)}}
+		case IptablesNFT, IptablesLegacy:
+			cmds = [][]string{{iptablesBinary(a.Backend, a.Family), "-w", "-t", a.Table, "-D", a.Chain, fmt.Sprint(a.Position)}}
+		case Firewalld:
+			cmds = [][]string{
+				{"firewall-cmd", a.Selector, "--remove-rich-rule=" + a.Rich},
+				{"firewall-cmd", "--permanent", a.Selector, "--remove-rich-rule=" + a.Rich},
+			}
+		}
+		for _, c := range cmds {
+			if out, err := s.Run(ctx, c); err != nil && !strings.Contains(string(out), "NOT_ENABLED") {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// load reads the firewalld rich rules recorded in the state file.
+func (s *Session) load() ([]Added, error) {
+	if s.State == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(s.State)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st struct {
+		Firewalld []Added `json:"firewalld"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.State, err)
+	}
+	return st.Firewalld, nil
+}
+
+// record adds and drops rich rules in the state file (removed when empty).
+func (s *Session) record(add, drop []Added) error {
+	if s.State == "" || len(add) == 0 && len(drop) == 0 {
+		return nil
+	}
+	cur, err := s.load()
+	if err != nil {
+		return err
+	}
+	gone := map[string]bool{}
+	for _, a := range drop {
+		gone[a.key()] = true
+	}
+	var keep []Added
+	for _, a := range append(cur, add...) {
+		if !gone[a.key()] && !slices.ContainsFunc(keep, func(k Added) bool { return k.key() == a.key() }) {
+			keep = append(keep, a)
+		}
+	}
+	if len(keep) == 0 {
+		if err := os.Remove(s.State); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	b, err := json.MarshalIndent(map[string][]Added{"firewalld": keep}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(s.State), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(s.State, append(b, '\n'), 0o644)
+}
