@@ -51,6 +51,7 @@ which firewall rule drops them, and the narrow fix.`,
 	root.AddCommand(newFwCmd(s))
 	root.AddCommand(newCaptureCmd(s))
 	root.AddCommand(newCheckCmd(s))
+	root.AddCommand(newFixFirewallCmd(s))
 	root.AddCommand(newGenDocsCmd())
 	return root
 }

@@ -316,7 +316,7 @@ func place(model *ruleset.Ruleset, res eval.Result, p eval.Packet, opts Options)
 	}
 	where := "before " + ref.String()
 	if ref.Policy {
-		where = fmt.Sprintf("at the end of %s %s %s, whose policy %s", ref.Family, ref.Table, ref.Chain, res.Verdict)
+		where = fmt.Sprintf("at the end of %s %s %s, whose policy is %s", ref.Family, ref.Table, ref.Chain, res.Verdict)
 	}
 	r.Why = fmt.Sprintf("accept the %s VRRP adverts (protocol 112, %s) %s, in the chain that %ss them: an accept elsewhere is not final", dir, addrText(p), where, res.Verdict)
 	r.model = modelRule(p, ref.Family, false)

@@ -1,0 +1,399 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vrrpdoctor/vrrpdoctor/fw"
+	"github.com/vrrpdoctor/vrrpdoctor/fw/firewalld"
+	"github.com/vrrpdoctor/vrrpdoctor/fw/fix"
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/keepalived"
+)
+
+// Exit statuses of fix-firewall (docs/fix-firewall.md).
+const (
+	fixExitOK      = 0 // nothing to do, plan printed, applied, undone
+	fixExitFailed  = 1 // applying or undoing failed; what was added is rolled back
+	fixExitRefused = 2 // the evaluator says no narrow rule would work, or cannot decide
+	fixExitUsage   = 3 // bad usage, unreadable configuration or ruleset
+)
+
+// DefaultFixState records the firewalld rich rules fix-firewall added.
+const DefaultFixState = "/var/lib/vrrpdoctor/fix-firewall.json"
+
+type fixFirewallOptions struct {
+	config    string
+	configSet bool
+	iface     string
+	peers     []string
+	self      string
+	family    int
+	in, out   bool
+	backend   string
+	apply     bool
+	undo      bool
+	force     bool
+	json      bool
+	state     string
+	// defaultConfig is read when -c is not given and it exists.
+	defaultConfig string
+	// session runs and reads the host's firewall; nil means this network
+	// namespace (tests run the binary under ip netns exec).
+	session *fix.Session
+}
+
+func newFixFirewallCmd(s streams) *cobra.Command {
+	o := fixFirewallOptions{defaultConfig: DefaultConfig}
+	cmd := &cobra.Command{
+		Use:   "fix-firewall [-c keepalived.conf | -i IFACE [--peer ADDR]... [--family 4|6]] [--in|--out] [--backend B] [--apply|--undo] [--force] [--json]",
+		Short: "Print, or apply, the narrowest firewall rules that let VRRP through",
+		Long: `fix-firewall finds where the host's firewall drops VRRP adverts (fw explain's
+evaluator: every base chain of every table, nftables, iptables-nft,
+iptables-legacy and firewalld) and plans, for each advert that is dropped, one
+accept of exactly that advert — IP protocol 112, to the VRRP group (224.0.0.18,
+ff02::12 or vrrp_mcast_group) or between this node and each unicast peer, on
+the VRRP interface — in the chain that drops it, before the deciding rule. An
+accept is not final in netfilter: a rule in a table of its own would not
+override another table's drop, so the fix goes where the drop is, and the
+evaluator must accept the adverts on the ruleset as it would be; otherwise
+fix-firewall refuses.
+
+When firewalld owns the deciding rule, the fix is a rich rule in the zone of
+the interface (rich rules cannot name an interface: the zone narrows). The
+classic direct rules are printed too, with the evaluator's verdict: they work
+with firewalld's iptables backend and NOT with its nftables backend.
+
+By default it prints the commands. --apply (root) runs them, reads the live
+ruleset again and evaluates: if the adverts are still not accepted it removes
+what it added. Rules it adds carry the comment "vrrpdoctor: allow VRRP"
+(firewalld rich rules are recorded in --state); --undo removes exactly those.
+A second --apply adds nothing.
+
+Exit status: 0 done (or nothing to do), 1 applying failed (rolled back),
+2 refused (no narrow rule would work, or the verdict is unknown without
+--force), 3 bad usage or unreadable configuration or ruleset.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.configSet = cmd.Flags().Changed("config")
+			return runFixFirewall(cmd.Context(), s, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.config, "config", "c", DefaultConfig, "keepalived configuration (read when it exists)")
+	f.StringVarP(&o.iface, "interface", "i", "", "VRRP interface (narrows the configuration's instances, or stands alone)")
+	f.StringSliceVar(&o.peers, "peer", nil, "unicast peer address (repeat for several); without -c")
+	f.StringVar(&o.self, "self", "", "this node's unicast source address (default: unicast_src_ip, else the interface's)")
+	f.IntVar(&o.family, "family", 0, "address family, 4 or 6")
+	f.BoolVar(&o.in, "in", false, "only incoming adverts")
+	f.BoolVar(&o.out, "out", false, "only this node's outgoing adverts")
+	f.StringVar(&o.backend, "backend", "", "only add rules to this backend: firewalld, nftables, iptables-nft, iptables-legacy (default: the one that drops)")
+	f.BoolVar(&o.apply, "apply", false, "apply the rules (root), verify them live, roll back on failure")
+	f.BoolVar(&o.undo, "undo", false, "remove every rule fix-firewall added")
+	f.BoolVar(&o.force, "force", false, "plan and apply past verdicts the evaluator cannot decide")
+	f.BoolVar(&o.json, "json", false, "JSON output")
+	f.StringVar(&o.state, "state", DefaultFixState, "file recording the firewalld rich rules added")
+	return cmd
+}
+
+func fixErr(code int, format string, args ...any) error {
+	return &exitError{code: code, err: fmt.Errorf(format, args...)}
+}
+
+func runFixFirewall(ctx context.Context, s streams, o fixFirewallOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if o.apply && o.undo {
+		return fixErr(fixExitUsage, "--apply and --undo exclude each other")
+	}
+	if o.family != 0 && o.family != 4 && o.family != 6 {
+		return fixErr(fixExitUsage, "--family %d: want 4 or 6", o.family)
+	}
+	var opts fix.Options
+	if o.backend != "" {
+		b, err := fix.ParseBackend(o.backend)
+		if err != nil {
+			return fixErr(fixExitUsage, "%v", err)
+		}
+		opts.Backend = b
+	}
+	opts.Force = o.force
+	if (o.apply || o.undo) && os.Geteuid() != 0 {
+		return fixErr(fixExitUsage, "--apply and --undo change the firewall: run as root")
+	}
+	sess := o.session
+	if sess == nil {
+		sess = &fix.Session{Run: fix.Exec, Read: fw.ReadLive, State: o.state}
+	}
+	report := fix.Report{Mode: "print"}
+	emit := func(code int, err error) error {
+		if err != nil {
+			report.Error = err.Error()
+		}
+		if o.json {
+			if jerr := fix.RenderJSON(s.Out, report); jerr != nil {
+				return jerr
+			}
+		}
+		if code == fixExitOK {
+			return nil
+		}
+		if o.json {
+			return &exitError{code: code}
+		}
+		return &exitError{code: code, err: err}
+	}
+
+	if o.undo {
+		report.Mode = "undo"
+		out, err := sess.Undo(ctx)
+		report.Outcome = out
+		if err != nil {
+			report.Status = "error"
+			return emit(fixExitFailed, err)
+		}
+		report.Status = "undone"
+		if !o.json {
+			if err := fix.RenderOutcome(s.Out, "removed", out); err != nil {
+				return err
+			}
+		}
+		return emit(fixExitOK, nil)
+	}
+
+	targets, err := o.targets(s)
+	if err != nil {
+		return err
+	}
+	live, err := sess.Read(ctx)
+	if err != nil {
+		return fixErr(fixExitUsage, "reading the firewall: %v", err)
+	}
+	for _, w := range live.Warnings {
+		fmt.Fprintf(s.ErrOut, "warning: %s\n", w)
+	}
+	opts.Firewalld = live.Firewalld
+	if live.Firewalld != nil && len(targets) > 0 {
+		// Ask again for the zone of the VRRP interface.
+		if info, err := firewalld.Query(ctx, firewalld.Options{Interface: targets[0].Iface}); err == nil && info.Running {
+			opts.Firewalld = info
+		}
+	}
+	plan, err := fix.Make(live.Ruleset, targets, opts)
+	if err != nil {
+		return fixErr(fixExitUsage, "%v", err)
+	}
+	report.Plan = plan
+	switch {
+	case len(plan.Refused) > 0:
+		report.Status = "refused"
+	case plan.NothingToDo():
+		report.Status = "nothing-to-do"
+	default:
+		report.Status = "fix"
+	}
+	if !o.json && !(o.apply && plan.NothingToDo()) {
+		if err := fix.RenderText(s.Out, plan); err != nil {
+			return err
+		}
+	}
+	if report.Status == "refused" {
+		return emit(fixExitRefused, errors.New("refused: "+strings.Join(plan.Refused, "; ")))
+	}
+	if !o.apply {
+		return emit(fixExitOK, nil)
+	}
+	report.Mode = "apply"
+	if plan.NothingToDo() {
+		if !o.json {
+			fmt.Fprintln(s.Out, "Nothing to do: the firewall already lets these VRRP adverts through; nothing added.")
+		}
+		return emit(fixExitOK, nil)
+	}
+	out, err := sess.Apply(ctx, plan, o.force)
+	report.Outcome = out
+	if err != nil {
+		report.Status = "error"
+		if out != nil && out.RolledBack {
+			report.Status = "rolled-back"
+		}
+		return emit(fixExitFailed, err)
+	}
+	out.Notes = append(out.Notes, persistNotes(plan)...)
+	report.Status = "applied"
+	if !o.json {
+		fmt.Fprintln(s.Out)
+		if err := fix.RenderOutcome(s.Out, "added", out); err != nil {
+			return err
+		}
+	}
+	return emit(fixExitOK, nil)
+}
+
+// persistNotes says how the rules applied survive a reboot.
+func persistNotes(plan *fix.Plan) []string {
+	var notes []string
+	seen := map[fix.Backend]bool{}
+	for _, r := range plan.Rules {
+		if seen[r.Backend] {
+			continue
+		}
+		seen[r.Backend] = true
+		switch r.Backend {
+		case fix.Firewalld:
+			notes = append(notes, "firewalld: added to the runtime and the permanent configuration (kept across reloads and reboots).")
+		case fix.NFT:
+			n := "nftables: added to the running ruleset only."
+			if _, err := os.Stat("/etc/nftables.conf"); err == nil {
+				n += " This host loads /etc/nftables.conf at boot: add the same rule there, in the same chain."
+			}
+			notes = append(notes, n)
+		case fix.IptablesNFT, fix.IptablesLegacy:
+			n := string(r.Backend) + ": added to the running ruleset only."
+			if _, err := os.Stat("/etc/iptables/rules.v4"); err == nil {
+				n += " iptables-persistent is installed: save with iptables-save > /etc/iptables/rules.v4 (ip6tables-save > /etc/iptables/rules.v6)."
+			}
+			notes = append(notes, n)
+		}
+	}
+	return notes
+}
+
+// targets are the VRRP traffic to let through: the configuration's
+// instances (narrowed by -i and --family), or the flags alone.
+func (o *fixFirewallOptions) targets(s streams) ([]fix.Target, error) {
+	cfg, err := o.loadConfig(s)
+	if err != nil {
+		return nil, err
+	}
+	var self netip.Addr
+	if o.self != "" {
+		if self, err = netip.ParseAddr(o.self); err != nil {
+			return nil, fixErr(fixExitUsage, "--self %q: %v", o.self, err)
+		}
+	}
+	var peers []netip.Addr
+	for _, p := range o.peers {
+		a, err := netip.ParseAddr(p)
+		if err != nil {
+			return nil, fixErr(fixExitUsage, "--peer %q: %v", p, err)
+		}
+		peers = append(peers, a)
+	}
+	var out []fix.Target
+	if cfg != nil && len(peers) == 0 {
+		var ifaces []string
+		for i := range cfg.Instances {
+			inst := &cfg.Instances[i]
+			ifaces = append(ifaces, inst.Interface)
+			fam := int(inst.Family)
+			if (o.iface != "" && inst.Interface != o.iface) || (o.family != 0 && fam != o.family) {
+				continue
+			}
+			t := fix.Target{Name: fmt.Sprintf("%s (VRID %d)", inst.Name, inst.VRID), Iface: inst.Interface, Family: fam, Group: inst.McastGroup, In: o.in, Out: o.out}
+			for _, p := range inst.UnicastPeers {
+				t.Peers = append(t.Peers, p.Addr)
+			}
+			if len(t.Peers) > 0 {
+				t.Group = netip.Addr{}
+				t.Self = inst.SrcIP
+				if self.IsValid() {
+					t.Self = self
+				}
+				if !t.Self.IsValid() {
+					t.Self = ownAddr(inst.Interface, fam, false)
+				}
+				if !t.Self.IsValid() {
+					return nil, fixErr(fixExitUsage, "%s sends to unicast peers and has no unicast_src_ip, and %s has no IPv%d address: give this node's address with --self", inst.Name, inst.Interface, fam)
+				}
+			}
+			out = append(out, t)
+		}
+		if len(out) > 0 {
+			return out, nil
+		}
+		if o.configSet {
+			return nil, fixErr(fixExitUsage, "%s: no vrrp_instance matches -i %q --family %d (interfaces: %s)", o.config, o.iface, o.family, strings.Join(ifaces, ", "))
+		}
+	}
+	if o.iface == "" {
+		return nil, fixErr(fixExitUsage, "no keepalived.conf at %s: name the interface with -i (or give a keepalived.conf with -c)", o.defaultConfig)
+	}
+	fam := o.family
+	for _, a := range append(peers, self) {
+		if !a.IsValid() {
+			continue
+		}
+		af := 4
+		if a.Is6() {
+			af = 6
+		}
+		if fam == 0 {
+			fam = af
+		}
+		if af != fam {
+			return nil, fixErr(fixExitUsage, "%s is not an IPv%d address", a, fam)
+		}
+	}
+	if fam == 0 {
+		fam = 4
+	}
+	t := fix.Target{Iface: o.iface, Family: fam, In: o.in, Out: o.out, Peers: peers}
+	if len(peers) == 0 {
+		t.Group = keepalived.DefaultMcastGroup4
+		if fam == 6 {
+			t.Group = keepalived.DefaultMcastGroup6
+		}
+		return []fix.Target{t}, nil
+	}
+	t.Self = self
+	if !t.Self.IsValid() {
+		t.Self = ownAddr(o.iface, fam, false)
+	}
+	if !t.Self.IsValid() {
+		return nil, fixErr(fixExitUsage, "%s has no IPv%d address: give this node's address with --self", o.iface, fam)
+	}
+	return []fix.Target{t}, nil
+}
+
+// loadConfig reads keepalived.conf: the -c file, or the default one when
+// it exists. nil means no configuration.
+func (o *fixFirewallOptions) loadConfig(s streams) (*keepalived.Config, error) {
+	path := o.config
+	if !o.configSet {
+		path = o.defaultConfig
+		if _, err := os.Stat(path); err != nil || len(o.peers) > 0 {
+			return nil, nil
+		}
+	} else if len(o.peers) > 0 {
+		return nil, fixErr(fixExitUsage, "--peer and -c exclude each other: the configuration names the peers")
+	}
+	cfg, err := keepalived.ParseFile(path)
+	if err != nil {
+		var list keepalived.ErrorList
+		if errors.As(err, &list) {
+			for _, e := range list {
+				fmt.Fprintf(s.ErrOut, "%s\n", e)
+			}
+			return nil, fixErr(fixExitUsage, "%s: %d error(s) in the configuration", path, len(list))
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fixErr(fixExitUsage, "%s: no such file", path)
+		}
+		return nil, fixErr(fixExitUsage, "%v", err)
+	}
+	if len(cfg.Instances) == 0 {
+		if o.configSet {
+			return nil, fixErr(fixExitUsage, "%s has no vrrp_instance", path)
+		}
+		return nil, nil
+	}
+	return cfg, nil
+}

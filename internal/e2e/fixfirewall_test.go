@@ -1,0 +1,341 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab"
+	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab/netlabtest"
+)
+
+// The lab scenarios of `vrrpdoctor fix-firewall` (issue 7): a keepalived
+// pair, a firewall on the backup b that drops VRRP (split brain: both hold
+// the VIP), then fix-firewall run in b's network namespace as a user runs
+// it on b: printed, applied (the split brain ends), applied again (nothing
+// added), undone (the ruleset is back, byte for byte, and so is the split
+// brain).
+
+// fixReport is the part of `fix-firewall --json` (docs/fix-firewall.md)
+// these tests read.
+type fixReport struct {
+	Schema string `json:"schema"`
+	Mode   string `json:"mode"`
+	Status string `json:"status"`
+	Plan   *struct {
+		Checks []struct {
+			Label  string `json:"label"`
+			Before string `json:"before"`
+			After  string `json:"after"`
+		} `json:"checks"`
+		Rules []struct {
+			Backend string `json:"backend"`
+			Chain   string `json:"chain"`
+			Shell   string `json:"shell"`
+		} `json:"rules"`
+		Alternatives []struct {
+			Title    string     `json:"title"`
+			Commands [][]string `json:"commands"`
+			Works    bool       `json:"works"`
+			Note     string     `json:"note"`
+		} `json:"alternatives"`
+		Refused []string `json:"refused"`
+	} `json:"plan"`
+	Outcome *struct {
+		Added []struct {
+			Backend string `json:"backend"`
+		} `json:"added"`
+		Checks []struct {
+			After string `json:"after"`
+		} `json:"checks"`
+		RolledBack bool `json:"rolled_back"`
+	} `json:"outcome"`
+	Error string `json:"error"`
+}
+
+// fixLab is a keepalived pair (VRRPv3, 250 ms) with b, the backup, as the
+// host under repair.
+type fixLab struct {
+	lab    *netlab.Lab
+	a, b   *netlab.Host
+	ka, kb *netlab.Keepalived
+	env    []string // for fix-firewall on b (firewalld's private bus)
+	state  string   // --state file
+}
+
+var fixVIP = netip.MustParseAddr("198.51.100.100")
+
+func newFixLab(t *testing.T, programs ...string) *fixLab {
+	t.Helper()
+	lab := netlabtest.New(t, append([]string{"keepalived"}, programs...)...)
+	vrrpdoctor(t)
+	a, b, err := lab.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixLab{lab: lab, a: a, b: b, state: filepath.Join(t.TempDir(), "fix-firewall.json")}
+}
+
+// start starts keepalived on both nodes with the given extra instance
+// settings (unicast) and waits for b to be backup.
+func (l *fixLab) start(t *testing.T, unicast bool) {
+	t.Helper()
+	for i, h := range []*netlab.Host{l.a, l.b} {
+		in := netlab.VRRPInstance{Interface: "eth0", VRID: 51, Version: 3, Priority: 150 - 50*i, AdvertInt: 250 * time.Millisecond, VIPs: []string{fixVIP.String() + "/24"}}
+		if unicast {
+			self, peer := netlab.LANAddr4(i+1), netlab.LANAddr4(2-i)
+			in.UnicastSrc = strings.TrimSuffix(self, "/24")
+			in.UnicastPeers = []string{strings.TrimSuffix(peer, "/24")}
+		}
+		k, err := h.StartKeepalivedConfig(netlab.KeepalivedConfig{RouterID: h.Name(), Instances: []netlab.VRRPInstance{in}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			l.ka = k
+		} else {
+			l.kb = k
+		}
+	}
+	if err := l.kb.WaitState(15*time.Second, "VI_51", "BACKUP"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// holders waits until exactly want hold the VIP and returns how long it took.
+func (l *fixLab) holders(t *testing.T, timeout time.Duration, want ...*netlab.Host) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var got []*netlab.Host
+	err := netlab.WaitFor(timeout, func() (bool, error) {
+		var err error
+		got, err = l.lab.Holders(fixVIP)
+		return slices.Equal(got, want), err
+	})
+	if err != nil {
+		t.Fatalf("VIP holders %s, want %s: %v", netlab.HostNames(got), netlab.HostNames(want), err)
+	}
+	return time.Since(start)
+}
+
+// run runs vrrpdoctor fix-firewall in b with args.
+func (l *fixLab) run(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	argv := append([]string{"fix-firewall", "-c", l.kb.ConfigPath, "--state", l.state}, args...)
+	cmd := l.b.Command(ctx, vrrpdoctor(t), argv...)
+	cmd.Env = append(os.Environ(), l.env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("vrrpdoctor %v: %v", argv, err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+// json runs fix-firewall --json in b and decodes the report.
+func (l *fixLab) json(t *testing.T, wantCode int, args ...string) fixReport {
+	t.Helper()
+	out, errOut, code := l.run(t, append(args, "--json")...)
+	var r fixReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("fix-firewall %v (exit %d): not JSON: %v\n%s\n%s", args, code, err, out, errOut)
+	}
+	if code != wantCode {
+		t.Fatalf("fix-firewall %v: exit %d, want %d\n%s\n%s", args, code, wantCode, out, errOut)
+	}
+	return r
+}
+
+var (
+	nftCounters = regexp.MustCompile(`counter packets \d+ bytes \d+`)
+	saveCounter = regexp.MustCompile(`\[\d+:\d+\]`)
+)
+
+// dump is b's whole ruleset as the tools list it, counters removed: nft
+// list ruleset (native and iptables-nft tables) and iptables-legacy-save.
+func (l *fixLab) dump(t *testing.T) string {
+	t.Helper()
+	nft, err := l.b.Nft("list", "ruleset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var legacy []string
+	for _, tool := range []string{"iptables-legacy-save", "ip6tables-legacy-save"} {
+		out, err := l.b.Run(tool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ln := range strings.Split(out, "\n") {
+			if !strings.HasPrefix(ln, "#") {
+				legacy = append(legacy, saveCounter.ReplaceAllString(ln, "[0:0]"))
+			}
+		}
+	}
+	return nftCounters.ReplaceAllString(nft, "counter") + "\n--- legacy\n" + strings.Join(legacy, "\n")
+}
+
+// repair runs the whole cycle on a staged split brain: print, apply (the
+// split brain ends), apply again (nothing added), undo (ruleset back to
+// before, split brain back). It returns the printed plan.
+func (l *fixLab) repair(t *testing.T, wantBackend string, dump func(t *testing.T) string) string {
+	t.Helper()
+	l.holders(t, 20*time.Second, l.a, l.b)
+	before := dump(t)
+
+	text, errOut, code := l.run(t)
+	if code != 0 {
+		t.Fatalf("print: exit %d\n%s\n%s", code, text, errOut)
+	}
+	t.Logf("fix-firewall on b:\n%s", text)
+	r := l.json(t, 0)
+	if r.Schema != "vrrpdoctor/fix-firewall/v1" || r.Status != "fix" || len(r.Plan.Rules) == 0 {
+		t.Fatalf("print: %+v", r)
+	}
+	for _, rule := range r.Plan.Rules {
+		if rule.Backend != wantBackend {
+			t.Errorf("rule for %s, want %s: %s", rule.Backend, wantBackend, rule.Shell)
+		}
+		if strings.Contains(rule.Shell, "224.0.0.0/") || !strings.Contains(rule.Shell, "vrrp") {
+			t.Errorf("rule not narrow: %s", rule.Shell)
+		}
+	}
+	if after := dump(t); after != before {
+		t.Fatalf("printing changed the ruleset:\n%s\n---\n%s", before, after)
+	}
+
+	ra := l.json(t, 0, "--apply")
+	if ra.Status != "applied" || ra.Outcome == nil || len(ra.Outcome.Added) != len(r.Plan.Rules) {
+		t.Fatalf("apply: %+v", ra)
+	}
+	for _, c := range ra.Outcome.Checks {
+		if c.After != "accept" {
+			t.Errorf("apply: live check %s", c.After)
+		}
+	}
+	took := l.holders(t, 5*time.Second, l.a)
+	t.Logf("split brain ended %v after --apply", took)
+	applied := dump(t)
+
+	again := l.json(t, 0, "--apply")
+	if again.Status != "nothing-to-do" || again.Outcome != nil {
+		t.Errorf("second apply: %+v", again)
+	}
+	if d := dump(t); d != applied {
+		t.Errorf("second apply changed the ruleset:\n%s\n---\n%s", applied, d)
+	}
+
+	ru := l.json(t, 0, "--undo")
+	if ru.Status != "undone" || ru.Outcome == nil || len(ru.Outcome.Added) != len(r.Plan.Rules) {
+		t.Errorf("undo: %+v", ru)
+	}
+	if after := dump(t); after != before {
+		t.Errorf("after --undo the ruleset differs from before:\n%s\n---\n%s", before, after)
+	}
+	l.holders(t, 20*time.Second, l.a, l.b)
+	return text
+}
+
+// TestFixFirewallSplitBrain: per backend, a drop on b's input path, then
+// the fix cycle.
+func TestFixFirewallSplitBrain(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		programs []string
+		backend  string
+		unicast  bool
+		stage    func(h *netlab.Host) error
+		want     []string // in the printed plan
+	}{
+		{"nft-inet-filter-drop", []string{"nft"}, "nftables", false, func(h *netlab.Host) error {
+			return h.NftScript("table inet filter {\n chain input {\n  type filter hook input priority filter; policy accept;\n  ct state established,related accept\n  ip daddr 224.0.0.18 meta l4proto vrrp drop\n }\n}\n")
+		}, []string{`nft 'insert rule inet filter input position `, `iifname "eth0" ip daddr 224.0.0.18 meta l4proto vrrp accept comment "vrrpdoctor: allow VRRP"'`}},
+		{"nft-policy-drop", []string{"nft"}, "nftables", false, func(h *netlab.Host) error {
+			return h.NftScript("table inet filter {\n chain input {\n  type filter hook input priority filter; policy drop;\n  iifname \"lo\" accept\n }\n}\n")
+		}, []string{`nft 'add rule inet filter input iifname "eth0" ip daddr 224.0.0.18 meta l4proto vrrp accept`}},
+		{"iptables-nft", []string{"iptables-nft"}, "iptables-nft", false, func(h *netlab.Host) error {
+			_, err := h.Run("iptables-nft", "-w", "-A", "INPUT", "-d", "224.0.0.18", "-j", "DROP")
+			return err
+		}, []string{"iptables-nft -w -t filter -I INPUT 1 -i eth0 -d 224.0.0.18 -p vrrp -m comment --comment 'vrrpdoctor: allow VRRP' -j ACCEPT"}},
+		{"iptables-legacy", []string{"iptables-legacy"}, "iptables-legacy", false, func(h *netlab.Host) error {
+			_, err := h.IptablesLegacy("-A", "INPUT", "-p", "vrrp", "-j", "DROP")
+			return err
+		}, []string{"iptables-legacy -w -t filter -I INPUT 1 -i eth0 -d 224.0.0.18 -p vrrp -m comment --comment 'vrrpdoctor: allow VRRP' -j ACCEPT"}},
+		{"iptables-nft-unicast", []string{"iptables-nft"}, "iptables-nft", true, func(h *netlab.Host) error {
+			_, err := h.Run("iptables-nft", "-w", "-A", "INPUT", "-p", "vrrp", "-j", "DROP")
+			return err
+		}, []string{"iptables-nft -w -t filter -I INPUT 1 -i eth0 -s 198.51.100.1 -d 198.51.100.2 -p vrrp"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			l := newFixLab(t, append(tc.programs, "nft", "iptables-legacy")...)
+			l.start(t, tc.unicast)
+			if err := tc.stage(l.b); err != nil {
+				t.Fatal(err)
+			}
+			text := l.repair(t, tc.backend, l.dump)
+			for _, w := range tc.want {
+				if !strings.Contains(text, w) {
+					t.Errorf("printed plan lacks %q", w)
+				}
+			}
+		})
+	}
+}
+
+// TestFixFirewallNothingToDo: a firewall that already lets VRRP through
+// gets nothing.
+func TestFixFirewallNothingToDo(t *testing.T) {
+	t.Parallel()
+	l := newFixLab(t, "nft")
+	l.start(t, false)
+	if err := l.b.NftScript("table inet filter {\n chain input {\n  type filter hook input priority filter; policy drop;\n  meta l4proto vrrp accept\n  iifname \"lo\" accept\n }\n}\n"); err != nil {
+		t.Fatal(err)
+	}
+	l.holders(t, 10*time.Second, l.a)
+	before := l.dump(t)
+	r := l.json(t, 0, "--apply")
+	if r.Status != "nothing-to-do" || r.Outcome != nil {
+		t.Errorf("apply: %+v", r)
+	}
+	if l.dump(t) != before {
+		t.Error("the ruleset changed")
+	}
+}
+
+// TestFixFirewallRefusesElsewhere: --backend naming another backend than
+// the one that drops is refused (exit 2): its accept would not be final.
+func TestFixFirewallRefusesElsewhere(t *testing.T) {
+	t.Parallel()
+	l := newFixLab(t, "nft", "iptables-nft")
+	l.start(t, false)
+	if err := l.b.NftScript("table inet filter {\n chain input {\n  type filter hook input priority filter; policy accept;\n  meta l4proto vrrp drop\n }\n}\n"); err != nil {
+		t.Fatal(err)
+	}
+	l.holders(t, 20*time.Second, l.a, l.b)
+	before := l.dump(t)
+	r := l.json(t, 2, "--apply", "--backend", "iptables-nft")
+	if r.Status != "refused" || len(r.Plan.Refused) == 0 || !strings.Contains(r.Plan.Refused[0], "not final") {
+		t.Errorf("report %+v", r)
+	}
+	if l.dump(t) != before {
+		t.Error("a refused fix changed the ruleset")
+	}
+}
