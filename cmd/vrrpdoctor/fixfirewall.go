@@ -57,9 +57,9 @@ func newFixFirewallCmd(s streams) *cobra.Command {
 		Long: `fix-firewall finds where the host's firewall drops VRRP adverts (fw explain's
 evaluator: every base chain of every table, nftables, iptables-nft,
 iptables-legacy and firewalld) and plans, for each advert that is dropped, one
-accept of exactly that advert — IP protocol 112, to the VRRP group (224.0.0.18,
+accept of exactly that advert (IP protocol 112, to the VRRP group (224.0.0.18,
 ff02::12 or vrrp_mcast_group) or between this node and each unicast peer, on
-the VRRP interface — in the chain that drops it, before the deciding rule. An
+the VRRP interface) in the chain that drops it, before the deciding rule. An
 accept is not final in netfilter: a rule in a table of its own would not
 override another table's drop, so the fix goes where the drop is, and the
 evaluator must accept the adverts on the ruleset as it would be; otherwise
