@@ -79,6 +79,8 @@ type Tracer struct {
 	closeErr error
 	links    *vnl.Handle
 	lost     atomic.Int64
+	// inflight is set while read holds messages not yet queued.
+	inflight atomic.Bool
 }
 
 type timedEvent struct {
@@ -152,7 +154,9 @@ func (t *Tracer) read() {
 	defer close(t.events)
 	for {
 		msgs, err := t.conn.Receive()
+		t.inflight.Store(true)
 		if err != nil {
+			t.inflight.Store(false)
 			if errors.Is(err, unix.ENOBUFS) {
 				t.lost.Add(1) // the kernel dropped messages: socket buffer full
 				continue
@@ -171,6 +175,7 @@ func (t *Tracer) read() {
 			}
 			t.events <- timedEvent{e, now}
 		}
+		t.inflight.Store(false)
 	}
 }
 
@@ -188,11 +193,38 @@ func (t *Tracer) Next(ctx context.Context) (*Packet, error) {
 	return p, nil
 }
 
-// wait handles one event or timeout.
+// wait takes the events read so far, completes the packets that fell
+// quiet, or else waits for more.
 func (t *Tracer) wait(ctx context.Context) error {
+	// Every event already read goes in first: silence is judged only
+	// once they are in.
+	for drained := false; !drained; {
+		select {
+		case te, ok := <-t.events:
+			if !ok {
+				return t.drainClosed()
+			}
+			t.ready = append(t.ready, t.asm.add(te.e, te.t)...)
+		default:
+			drained = true
+		}
+	}
+	if len(t.ready) > 0 {
+		return nil
+	}
 	var timer <-chan time.Time
 	if d, ok := t.asm.deadline(); ok {
-		tm := time.NewTimer(time.Until(d))
+		delay := time.Until(d)
+		if delay <= 0 {
+			// A starved reader must not make a packet whose drop still
+			// waits in the socket look accepted.
+			if !t.inflight.Load() && !t.unread() {
+				t.ready = append(t.ready, t.asm.flush(time.Now(), false)...)
+				return nil
+			}
+			delay = 5 * time.Millisecond // let the reader catch up
+		}
+		tm := time.NewTimer(delay)
 		defer tm.Stop()
 		timer = tm.C
 	}
@@ -201,17 +233,37 @@ func (t *Tracer) wait(ctx context.Context) error {
 		return ctx.Err()
 	case te, ok := <-t.events:
 		if !ok {
-			t.ready = append(t.ready, t.asm.flush(time.Now(), true)...)
-			if len(t.ready) == 0 {
-				return errors.New("trace socket closed")
-			}
-			return nil
+			return t.drainClosed()
 		}
 		t.ready = append(t.ready, t.asm.add(te.e, te.t)...)
-	case now := <-timer:
-		t.ready = append(t.ready, t.asm.flush(now, false)...)
+	case <-timer:
 	}
 	return nil
+}
+
+// drainClosed completes every open packet once the socket is closed.
+func (t *Tracer) drainClosed() error {
+	t.ready = append(t.ready, t.asm.flush(time.Now(), true)...)
+	if len(t.ready) == 0 {
+		return errors.New("trace socket closed")
+	}
+	return nil
+}
+
+// unread reports whether trace messages wait in the socket.
+func (t *Tracer) unread() bool {
+	rc, err := t.conn.SyscallConn()
+	if err != nil {
+		return false
+	}
+	readable := false
+	_ = rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if n, err := unix.Poll(fds, 0); err == nil && n > 0 {
+			readable = fds[0].Revents&unix.POLLIN != 0
+		}
+	})
+	return readable
 }
 
 // Lost reports how many trace messages could not be read (the kernel drops

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -95,7 +96,9 @@ type kernelView struct {
 	outBlocked   bool // the host's own sendto failed with EPERM
 	delivered    bool
 	traced       []*trace.Packet
-	decider      *Decider // the rule or policy that dropped, from the trace or legacy counters
+	others       []*trace.Packet // traced, but not the adverts observed
+	lost         int             // trace messages lost
+	decider      *Decider        // the rule or policy that dropped, from the trace or legacy counters
 	evidence     string
 }
 
@@ -126,22 +129,32 @@ func TestDifferential(t *testing.T) {
 	if len(scenarios) < 30 {
 		t.Fatalf("%d scenarios, want at least 30", len(scenarios))
 	}
+	sel := scenarios
+	if only := os.Getenv("VRRPDOCTOR_DIFF_ONLY"); only != "" {
+		// For debugging: a comma-separated list of scenarios.
+		sel = nil
+		for _, s := range scenarios {
+			if slices.Contains(strings.Split(only, ","), s.name) {
+				sel = append(sel, s)
+			}
+		}
+	}
 	start := time.Now()
 	// Lab work is mostly waiting; firewalld's start is CPU-bound Python,
 	// so fewer of those run at once.
 	all, fwd := make(chan struct{}, 8), make(chan struct{}, 3)
-	results := make([]diffResult, len(scenarios))
+	results := make([]diffResult, len(sel))
 	var wg sync.WaitGroup
 	// firewalld scenarios first: they take longest.
-	order := make([]int, len(scenarios))
+	order := make([]int, len(sel))
 	for i := range order {
 		order[i] = i
 	}
 	sort.SliceStable(order, func(a, b int) bool {
-		return scenarios[order[a]].firewalld != "" && scenarios[order[b]].firewalld == ""
+		return sel[order[a]].firewalld != "" && sel[order[b]].firewalld == ""
 	})
 	for _, i := range order {
-		s := scenarios[i]
+		s := sel[i]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -174,6 +187,8 @@ func TestDifferential(t *testing.T) {
 				t.Fatalf("unknown, and not by design: %s", r.detail)
 			case r.trace == "disagree":
 				t.Fatalf("the nftables trace disagrees with the evaluator: %s", r.traceMsg)
+			case r.trace == "none":
+				t.Fatalf("the nftables trace saw none of the adverts: %s", r.traceMsg)
 			}
 		})
 	}
@@ -260,7 +275,7 @@ func observe(l *lab, s scenario, fam int, group netip.Addr) (*kernelView, error)
 	}
 	defer tr.Close()
 	var mu sync.Mutex
-	var traced []*trace.Packet
+	var traced, others []*trace.Packet
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	traceDone := make(chan struct{})
@@ -271,11 +286,13 @@ func observe(l *lab, s scenario, fam int, group netip.Addr) (*kernelView, error)
 			if err != nil {
 				return
 			}
+			mu.Lock()
 			if p.Dst == group && p.Direction == trace.Direction(s.direction()) {
-				mu.Lock()
 				traced = append(traced, p)
-				mu.Unlock()
+			} else {
+				others = append(others, p)
 			}
+			mu.Unlock()
 		}
 	}()
 	rcv, err := fwlab.NewReceiver(recvFD, "eth0", group)
@@ -325,10 +342,11 @@ func observe(l *lab, s scenario, fam int, group netip.Addr) (*kernelView, error)
 	stop(ka)
 	cancel()
 	<-traceDone
+	kv.lost = tr.Lost()
 	if err := tr.Close(); err != nil {
 		return nil, err
 	}
-	kv.wire, kv.socket, kv.traced = rcv.Wire, rcv.Socket, traced
+	kv.wire, kv.socket, kv.traced, kv.others = rcv.Wire, rcv.Socket, traced, others
 	if s.out {
 		kv.delivered = kv.wire > 0
 		if kv.wire == 0 && !kv.outBlocked {
@@ -466,7 +484,14 @@ func compare(name string, kv *kernelView, ev *childResult) (string, string) {
 // iptables-legacy never shows in a trace.
 func compareTrace(kv *kernelView, ev *childResult, dir string) (string, string) {
 	if len(kv.traced) == 0 {
-		return "none", "no advert traced"
+		msg := fmt.Sprintf("no advert traced (%d other packet(s) traced, %d message(s) lost)", len(kv.others), kv.lost)
+		for i, p := range kv.others {
+			if i == 3 {
+				break
+			}
+			msg += "; " + p.String()
+		}
+		return "none", msg
 	}
 	// The last advert traced shows the steady state: nat chains see only
 	// the first advert of a flow.
