@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"net/netip"
@@ -142,6 +143,38 @@ func TestDecodeEvent(t *testing.T) {
 		if !errors.As(err, &te) || te.Offset != c.off || !strings.Contains(te.Msg, c.msg) {
 			t.Errorf("%s: %v, want %q at byte %d", c.name, err, c.msg, c.off)
 		}
+	}
+}
+
+// TestNextLateReader: when the reader falls behind (events of a packet
+// read long after it was quiet, as on a starved machine), the events
+// already read go in before silence is judged: a queued drop is a drop,
+// not an accept by silence.
+func TestNextLateReader(t *testing.T) {
+	unread := true
+	tr := &Tracer{events: make(chan timedEvent, 16), asm: newAssembler(TableName, nil, 200*time.Millisecond, nil)}
+	tr.unreadFn = func() bool { return unread }
+	old := time.Now().Add(-time.Second)
+	for _, e := range []Event{start(7, chainPrerouting), ev(TableName, chainPrerouting, TypePolicy, "accept", 0), ev("filter", "input", TypeRule, "drop", 3)} {
+		tr.events <- timedEvent{e, old}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	p, err := tr.Next(ctx)
+	if err != nil || p.Verdict != Drop {
+		t.Fatalf("%v %v, want the drop", p, err)
+	}
+	// A packet past its quiet time stays open while the socket still has
+	// messages, and completes once it has none.
+	tr.events <- timedEvent{start(8, chainPrerouting), old}
+	short, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	if p, err := tr.Next(short); err == nil {
+		t.Fatalf("completed %v while messages wait in the socket", p)
+	}
+	unread = false
+	if p, err := tr.Next(ctx); err != nil || p.Verdict != Accept || p.ID != 8 {
+		t.Fatalf("%v %v", p, err)
 	}
 }
 

@@ -81,6 +81,8 @@ type Tracer struct {
 	lost     atomic.Int64
 	// inflight is set while read holds messages not yet queued.
 	inflight atomic.Bool
+	// unreadFn is unread (a test replaces it).
+	unreadFn func() bool
 }
 
 type timedEvent struct {
@@ -131,6 +133,7 @@ func Start(opts Options) (*Tracer, error) {
 	}
 	opts.IngressDevices = devices
 	t := &Tracer{opts: opts, conn: conn, events: make(chan timedEvent, 1024), links: links}
+	t.unreadFn = t.unread
 	t.asm = newAssembler(TableName, ingress, opts.Quiet, t.ifname)
 	if err := install(opts); err != nil {
 		conn.Close()
@@ -218,7 +221,7 @@ func (t *Tracer) wait(ctx context.Context) error {
 		if delay <= 0 {
 			// A starved reader must not make a packet whose drop still
 			// waits in the socket look accepted.
-			if !t.inflight.Load() && !t.unread() {
+			if !t.inflight.Load() && !t.unreadFn() {
 				t.ready = append(t.ready, t.asm.flush(time.Now(), false)...)
 				return nil
 			}
