@@ -110,7 +110,7 @@ func Start(opts Options) (*Tracer, error) {
 		conn.Close()
 		return nil, fmt.Errorf("netlink: join the nftables trace group: %w", err)
 	}
-	_ = conn.SetReadBuffer(4 << 20)
+	bigBuffer(conn)
 	var links *vnl.Handle
 	if opts.NetNS != 0 {
 		links, err = vnl.NewHandleAt(netns.NsHandle(opts.NetNS))
@@ -449,4 +449,21 @@ func Cleanup(netnsFD int) (bool, error) {
 		return false, fmt.Errorf("%w (pid %d)", ErrBusy, pid)
 	}
 	return true, remove(netnsFD)
+}
+
+// bigBuffer gives the trace socket 4 MiB to absorb bursts (a firewalld
+// host reports some 60 events per advert): beyond net.core.rmem_max with
+// SO_RCVBUFFORCE when privileged, within it otherwise. Messages the kernel
+// still drops are counted by Lost.
+func bigBuffer(conn *netlink.Conn) {
+	const size = 4 << 20
+	if rc, err := conn.SyscallConn(); err == nil {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size)
+		}); err == nil && serr == nil {
+			return
+		}
+	}
+	_ = conn.SetReadBuffer(size)
 }
