@@ -205,11 +205,15 @@ func Make(rs *ruleset.Ruleset, targets []Target, opts Options) (*Plan, error) {
 					c.Reason = "the evaluator cannot decide: " + res.UnknownReason + " (--force places the rule before the undecidable rule anyway)"
 					break
 				}
-				if res.Rule == nil {
+				at := res
+				if at.Verdict == eval.Unknown {
+					at = forced(res)
+				}
+				if at.Rule == nil {
 					c.Reason = "no deciding rule to place the fix before: " + res.UnknownReason
 					break
 				}
-				r, why := place(model, res, p, opts)
+				r, why := place(model, at, p, opts)
 				if r == nil {
 					c.Reason = why
 					break
@@ -238,6 +242,26 @@ func Make(rs *ruleset.Ruleset, targets []Target, opts Options) (*Plan, error) {
 		}
 	}
 	return plan, nil
+}
+
+// forced is where --force places the fix for an undecidable verdict: before
+// the rule the evaluator names, else before the last drop or reject on the
+// way it followed (for example a chain policy after a rate-limited accept).
+func forced(res eval.Result) eval.Result {
+	if res.Rule != nil {
+		return res
+	}
+	for i := len(res.Path) - 1; i >= 0; i-- {
+		s := res.Path[i]
+		for _, v := range []eval.Verdict{eval.Drop, eval.Reject} {
+			if strings.Contains(s.Action, string(v)) {
+				ref := s.RuleRef
+				res.Rule, res.Verdict = &ref, v
+				return res
+			}
+		}
+	}
+	return res
 }
 
 // Label names an advert for a person.

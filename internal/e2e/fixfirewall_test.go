@@ -71,9 +71,14 @@ type fixLab struct {
 	ka, kb *netlab.Keepalived
 	env    []string // for fix-firewall on b (firewalld's private bus)
 	state  string   // --state file
+	vip    netip.Addr
 }
 
-var fixVIP = netip.MustParseAddr("198.51.100.100")
+// The pair's virtual addresses.
+var (
+	fixVIP  = netip.MustParseAddr("198.51.100.100")
+	fixVIP6 = netip.MustParseAddr("2001:db8::100")
+)
 
 func newFixLab(t *testing.T, programs ...string) *fixLab {
 	t.Helper()
@@ -86,12 +91,17 @@ func newFixLab(t *testing.T, programs ...string) *fixLab {
 	return &fixLab{lab: lab, a: a, b: b, state: filepath.Join(t.TempDir(), "fix-firewall.json")}
 }
 
-// start starts keepalived on both nodes with the given extra instance
-// settings (unicast) and waits for b to be backup.
-func (l *fixLab) start(t *testing.T, unicast bool) {
+// start starts keepalived on both nodes (IPv4 multicast, IPv4 unicast, or
+// IPv6 multicast with ipv6 set) and waits for b to be backup.
+func (l *fixLab) start(t *testing.T, unicast bool, ipv6 ...bool) {
 	t.Helper()
+	l.vip = fixVIP
+	vip := fixVIP.String() + "/24"
+	if len(ipv6) > 0 && ipv6[0] {
+		l.vip, vip = fixVIP6, fixVIP6.String()+"/64"
+	}
 	for i, h := range []*netlab.Host{l.a, l.b} {
-		in := netlab.VRRPInstance{Interface: "eth0", VRID: 51, Version: 3, Priority: 150 - 50*i, AdvertInt: 250 * time.Millisecond, VIPs: []string{fixVIP.String() + "/24"}}
+		in := netlab.VRRPInstance{Interface: "eth0", VRID: 51, Version: 3, Priority: 150 - 50*i, AdvertInt: 250 * time.Millisecond, VIPs: []string{vip}}
 		if unicast {
 			self, peer := netlab.LANAddr4(i+1), netlab.LANAddr4(2-i)
 			in.UnicastSrc = strings.TrimSuffix(self, "/24")
@@ -119,7 +129,7 @@ func (l *fixLab) holders(t *testing.T, timeout time.Duration, want ...*netlab.Ho
 	var got []*netlab.Host
 	err := netlab.WaitFor(timeout, func() (bool, error) {
 		var err error
-		got, err = l.lab.Holders(fixVIP)
+		got, err = l.lab.Holders(l.vip)
 		return slices.Equal(got, want), err
 	})
 	if err != nil {
@@ -297,6 +307,68 @@ func TestFixFirewallSplitBrain(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFixFirewallIPv6: VRRPv3 over IPv6 (adverts from link-local addresses
+// to ff02::12), dropped on b by native nftables and by ip6tables-legacy.
+func TestFixFirewallIPv6(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, backend string
+		stage         func(h *netlab.Host) error
+		want          string
+	}{
+		{"nft", "nftables", func(h *netlab.Host) error {
+			return h.NftScript("table ip6 filter {\n chain input {\n  type filter hook input priority filter; policy accept;\n  ip6 daddr ff02::/16 meta l4proto vrrp drop\n }\n}\n")
+		}, `nft 'insert rule ip6 filter input position 2 iifname "eth0" ip6 daddr ff02::12 meta l4proto vrrp accept comment "vrrpdoctor: allow VRRP"'`},
+		{"ip6tables-legacy", "iptables-legacy", func(h *netlab.Host) error {
+			_, err := h.Ip6tablesLegacy("-A", "INPUT", "-p", "vrrp", "-j", "DROP")
+			return err
+		}, "ip6tables-legacy -w -t filter -I INPUT 1 -i eth0 -d ff02::12 -p vrrp -m comment --comment 'vrrpdoctor: allow VRRP' -j ACCEPT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			l := newFixLab(t, "nft", "iptables-legacy", "ip6tables-legacy")
+			l.start(t, false, true)
+			if err := tc.stage(l.b); err != nil {
+				t.Fatal(err)
+			}
+			text := l.repair(t, tc.backend, l.dump)
+			if !strings.Contains(text, tc.want) {
+				t.Errorf("printed plan lacks %q", tc.want)
+			}
+		})
+	}
+}
+
+// TestFixFirewallUnknown: a rate limit in the chain makes the verdict
+// undecidable: fix-firewall refuses (exit 2) and says why; with --force it
+// places the accept before the undecidable rule and the live check passes.
+func TestFixFirewallUnknown(t *testing.T) {
+	t.Parallel()
+	l := newFixLab(t, "nft", "iptables-legacy")
+	l.start(t, false)
+	if err := l.b.NftScript("table inet filter {\n chain input {\n  type filter hook input priority filter; policy drop;\n  iifname \"lo\" accept\n  meta l4proto vrrp limit rate 1/minute accept\n }\n}\n"); err != nil {
+		t.Fatal(err)
+	}
+	l.holders(t, 20*time.Second, l.a, l.b)
+	before := l.dump(t)
+	r := l.json(t, 2, "--apply")
+	if r.Status != "refused" || len(r.Plan.Refused) == 0 || !strings.Contains(r.Plan.Refused[0], "cannot decide") {
+		t.Errorf("without --force: %+v", r)
+	}
+	if l.dump(t) != before {
+		t.Fatal("a refused fix changed the ruleset")
+	}
+	rf := l.json(t, 0, "--apply", "--force")
+	if rf.Status != "applied" || rf.Outcome == nil || len(rf.Outcome.Added) != 1 {
+		t.Fatalf("with --force: %+v", rf)
+	}
+	l.holders(t, 5*time.Second, l.a)
+	l.json(t, 0, "--undo")
+	if l.dump(t) != before {
+		t.Error("after --undo the ruleset differs from before")
 	}
 }
 
