@@ -210,7 +210,17 @@ func TestPlanUnknownRefused(t *testing.T) {
 		t.Errorf("unknown verdict not refused: %+v", plan.Checks[0])
 	}
 	if plan.Checks[0].Before != eval.Unknown {
-		t.Logf("nft-limit is %s for this advert", plan.Checks[0].Before)
+		t.Fatalf("nft-limit is %s for this advert, want unknown", plan.Checks[0].Before)
+	}
+	// --force: the accept goes at the end of the chain whose policy drops
+	// what the limit lets through, and then every way accepts.
+	plan, err = Make(rs, multicast4(), Options{Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Refused) > 0 || len(plan.Rules) != 1 || plan.Checks[0].After != eval.Accept ||
+		Shell(plan.Rules[0].Command) != `nft 'add rule inet filter input iifname "eth0" ip daddr 224.0.0.18 meta l4proto vrrp accept comment "vrrpdoctor: allow VRRP"'` {
+		t.Errorf("forced plan: refused %v, rules %+v, checks %+v", plan.Refused, plan.Rules, plan.Checks)
 	}
 }
 
