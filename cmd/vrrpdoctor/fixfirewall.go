@@ -50,7 +50,12 @@ type fixFirewallOptions struct {
 }
 
 func newFixFirewallCmd(s streams) *cobra.Command {
-	o := fixFirewallOptions{defaultConfig: DefaultConfig}
+	return newFixFirewallCmdWith(s, fixFirewallOptions{defaultConfig: DefaultConfig})
+}
+
+// newFixFirewallCmdWith builds the command on o (tests set the default
+// configuration path and a session on saved rulesets).
+func newFixFirewallCmdWith(s streams, o fixFirewallOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "fix-firewall [-c keepalived.conf | -i IFACE [--peer ADDR]... [--family 4|6]] [--in|--out] [--backend B] [--apply|--undo] [--force] [--json]",
 		Short: "Print, or apply, the narrowest firewall rules that let VRRP through",
