@@ -72,6 +72,10 @@ type fixLab struct {
 	env    []string // for fix-firewall on b (firewalld's private bus)
 	state  string   // --state file
 	vip    netip.Addr
+	// bMaster gives b the higher priority (for drops of b's own adverts
+	// on the way out); master is the node that holds the VIP when healthy.
+	bMaster bool
+	master  *netlab.Host
 }
 
 // The pair's virtual addresses.
@@ -101,7 +105,11 @@ func (l *fixLab) start(t *testing.T, unicast bool, ipv6 ...bool) {
 		l.vip, vip = fixVIP6, fixVIP6.String()+"/64"
 	}
 	for i, h := range []*netlab.Host{l.a, l.b} {
-		in := netlab.VRRPInstance{Interface: "eth0", VRID: 51, Version: 3, Priority: 150 - 50*i, AdvertInt: 250 * time.Millisecond, VIPs: []string{vip}}
+		prio := 150 - 50*i
+		if l.bMaster {
+			prio = 100 + 50*i
+		}
+		in := netlab.VRRPInstance{Interface: "eth0", VRID: 51, Version: 3, Priority: prio, AdvertInt: 250 * time.Millisecond, VIPs: []string{vip}}
 		if unicast {
 			self, peer := netlab.LANAddr4(i+1), netlab.LANAddr4(2-i)
 			in.UnicastSrc = strings.TrimSuffix(self, "/24")
@@ -117,7 +125,12 @@ func (l *fixLab) start(t *testing.T, unicast bool, ipv6 ...bool) {
 			l.kb = k
 		}
 	}
-	if err := l.kb.WaitState(15*time.Second, "VI_51", "BACKUP"); err != nil {
+	backup := l.kb
+	l.master = l.a
+	if l.bMaster {
+		l.master, backup = l.b, l.ka
+	}
+	if err := backup.WaitState(15*time.Second, "VI_51", "BACKUP"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -239,7 +252,7 @@ func (l *fixLab) repair(t *testing.T, wantBackend string, dump func(t *testing.T
 			t.Errorf("apply: live check %s", c.After)
 		}
 	}
-	took := l.holders(t, 5*time.Second, l.a)
+	took := l.holders(t, 5*time.Second, l.master)
 	t.Logf("split brain ended %v after --apply", took)
 	applied := dump(t)
 
@@ -369,6 +382,40 @@ func TestFixFirewallUnknown(t *testing.T) {
 	l.json(t, 0, "--undo")
 	if l.dump(t) != before {
 		t.Error("after --undo the ruleset differs from before")
+	}
+}
+
+// TestFixFirewallOutput: b is the master and its own adverts are dropped on
+// the way out (nft output chain, iptables-legacy OUTPUT): a stops hearing
+// it and takes the VIP too. The fix is an outgoing rule on b.
+func TestFixFirewallOutput(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, backend string
+		stage         func(h *netlab.Host) error
+		want          string
+	}{
+		{"nft", "nftables", func(h *netlab.Host) error {
+			return h.NftScript("table inet filter {\n chain output {\n  type filter hook output priority filter; policy accept;\n  meta l4proto vrrp drop\n }\n}\n")
+		}, `nft 'insert rule inet filter output position 2 oifname "eth0" ip daddr 224.0.0.18 meta l4proto vrrp accept comment "vrrpdoctor: allow VRRP"'`},
+		{"iptables-legacy", "iptables-legacy", func(h *netlab.Host) error {
+			_, err := h.IptablesLegacy("-P", "OUTPUT", "DROP")
+			return err
+		}, "iptables-legacy -w -t filter -A OUTPUT -o eth0 -d 224.0.0.18 -p vrrp -m comment --comment 'vrrpdoctor: allow VRRP' -j ACCEPT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			l := newFixLab(t, "nft", "iptables-legacy")
+			l.bMaster = true
+			l.start(t, false)
+			if err := tc.stage(l.b); err != nil {
+				t.Fatal(err)
+			}
+			text := l.repair(t, tc.backend, l.dump)
+			if !strings.Contains(text, tc.want) {
+				t.Errorf("printed plan lacks %q", tc.want)
+			}
+		})
 	}
 }
 
