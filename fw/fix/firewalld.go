@@ -184,7 +184,7 @@ func firewalldAlternatives(rs *ruleset.Ruleset, plan *Plan, info *firewalld.Info
 	alt.Works = alt.Verdict == eval.Accept
 	switch {
 	case info.Backend == "nftables" && !alt.Works:
-		alt.Note = fmt.Sprintf("Do NOT use these with firewalld's nftables backend (this host's): the direct rules land in iptables-nft's ip filter INPUT/OUTPUT, where their ACCEPT ends only that base chain; firewalld's own inet firewalld zone chain sees the advert afterwards and rejects it (evaluated: %s). Use the rich rule above.", alt.Verdict)
+		alt.Note = fmt.Sprintf("Do NOT use these with firewalld's nftables backend (this host's): the direct rules land in iptables-nft's own filter table (ip or ip6 filter INPUT/OUTPUT), where their ACCEPT ends only that base chain; firewalld's own inet firewalld zone chain sees the advert afterwards and rejects it (evaluated: %s). Use the rich rule above.", alt.Verdict)
 	case alt.Works:
 		alt.Note = fmt.Sprintf("These work with firewalld's %s backend (evaluated: accept) and name the interface, but the direct interface is deprecated since firewalld 1.0 (superseded by policies); prefer the rich rule unless the zone holds other interfaces VRRP must not reach.", info.Backend)
 	default:

@@ -6,6 +6,49 @@ import (
 	"time"
 )
 
+// TestFixFirewallFirewalldIPv6: firewalld (nftables backend) on the backup
+// with VRRPv3 over IPv6: the rich rule names ff02::12 and ends the split
+// brain. It fixes the incoming path only (--in): the evaluator cannot read
+// an element of firewalld's IPv6 filter_OUTPUT address set ("bad prefix
+// 0.0.0.0/96") and so answers unknown for this node's own adverts.
+//
+// (Unicast VRRP cannot be staged against firewalld's default zone: conntrack
+// tracks protocol 112 between two addresses as one flow, so once this node's
+// unicast adverts went out, the peer's come back as "established" and the
+// zone accepts them.)
+func TestFixFirewallFirewalldIPv6(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name          string
+		unicast, ipv6 bool
+		args          []string
+		rich          string
+	}{
+		{"ipv6", false, true, []string{"--in"}, `firewall-cmd --permanent --zone=public --add-rich-rule='rule family="ipv6" destination address="ff02::12" protocol value="vrrp" accept'`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			l := newFixLab(t, "firewalld", "firewall-cmd", "dbus-daemon", "unshare", "nft", "iptables-legacy")
+			l.start(t, tc.unicast, tc.ipv6)
+			bus := checkStartFirewalld(t, l.b, "nftables")
+			l.env = []string{"DBUS_SYSTEM_BUS_ADDRESS=" + bus}
+			l.args = tc.args
+			dump := func(t *testing.T) string {
+				t.Helper()
+				perm, err := checkFirewallCmd(bus, "--permanent", "--zone=public", "--list-rich-rules")
+				if err != nil {
+					t.Fatalf("firewall-cmd: %v: %s", err, perm)
+				}
+				return l.dump(t) + "\n--- permanent rich rules of public\n" + perm
+			}
+			text := l.repair(t, "firewalld", dump)
+			if !strings.Contains(text, tc.rich) {
+				t.Errorf("printed plan lacks %q", tc.rich)
+			}
+		})
+	}
+}
+
 // TestFixFirewallFirewalld: a real firewalld on the backup (private D-Bus,
 // own copy of /etc/firewalld, in b's namespaces), default zone public,
 // which rejects VRRP: split brain. fix-firewall leads with the zone rich

@@ -76,6 +76,8 @@ type fixLab struct {
 	// on the way out); master is the node that holds the VIP when healthy.
 	bMaster bool
 	master  *netlab.Host
+	// args are added to every fix-firewall run.
+	args []string
 }
 
 // The pair's virtual addresses.
@@ -156,7 +158,7 @@ func (l *fixLab) run(t *testing.T, args ...string) (stdout, stderr string, code 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	argv := append([]string{"fix-firewall", "-c", l.kb.ConfigPath, "--state", l.state}, args...)
+	argv := append(append([]string{"fix-firewall", "-c", l.kb.ConfigPath, "--state", l.state}, l.args...), args...)
 	cmd := l.b.Command(ctx, vrrpdoctor(t), argv...)
 	cmd.Env = append(os.Environ(), l.env...)
 	var out, errOut bytes.Buffer
