@@ -220,9 +220,14 @@ func Make(rs *ruleset.Ruleset, targets []Target, opts Options) (*Plan, error) {
 				}
 				insert(model, r)
 				plan.Rules = append(plan.Rules, *r)
+				prev := refString(at.Rule)
 				res, err = eval.Evaluate(model, p)
 				if err != nil {
 					return nil, err
+				}
+				if res.Verdict != eval.Accept && refString(res.Rule) == prev {
+					c.Reason = "the accept placed before " + prev + " does not change the verdict"
+					break
 				}
 			}
 			c.After = res.Verdict
