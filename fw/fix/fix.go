@@ -225,7 +225,7 @@ func Make(rs *ruleset.Ruleset, targets []Target, opts Options) (*Plan, error) {
 				if err != nil {
 					return nil, err
 				}
-				if res.Verdict != eval.Accept && refString(res.Rule) == prev {
+				if next := forced(res); res.Verdict != eval.Accept && refString(next.Rule) == prev {
 					c.Reason = "the accept placed before " + prev + " does not change the verdict"
 					break
 				}
