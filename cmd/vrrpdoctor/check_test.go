@@ -37,7 +37,7 @@ func TestCheckCombine(t *testing.T) {
 		t.Fatalf("%v\n%s%s", err, out, errOut)
 	}
 	if code != 2 || doc.ExitCode != 2 || doc.Schema != "vrrpdoctor-check-combined/1" || len(doc.Nodes) != 2 || doc.Nodes[1].Label != "b" ||
-		doc.Findings[0].ID != "split-brain" || !strings.Contains(doc.Findings[0].Summary, "Cause on b's side of the path.") {
+		doc.Findings[0].ID != "split-brain" || !strings.Contains(doc.Findings[0].Summary, "Cause on b's side.") {
 		t.Errorf("exit %d: %+v", code, doc)
 	}
 	out, _, code = runCheckArgs(t, "--combine", filepath.Join(checkReports, "healthy-a.json"), filepath.Join(checkReports, "healthy-b.json"))

@@ -63,6 +63,8 @@ func TestLabReports(t *testing.T) {
 		{"input-drop-b.json", []string{IDFirewallInputDrop, IDSplitBrain}, 2},
 		{"firewalld-direct-a.json", []string{IDSplitBrain}, 2},
 		{"firewalld-direct-b.json", []string{IDAcceptNotFinal, IDFirewallInputDrop, IDSplitBrain}, 2},
+		{"output-drop-a.json", []string{IDHealthy}, 0},
+		{"output-drop-b.json", []string{IDFirewallOutputDrop, IDSplitBrain}, 2},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			r := readReport(t, tc.file)
@@ -109,7 +111,7 @@ func TestCombineLabReports(t *testing.T) {
 	}
 	s := c.Findings[0].Summary
 	for _, want := range []string{"split brain: both a and b are master for VRID 51", "b's wire sees a's adverts", "its VRRP socket gets none: the firewall drops VRRP adverts arriving on eth0",
-		"chain INPUT of table ip filter", "Cause on b's side of the path."} {
+		"chain INPUT of table ip filter", "Cause on b's side."} {
 		if !strings.Contains(s, want) {
 			t.Errorf("summary %q lacks %q", s, want)
 		}
@@ -122,9 +124,15 @@ func TestCombineLabReports(t *testing.T) {
 	if want := []string{"a:split-brain", "b:split-brain", "b:firewall-input-drop"}; !sameSet(labelled, want) {
 		t.Errorf("node findings %v, want %v", labelled, want)
 	}
+	// b's OUTPUT drop: a cannot tell, the pair can.
+	c = Combine(readReport(t, "output-drop-a.json"), readReport(t, "output-drop-b.json"))
+	if c.ExitCode != 2 || c.Findings[0].ID != IDSplitBrain || !strings.Contains(c.Findings[0].Summary, "b holds 198.51.100.100 but none of its adverts left it: the firewall drops this node's VRRP adverts leaving eth0") ||
+		!strings.Contains(c.Findings[0].Summary, "Cause on b's side.") {
+		t.Errorf("output drop: exit %d, %+v", c.ExitCode, c.Findings[0])
+	}
 	// Order does not change the verdict.
 	c2 := Combine(readReport(t, "input-drop-b.json"), readReport(t, "input-drop-a.json"))
-	if !strings.Contains(c2.Findings[0].Summary, "Cause on b's side of the path.") {
+	if !strings.Contains(c2.Findings[0].Summary, "Cause on b's side.") {
 		t.Errorf("b, a: %s", c2.Findings[0].Summary)
 	}
 }
@@ -282,24 +290,35 @@ func TestEvaluate(t *testing.T) {
 			in.Held = []HeldAddr{{Addr: vip, Interface: "eth0"}}
 			in.FirewallOut[0].Verdict = eval.Reject
 			in.FirewallOut[0].Rule = &eval.RuleRef{Backend: "nftables", Family: "inet", Table: "filter", Chain: "output", Handle: 7, Text: "meta l4proto vrrp reject", Owner: "hand-written"}
-		}, IDFirewallOutputDrop, diag.SeverityCritical, nil, "rejects this node's VRRP adverts leaving eth0"},
+		}, IDFirewallOutputDrop, diag.SeverityCritical, []string{IDSplitBrain}, "rejects this node's VRRP adverts leaving eth0"},
 		{"vip held by backup", func(_ *Report, in *Instance) { in.Held = []HeldAddr{{Addr: vip, Interface: "eth0"}} }, IDVIPHeldByBackup, diag.SeverityCritical, nil,
 			"this node holds 198.51.100.100 but does not advertise VRID 51, while 198.51.100.1 is master"},
 		{"nothing advertises", func(_ *Report, in *Instance) { in.Peers = nil }, IDNoAdvertsReceived, diag.SeverityWarning, nil, "nothing advertises VRID 51 on eth0"},
 		{"split brain, peer does not hear us", func(r *Report, in *Instance) {
 			asMaster(r)
 			in.Priority, in.Local.Priority, in.Peers[0].Priority = 200, 200, 150
-			in.Peers[0].OverlapPeer, in.Peers[0].OverlapUs = 4, 4
+			in.Peers[0].Concurrent = 3
 		}, IDSplitBrain, diag.SeverityCritical, nil, "198.51.100.1 also advertises VRID 51 (priority 150) while this node is master (priority 200): it does not hear us"},
 		{"split brain, we discard them", func(r *Report, in *Instance) {
 			asMaster(r)
-			in.Peers[0].OverlapPeer, in.Peers[0].OverlapUs = 4, 4
+			in.Peers[0].Concurrent = 1
 			in.Peers[0].Interval = 2
 		}, IDSplitBrain, diag.SeverityCritical, []string{IDIntervalMismatch}, "yet this node stays master: it discards them"},
-		{"takeover is no split brain", func(r *Report, in *Instance) {
+		{"masters taking turns, both holding the addresses", func(r *Report, in *Instance) {
+			asMaster(r)
+			in.Peers[0].Concurrent = 0
+			in.Auth, in.AuthPass = "PASS", "x"
+			in.Peers[0].Auth, in.Peers[0].AuthData = "PASS", "y"
+		}, IDSplitBrain, diag.SeverityCritical, []string{IDAuthMismatch}, "yet this node stays master: it discards them"},
+		{"silent master discarding the master's adverts", func(r *Report, in *Instance) {
+			in.Held = []HeldAddr{{Addr: vip, Interface: "eth0"}}
+			in.Version = 3
+		}, IDSplitBrain, diag.SeverityCritical, []string{IDVersionMismatch}, "it discards 198.51.100.1's adverts (version-mismatch): its VRRP daemon acts as master too"},
+		{"takeover during the check is no split brain", func(r *Report, in *Instance) {
 			asMaster(r)
 			in.Priority, in.Local.Priority = 200, 200
-			in.Peers[0].OverlapPeer, in.Peers[0].OverlapUs = 1, 2
+			in.Peers[0].Concurrent = 0
+			in.Held = nil // added during the check: not held throughout
 		}, "", diag.SeverityOK, nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -333,6 +352,35 @@ func TestEvaluate(t *testing.T) {
 				t.Errorf("exit %d, want %d", r.ExitCode, code)
 			}
 		})
+	}
+}
+
+// TestConcurrent: adverts sent while both act as master are counted; the
+// handovers of a takeover or a preemption are not.
+func TestConcurrent(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	at := func(secs ...float64) []time.Time {
+		var ts []time.Time
+		for _, s := range secs {
+			ts = append(ts, t0.Add(time.Duration(s*float64(time.Second))))
+		}
+		return ts
+	}
+	for _, tc := range []struct {
+		name          string
+		winner, loser []time.Time
+		want          uint64
+	}{
+		{"both every second", at(0, 1, 2, 3, 4), at(0.5, 1.5, 2.5, 3.5, 4.5), 3},
+		{"the loser sends rarely (its timer re-armed by what it discards)", at(0, 1, 2, 3, 4), at(2), 1},
+		{"preemption: the loser yields at the winner's first advert", at(5.2, 6.2, 7.2), at(2, 3, 4, 5, 5.3), 0},
+		{"the winner starts; the loser's last advert just after", at(0, 1, 2, 3), at(-2, -1, 0.2), 0},
+		{"takeover after the master stopped", at(5, 6, 7), at(0, 1, 2), 0},
+		{"the loser returns after the winner stopped", at(0, 1, 2), at(6, 7, 8), 0},
+	} {
+		if got := concurrent(tc.winner, tc.loser, time.Second); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
 	}
 }
 
@@ -460,6 +508,12 @@ func TestReadJSON(t *testing.T) {
 	}
 	if strings.Contains(buf.String(), "hunter2") {
 		t.Error("the password is in the JSON report")
+	}
+	// Text output shows both passwords of a mismatch: a typo there is a
+	// common cause of split brain, and they travel in clear anyway.
+	var text bytes.Buffer
+	if err := WriteText(&text, r, false); err != nil || !strings.Contains(text.String(), `auth_type PASS "hunter2"`) || !strings.Contains(text.String(), "auth_type none") {
+		t.Errorf("text (%v):\n%s", err, text.String())
 	}
 	back, err := ReadJSON(&buf, "r.json")
 	if err != nil || back.Instances[0].Peers[0].Socket != 4 || back.ExitCode != r.ExitCode {

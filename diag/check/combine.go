@@ -223,31 +223,33 @@ func (s side) address() netip.Addr {
 }
 
 // path explains what happens to x's adverts on the way to y: ok is true when
-// y's VRRP socket received them.
-func path(x, y side) (text string, ok bool, ev []diag.Evidence) {
+// y's VRRP socket received them (or x rightly sends none); at names the node
+// where they get lost (x: not sent, y: not delivered; "" for the network or
+// not known).
+func path(x, y side) (text string, ok bool, ev []diag.Evidence, at string) {
 	xa := x.address()
 	sent := uint64(0)
 	if x.in.Local != nil {
 		sent = x.in.Local.Adverts
 	}
 	if !x.in.Observed || !y.in.Observed {
-		return fmt.Sprintf("not known (the taps did not run on %s)", ifUnobserved(x, y)), false, nil
+		return fmt.Sprintf("not known (the taps did not run on %s)", ifUnobserved(x, y)), false, nil, ""
 	}
 	if sent == 0 {
 		if len(x.in.Held) == 0 {
-			return fmt.Sprintf("%s does not advertise (it is backup)", x.label), true, nil
+			return fmt.Sprintf("%s does not advertise (it is backup)", x.label), true, nil, ""
 		}
 		t := fmt.Sprintf("%s holds %s but none of its adverts left it", x.label, heldList(x.in.Held))
 		if f := findingOf(x.r, x.in, IDFirewallOutputDrop); f != nil {
 			t += ": " + f.Summary
 		}
-		return t, false, []diag.Evidence{{Label: x.label + " sent", Value: "0 adverts on its wire while holding " + heldList(x.in.Held)}}
+		return t, false, []diag.Evidence{{Label: x.label + " sent", Value: "0 adverts on its wire while holding " + heldList(x.in.Held)}}, x.label
 	}
 	p := y.in.peer(xa)
 	ev = append(ev, diag.Evidence{Label: x.label + " sent", Value: fmt.Sprintf("%d adverts from %s at priority %d (its own wire)", sent, xa, x.in.Local.Priority)})
 	if p == nil || p.Adverts == 0 {
 		ev = append(ev, diag.Evidence{Label: y.label + " received", Value: "0 of them on its wire"})
-		return fmt.Sprintf("%s's adverts never reach %s's wire: the network between them does not carry them (IGMP snooping, a switch or cloud network without multicast, a VLAN mismatch) or they leave %s on another path", x.label, y.label, x.label), false, ev
+		return fmt.Sprintf("%s's adverts never reach %s's wire: the network between them does not carry them (IGMP snooping, a switch or cloud network without multicast, a VLAN mismatch) or they leave %s on another path", x.label, y.label, x.label), false, ev, ""
 	}
 	ev = append(ev, diag.Evidence{Label: y.label + " received", Value: fmt.Sprintf("%d on its wire, %d at its VRRP socket", p.Adverts, p.Socket)})
 	if p.Socket == 0 {
@@ -259,9 +261,9 @@ func path(x, y side) (text string, ok bool, ev []diag.Evidence) {
 				break
 			}
 		}
-		return t, false, ev
+		return t, false, ev, y.label
 	}
-	return fmt.Sprintf("%s receives %s's adverts", y.label, x.label), true, ev
+	return fmt.Sprintf("%s receives %s's adverts", y.label, x.label), true, ev, ""
 }
 
 func ifUnobserved(x, y side) string {
@@ -286,8 +288,8 @@ func findingOf(r *Report, in *Instance, id string) *diag.Finding {
 func roles(a, b side) []diag.Finding {
 	ma, mb := believesMaster(a.in), believesMaster(b.in)
 	subj := a.in.Subject()
-	ab, abOK, evAB := path(a, b)
-	ba, baOK, evBA := path(b, a)
+	ab, abOK, evAB, atAB := path(a, b)
+	ba, baOK, evBA, atBA := path(b, a)
 	ev := append(evAB, evBA...)
 	switch {
 	case ma && mb:
@@ -301,12 +303,16 @@ func roles(a, b side) []diag.Finding {
 		if len(causes) == 0 {
 			causes = append(causes, "both receive each other's adverts and still both act as master: they discard them (see the mismatch findings)")
 		}
+		// The node where the adverts get lost: the receiver that does not
+		// deliver them, or the sender that does not send them.
 		blame := ""
 		switch {
-		case !abOK && baOK:
-			blame = " Cause on " + b.label + "'s side of the path."
-		case abOK && !baOK:
-			blame = " Cause on " + a.label + "'s side of the path."
+		case !abOK && baOK && atAB != "":
+			blame = " Cause on " + atAB + "'s side."
+		case abOK && !baOK && atBA != "":
+			blame = " Cause on " + atBA + "'s side."
+		case !abOK && !baOK && atAB != "" && atAB == atBA:
+			blame = " Cause on " + atAB + "'s side."
 		}
 		return []diag.Finding{{
 			ID: IDSplitBrain, Severity: diag.SeverityCritical, Subject: subj,
@@ -329,7 +335,7 @@ func roles(a, b side) []diag.Finding {
 		if mb {
 			m, bk = b, a
 		}
-		t, ok, _ := path(m, bk)
+		t, ok, _, _ := path(m, bk)
 		if !ok {
 			return nil // the nodes' own findings say more
 		}

@@ -40,19 +40,15 @@ const (
 	IDNoMaster             = "no-master"
 )
 
-// minOverlap is how many adverts each of two routers must send while the
-// other advertises too before they count as both master: a takeover overlaps
-// for fewer (diag's split-brain rule).
-const minOverlap = 3
-
 // Evaluate judges a report's facts and returns its findings, worst first.
 // It does not change r; Finish stores the findings with the status.
 func Evaluate(r *Report) []diag.Finding {
 	e := &evaluator{r: r}
 	e.config()
 	e.daemon()
+	global := diag.MaxSeverity(e.fs)
 	for i := range r.Instances {
-		e.instance(&r.Instances[i])
+		e.instance(&r.Instances[i], global)
 	}
 	diag.SortFindings(e.fs)
 	return e.fs
@@ -92,6 +88,13 @@ func (r *Report) incomplete() bool {
 type evaluator struct {
 	r  *Report
 	fs []diag.Finding
+}
+
+// discards lists the mismatches for which a VRRP daemon discards a peer's
+// adverts (keepalived does; RFC 3768 §7.1, RFC 5798 §7.1).
+var discards = map[string]bool{
+	IDVersionMismatch: true, IDIntervalMismatch: true, IDAuthMismatch: true,
+	IDTTLNot255: true, IDChecksumMismatch: true, IDUnicastPeerMisconfig: true,
 }
 
 func (e *evaluator) add(f diag.Finding) { e.fs = append(e.fs, f) }
@@ -181,7 +184,7 @@ func (e *evaluator) daemon() {
 	})
 }
 
-func (e *evaluator) instance(in *Instance) {
+func (e *evaluator) instance(in *Instance, global diag.Severity) {
 	before := len(e.fs)
 	ifc := e.r.iface(in.Interface)
 	if e.interfaceDown(in, ifc) {
@@ -192,17 +195,27 @@ func (e *evaluator) instance(in *Instance) {
 	fwOut := e.firewall(in, in.FirewallOut)
 	if in.Observed {
 		e.delivery(in, ifc, fwIn)
-		e.splitBrain(in, ifc, fwIn)
-		e.heldByBackup(in, fwOut)
+		// The mismatches with each peer, which make a daemon discard its
+		// adverts, go into the split-brain verdict.
+		refused := map[netip.Addr][]string{}
 		for _, p := range in.Peers {
 			if p.Adverts > 0 {
+				n := len(e.fs)
 				e.compare(in, p)
+				for _, f := range e.fs[n:] {
+					if discards[f.ID] {
+						refused[p.Address] = append(refused[p.Address], f.ID)
+					}
+				}
 			}
+		}
+		if !e.splitBrain(in, ifc, fwIn, fwOut, refused) {
+			e.heldByBackup(in, fwOut)
 		}
 		e.collision(in)
 		e.noAdverts(in)
 	}
-	worst := diag.MaxSeverity(e.fs[before:])
+	worst := max(global, diag.MaxSeverity(e.fs[before:]))
 	if worst < diag.SeverityWarning && in.Observed {
 		e.healthy(in)
 	}
@@ -573,27 +586,77 @@ func (e *evaluator) delivery(in *Instance, ifc *Interface, fwIn map[netip.Addr]*
 	}
 }
 
-func (e *evaluator) splitBrain(in *Instance, ifc *Interface, fwIn map[netip.Addr]*fwDrop) {
-	if !in.Sending() {
-		return
+// splitBrain reports peers acting as master while this node does too, and
+// says whether it did: adverts of both sent at once where no takeover would
+// (Peer.Concurrent), or this node holding its addresses throughout the check
+// while a peer advertised, and acting as master itself — advertising, its
+// adverts dropped on the way out, or its daemon not getting or refusing
+// (refused: the mismatches per peer) the peer's adverts.
+func (e *evaluator) splitBrain(in *Instance, ifc *Interface, fwIn, fwOut map[netip.Addr]*fwDrop, refused map[netip.Addr][]string) bool {
+	fired := false
+	var outDrop *fwDrop
+	for _, d := range fwOut {
+		if d.confirmed {
+			outDrop = d
+		}
 	}
 	for _, p := range in.advertising() {
-		if p.OverlapPeer < minOverlap || p.OverlapUs < minOverlap {
+		var sent uint64
+		if in.Local != nil {
+			sent = in.Local.Adverts
+		}
+		// keepalived masters that discard each other's adverts may take
+		// turns rather than overlap, or one may stay silent (each advert it
+		// discards re-arms its timer) while it holds the addresses.
+		lossID, _ := e.lossCause(in, ifc, p, fwIn)
+		silent := len(in.Held) > 0 && !in.Sending() && len(e.r.Processes) > 0 && (len(refused[p.Address]) > 0 || lossID != "")
+		switch {
+		case in.Sending() && p.Concurrent > 0:
+		case len(in.Held) > 0 && (sent > 0 || outDrop != nil):
+		case silent:
+		default:
 			continue
 		}
+		fired = true
 		held := "holds no virtual address"
 		if len(in.Held) > 0 {
 			held = "holds " + heldList(in.Held)
 		}
+		us := in.Priority
+		if in.Sending() {
+			us = in.Local.Priority
+		}
+		self := fmt.Sprintf("master: %d adverts sent at priority %d, %s", sent, us, held)
+		if in.Sending() {
+			self = fmt.Sprintf("master: %d adverts sent at priority %d from %s, %s", sent, us, in.Local.Address, held)
+		}
 		ev := []diag.Evidence{
-			{Label: "this node", Value: fmt.Sprintf("master: %d adverts sent at priority %d from %s, %s", in.Local.Adverts, in.Local.Priority, in.Local.Address, held)},
+			{Label: "this node", Value: self},
 			{Label: "peer " + p.Address.String(), Value: fmt.Sprintf("master too: %d adverts at priority %d seen on %s's wire, %d reached the VRRP socket", p.Adverts, p.Priority, in.Interface, p.Socket)},
-			{Label: "overlap", Value: fmt.Sprintf("%d of its adverts and %d of ours were sent while the other advertised", p.OverlapPeer, p.OverlapUs)},
+		}
+		if p.Concurrent > 0 {
+			ev = append(ev, diag.Evidence{Label: "both advertising", Value: fmt.Sprintf("%d adverts sent while the other router was already advertising (a takeover sends none)", p.Concurrent)})
+		}
+		if len(in.Held) > 0 {
+			ev = append(ev, diag.Evidence{Label: "addresses", Value: fmt.Sprintf("this node held %s before and after the %s watch, while %s advertised", heldList(in.Held), secs(e.r.captureDuration()), p.Address)})
 		}
 		var summary, fix string
 		id, cause := e.lossCause(in, ifc, p, fwIn)
-		us := in.Local.Priority
 		switch {
+		case silent && outDrop == nil:
+			why := strings.Join(refused[p.Address], ", ")
+			if why == "" {
+				why = lossID
+			}
+			summary = fmt.Sprintf("This node holds %s while %s is master for VRID %d at priority %d, and it discards %s's adverts (%s): its VRRP daemon acts as master too — both nodes hold the virtual addresses.",
+				heldList(in.Held), p.Address, in.VRID, p.Priority, p.Address, why)
+			ev = append(ev, diag.Evidence{Label: "cause", Value: "this node's daemon refuses or does not get the master's adverts (see " + why + "); it stays silent while it hears them, which is why it sent none"})
+			fix = "Correct what the " + why + " finding reports, so that this node accepts the master's adverts and falls back to backup."
+		case !in.Sending():
+			summary = fmt.Sprintf("This node acts as MASTER for VRID %d and %s, but none of its adverts leave it: %s %ss them. So %s (priority %d) does not hear it and is master too.",
+				in.VRID, held, ruleDesc(outDrop.v, e.fwd()), strings.ToLower(string(outDrop.v.Verdict)), p.Address, p.Priority)
+			ev = append(ev, diag.Evidence{Label: "cause", Value: "this node's adverts are dropped on the way out (see firewall-output-drop)"})
+			fix = firewallFix(outDrop.v, e.fwd())
 		case id != "":
 			summary = fmt.Sprintf("This node is MASTER for VRID %d and %s, but %s advertises VRID %d at priority %d — both nodes are master. %d of its adverts reached %s, %d reached the VRRP socket: %s.",
 				in.VRID, held, p.Address, in.VRID, p.Priority, p.Adverts, in.Interface, p.Socket, cause)
@@ -605,8 +668,8 @@ func (e *evaluator) splitBrain(in *Instance, ifc *Interface, fwIn map[netip.Addr
 		case wins(us, in.Local.Address, p.Priority, p.Address):
 			summary = fmt.Sprintf("%s also advertises VRID %d (priority %d) while this node is master (priority %d): it does not hear us. Run vrrpdoctor check there.",
 				p.Address, in.VRID, p.Priority, us)
-			ev = append(ev, diag.Evidence{Label: "cause", Value: fmt.Sprintf("this node receives %s's adverts and, with the higher priority, rightly stays master; %s should fall back to backup on hearing ours, so ours do not reach its VRRP daemon", p.Address, p.Address)})
-			fix = fmt.Sprintf("On %s: vrrpdoctor check (its firewall, rp_filter or multicast membership drops our adverts, or the network between us filters multicast). "+
+			ev = append(ev, diag.Evidence{Label: "cause", Value: fmt.Sprintf("this node receives %s's adverts and, with the higher priority, rightly stays master; %s should fall back to backup on hearing ours, so ours do not reach its VRRP daemon (or it discards them)", p.Address, p.Address)})
+			fix = fmt.Sprintf("On %s: vrrpdoctor check (its firewall, rp_filter or multicast membership drops our adverts, the network between us filters multicast, or a mismatch makes it discard them). "+
 				"Then compare both nodes: vrrpdoctor check --json > this.json here and there, and vrrpdoctor check --combine this.json that.json.", p.Address)
 		default:
 			summary = fmt.Sprintf("%s advertises VRID %d at priority %d, above ours (%d), and its adverts reach this node's VRRP socket, yet this node stays master: it discards them.",
@@ -617,12 +680,13 @@ func (e *evaluator) splitBrain(in *Instance, ifc *Interface, fwIn map[netip.Addr
 		e.add(diag.Finding{
 			ID: IDSplitBrain, Severity: diag.SeverityCritical, Subject: in.Subject(), Summary: summary, Evidence: ev,
 			Explanation: `In VRRP only the master sends adverts; a backup stays silent as long as it hears the master. ` +
-				`Here both routers advertise at once, so each believes it is master and each holds the virtual addresses: ` +
+				`Here both routers act as master at once, so each holds the virtual addresses: ` +
 				`traffic for them goes to whichever answered ARP or neighbour discovery last. A capture with tcpdump shows both routers' adverts and proves nothing, ` +
 				`because it looks before the firewall; the socket tap sees what the VRRP daemon gets.`,
 			Fix: fix,
 		})
 	}
+	return fired
 }
 
 // wins says whether priority a at address aa beats priority b at ab (RFC

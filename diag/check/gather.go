@@ -93,7 +93,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	for _, name := range ifaces {
 		r.Interfaces = append(r.Interfaces, interfaceFacts(name, o.ProcDir))
 	}
-	heldAddrs(r)
+	heldAddrs(r, false)
 
 	// The firewall is read while the taps run.
 	var fwLive *fw.Live
@@ -114,6 +114,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		d = DefaultDuration(longest)
 	}
 	obs := watch(ctx, r, d)
+	heldAddrs(r, true)
 	fwWG.Wait()
 
 	for i := range r.Instances {
@@ -239,11 +240,15 @@ func interfaceFacts(name, procDir string) Interface {
 }
 
 // heldAddrs records, per instance, the virtual addresses some interface of
-// this host holds (netlink).
-func heldAddrs(r *Report) {
+// this host holds (netlink). Called again after the taps, it keeps those held
+// both times: an address a takeover adds or removes meanwhile is not held
+// throughout the check.
+func heldAddrs(r *Report, again bool) {
 	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
-		r.Skipped = append(r.Skipped, "virtual addresses held: "+err.Error())
+		if !again {
+			r.Skipped = append(r.Skipped, "virtual addresses held: "+err.Error())
+		}
 		return
 	}
 	names := map[int]string{}
@@ -254,16 +259,21 @@ func heldAddrs(r *Report) {
 	}
 	for i := range r.Instances {
 		in := &r.Instances[i]
-		in.Held = []HeldAddr{}
+		var held []HeldAddr
 		for _, vip := range in.VIPs {
 			for _, a := range addrs {
 				ip, ok := netip.AddrFromSlice(a.IP)
 				if ok && ip.Unmap() == vip {
-					in.Held = append(in.Held, HeldAddr{Addr: vip, Interface: names[a.LinkIndex]})
+					held = append(held, HeldAddr{Addr: vip, Interface: names[a.LinkIndex]})
 					break
 				}
 			}
 		}
+		if !again {
+			in.Held = append([]HeldAddr{}, held...)
+			continue
+		}
+		in.Held = slices.DeleteFunc(in.Held, func(h HeldAddr) bool { return !slices.Contains(held, h) })
 	}
 }
 

@@ -186,10 +186,13 @@ type Peer struct {
 	Socket       uint64 `json:"socket"`        // adverts delivered to the socket
 	Matched      uint64 `json:"matched"`       // wire sightings the socket got too
 	NotDelivered uint64 `json:"not_delivered"` // wire sightings the socket never got
-	// Overlap counts this peer's adverts sent while this node was
-	// advertising too, and this node's while the peer was (both master).
-	OverlapPeer uint64 `json:"overlap_peer"`
-	OverlapUs   uint64 `json:"overlap_us"`
+	// Concurrent counts the adverts that show this node and the peer
+	// acting as master at once, which no takeover does: the peer's, when
+	// this node wins (higher priority, or equal and higher address), sent
+	// after this node had advertised for 1.5 intervals and before its next
+	// advert; this node's, when the peer wins, sent more than 1.5
+	// intervals after the peer's first advert and before its next.
+	Concurrent uint64 `json:"concurrent_adverts"`
 }
 
 // Verdict is the firewall evaluator's answer for one advert.

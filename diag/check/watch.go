@@ -21,14 +21,21 @@ import (
 // the destinations each sender used, and the correlator's wire-versus-socket
 // figures.
 type observation struct {
-	mu    sync.Mutex
-	lt    layers.LinkType
-	dec   *capture.Decoder
-	pkt   capture.Packet
-	an    *diag.Analyzer
-	dsts  map[senderKey][]netip.Addr
+	mu   sync.Mutex
+	lt   layers.LinkType
+	dec  *capture.Decoder
+	pkt  capture.Packet
+	an   *diag.Analyzer
+	dsts map[senderKey][]netip.Addr
+	// times holds the send times of each sender's adverts with a priority
+	// above 0 (at most maxTimes).
+	times map[senderKey][]time.Time
 	stats capture.SessionStats
 }
+
+// maxTimes bounds the send times kept per sender: a check watches seconds,
+// a few hundred adverts at the shortest interval (10 ms).
+const maxTimes = 1 << 14
 
 type senderKey struct {
 	vrid, family uint8
@@ -36,7 +43,7 @@ type senderKey struct {
 }
 
 func newObservation() *observation {
-	return &observation{dec: capture.NewDecoder(), an: diag.NewAnalyzer(), dsts: map[senderKey][]netip.Addr{}}
+	return &observation{dec: capture.NewDecoder(), an: diag.NewAnalyzer(), dsts: map[senderKey][]netip.Addr{}, times: map[senderKey][]time.Time{}}
 }
 
 func (o *observation) start(t *capture.WireTap) error {
@@ -63,6 +70,9 @@ func (o *observation) frame(f *capture.WireFrame) error {
 	k := senderKey{p.Advert.VRID, p.Family, p.Src}
 	if ds := o.dsts[k]; len(ds) < 8 && !slices.Contains(ds, p.Dst) {
 		o.dsts[k] = append(ds, p.Dst)
+	}
+	if ts := o.times[k]; p.Advert.Priority > 0 && len(ts) < maxTimes {
+		o.times[k] = append(ts, f.Time)
 	}
 	return nil
 }
@@ -207,20 +217,6 @@ func (o *observation) fill(in *Instance, ifc *Interface) {
 			}
 			merge(&p.Advertiser, a)
 		}
-		for _, ov := range g.Overlaps {
-			switch {
-			case local[ov.A] && !local[ov.B]:
-				if p := in.peer(ov.B); p != nil {
-					p.OverlapUs += ov.AdvertsA
-					p.OverlapPeer += ov.AdvertsB
-				}
-			case local[ov.B] && !local[ov.A]:
-				if p := in.peer(ov.A); p != nil {
-					p.OverlapUs += ov.AdvertsB
-					p.OverlapPeer += ov.AdvertsA
-				}
-			}
-		}
 	}
 	for _, f := range o.stats.Flows {
 		if f.Interface != in.Interface || f.VRID != in.VRID || f.Family != in.Family || f.Direction != capture.DirIn || local[f.Sender] {
@@ -238,6 +234,62 @@ func (o *observation) fill(in *Instance, ifc *Interface) {
 		p.NotDelivered += f.Lost
 	}
 	slices.SortFunc(in.Peers, func(a, b Peer) int { return a.Address.Compare(b.Address) })
+	o.concurrency(in, ifc, local)
+}
+
+// concurrency sets each peer's Concurrent from the send times of its and
+// this node's adverts.
+func (o *observation) concurrency(in *Instance, ifc *Interface, local map[netip.Addr]bool) {
+	var ours []time.Time
+	for a := range local {
+		ours = append(ours, o.times[senderKey{in.VRID, in.Family, a}]...)
+	}
+	slices.SortFunc(ours, time.Time.Compare)
+	for i := range in.Peers {
+		p := &in.Peers[i]
+		theirs := o.times[senderKey{in.VRID, in.Family, p.Address}]
+		if len(ours) == 0 || len(theirs) == 0 {
+			continue
+		}
+		iv := durationOf(max(p.Interval, in.AdvertInt))
+		if in.Local != nil {
+			iv = max(iv, durationOf(in.Local.Interval))
+		}
+		if iv <= 0 {
+			iv = time.Second
+		}
+		usPrio, usAddr := in.Priority, localAddr(in, ifc)
+		if in.Local != nil {
+			usPrio, usAddr = in.Local.Priority, in.Local.Address
+		}
+		if wins(usPrio, usAddr, p.Priority, p.Address) {
+			p.Concurrent = concurrent(ours, theirs, iv)
+		} else {
+			p.Concurrent = concurrent(theirs, ours, iv)
+		}
+	}
+}
+
+// concurrent counts the adverts of the loser (sorted times) sent while the
+// winner had been advertising for 1.5 intervals and went on advertising
+// (its next advert within 1.5 intervals): in a takeover the loser falls
+// silent within an interval of the winner's first advert.
+func concurrent(winner, loser []time.Time, iv time.Duration) uint64 {
+	slack := iv * 3 / 2
+	var n uint64
+	for _, t := range loser {
+		if t.Before(winner[0].Add(slack)) {
+			continue
+		}
+		j, _ := slices.BinarySearchFunc(winner, t, time.Time.Compare)
+		if j == 0 || j == len(winner) {
+			continue
+		}
+		if t.Sub(winner[j-1]) <= slack && winner[j].Sub(t) <= slack {
+			n++
+		}
+	}
+	return n
 }
 
 // advertiser converts diag's statistics of one sender of one group.

@@ -376,7 +376,7 @@ func TestCheckInputDrop(t *testing.T) {
 			if c.ExitCode != 2 || cs == nil || !strings.Contains(cs.Subject, "VRID 51") ||
 				!strings.Contains(cs.Summary, "split brain: both a and b are master for VRID 51") ||
 				!strings.Contains(cs.Summary, "b's wire sees a's adverts") || !strings.Contains(cs.Summary, tc.chain) ||
-				!strings.Contains(cs.Summary, "Cause on b's side of the path.") {
+				!strings.Contains(cs.Summary, "Cause on b's side.") {
 				t.Errorf("combined: exit %d, split-brain %+v\n%s", c.ExitCode, cs, raw)
 			}
 			if tc.name == "nft" {

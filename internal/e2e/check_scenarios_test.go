@@ -1,0 +1,421 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab"
+	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab/netlabtest"
+)
+
+// nodeWant is what check must report on one node: the exit status, findings
+// that must be there ("id" or "id/severity"), findings that must not, and
+// text one of the summaries must hold.
+type nodeWant struct {
+	exit int
+	ids  []string
+	not  []string
+	text string
+}
+
+func (w nodeWant) verify(t *testing.T, node string, r checkJSON, raw string) {
+	t.Helper()
+	if ps := w.problems(node, r); len(ps) > 0 {
+		for _, p := range ps {
+			t.Error(p)
+		}
+		t.Logf("%s:\n%s", node, raw)
+	}
+}
+
+// problems lists how r differs from w.
+func (w nodeWant) problems(node string, r checkJSON) []string {
+	var ps []string
+	if r.ExitCode != w.exit {
+		ps = append(ps, fmt.Sprintf("%s: exit %d, want %d (findings %v)", node, r.ExitCode, w.exit, r.ids()))
+	}
+	have := r.ids()
+	has := func(want string) bool {
+		return slices.ContainsFunc(have, func(h string) bool { return h == want || strings.HasPrefix(h, want+"/") })
+	}
+	for _, id := range w.ids {
+		if !has(id) {
+			ps = append(ps, fmt.Sprintf("%s: no %s in %v", node, id, have))
+		}
+	}
+	for _, id := range w.not {
+		if has(id) {
+			ps = append(ps, fmt.Sprintf("%s: unexpected %s in %v", node, id, have))
+		}
+	}
+	if w.text != "" && !slices.ContainsFunc(r.Findings, func(f checkFinding) bool { return strings.Contains(f.Summary, w.text) }) {
+		ps = append(ps, fmt.Sprintf("%s: no summary holds %q", node, w.text))
+	}
+	return ps
+}
+
+// defaultInstance is node i's (0: a, 1: b) instance of the check pair:
+// VRRPv3, 250 ms, VRID 51, priorities 150 and 100.
+func defaultInstance(i int) netlab.VRRPInstance {
+	return netlab.VRRPInstance{Interface: "eth0", VRID: 51, Version: 3, Priority: 150 - 50*i, AdvertInt: 250 * time.Millisecond, VIPs: []string{vip.String() + "/24"}}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCheckScenarios stages a fault (or none) with real keepalived and the
+// tools a user has, and runs check on the nodes: the matrix of issue 6.
+func TestCheckScenarios(t *testing.T) {
+	t.Parallel()
+	for _, sc := range []struct {
+		name     string
+		programs []string
+		inst     func(i int, in *netlab.VRRPInstance)
+		// noKeepalivedB leaves b without keepalived (setup starts what it
+		// wants there).
+		noKeepalivedB bool
+		setup         func(t *testing.T, p *checkPair)
+		holders       string // who holds the VIP before the check: "a", "b", "ab"; "" skips the wait
+		args          func(p *checkPair, node string) []string
+		a, b          *nodeWant
+		either        *nodeWant // must hold on a or on b
+		combine       *nodeWant
+		noSecret      string // must not be in any JSON report
+	}{
+		{
+			name: "output-drop",
+			inst: func(i int, in *netlab.VRRPInstance) { in.Priority = 100 + 50*i },
+			setup: func(t *testing.T, p *checkPair) {
+				must(t, p.kb.WaitState(15*time.Second, "VI_51", "MASTER"))
+				_, err := p.b.Iptables("-A", "OUTPUT", "-p", "vrrp", "-j", "DROP")
+				must(t, err)
+			},
+			programs: []string{"iptables"},
+			holders:  "ab",
+			b:        &nodeWant{exit: 2, ids: []string{"firewall-output-drop/critical", "split-brain/critical"}, not: []string{"vip-held-by-backup"}, text: "drops this node's VRRP adverts leaving eth0: rule `-A OUTPUT -p vrrp -j DROP` in chain OUTPUT"},
+			a:        &nodeWant{exit: 0, ids: []string{"healthy"}},
+			combine:  &nodeWant{exit: 2, ids: []string{"split-brain/critical"}, text: "b holds 198.51.100.100 but none of its adverts left it"},
+		},
+		{
+			name: "rp-filter",
+			setup: func(t *testing.T, p *checkPair) {
+				must(t, p.kb.WaitState(15*time.Second, "VI_51", "BACKUP"))
+				b := p.b
+				_, err := b.Run("ip", "link", "add", "other0", "type", "veth", "peer", "name", "other1")
+				must(t, err)
+				for _, args := range [][]string{{"link", "set", "other0", "up"}, {"link", "set", "other1", "up"}, {"route", "add", addrA.String() + "/32", "dev", "other0"}} {
+					_, err := b.Run("ip", args...)
+					must(t, err)
+				}
+				must(t, b.Sysctl("net/ipv4/conf/all/rp_filter", "1"))
+				must(t, b.Sysctl("net/ipv4/conf/eth0/rp_filter", "1"))
+			},
+			holders: "ab",
+			b:       &nodeWant{exit: 2, ids: []string{"rp-filter-drop/critical", "split-brain"}, not: []string{"firewall-input-drop"}, text: "rp_filter (strict) drops them"},
+			a:       &nodeWant{exit: 2, ids: []string{"split-brain"}, text: "it does not hear us"},
+		},
+		{
+			name: "peer-stopped",
+			setup: func(t *testing.T, p *checkPair) {
+				must(t, p.kb.WaitState(15*time.Second, "VI_51", "BACKUP"))
+				must(t, p.ka.Stop(10*time.Second))
+			},
+			holders: "b",
+			b:       &nodeWant{exit: 0, ids: []string{"healthy"}, text: "this node is MASTER for VRID 51"},
+		},
+		{
+			name: "keepalived-stopped",
+			setup: func(t *testing.T, p *checkPair) {
+				must(t, p.kb.WaitState(15*time.Second, "VI_51", "BACKUP"))
+				must(t, p.kb.Stop(10*time.Second))
+			},
+			holders: "a",
+			args: func(p *checkPair, node string) []string {
+				return []string{"-c", p.kb.ConfigPath}
+			},
+			b: &nodeWant{exit: 2, ids: []string{"keepalived-not-running/critical"}, not: []string{"healthy"}},
+		},
+		{
+			name: "interface-down",
+			setup: func(t *testing.T, p *checkPair) {
+				must(t, p.kb.WaitState(15*time.Second, "VI_51", "BACKUP"))
+				must(t, p.b.LinkDown("eth0"))
+				must(t, p.kb.WaitState(15*time.Second, "VI_51", "FAULT"))
+			},
+			b: &nodeWant{exit: 2, ids: []string{"interface-down/critical"}, text: "interface eth0 is administratively down"},
+		},
+		{
+			name: "auth-mismatch",
+			inst: func(i int, in *netlab.VRRPInstance) {
+				in.Version, in.AdvertInt, in.AuthPass = 2, time.Second, []string{"secret1", "secret2"}[i]
+			},
+			holders: "ab",
+			// The two keepalived masters take turns (each one's adverts,
+			// discarded, re-arm the other's timer): the one silent during the
+			// watch holds the VIP and refuses the master's adverts, the one
+			// advertising hears nothing. Either node shows the split brain, the
+			// combined report always does.
+			either:   &nodeWant{exit: 2, ids: []string{"auth-mismatch/warning", "split-brain/critical"}, text: "uses another VRRPv2 password than this node"},
+			combine:  &nodeWant{exit: 2, ids: []string{"split-brain", "auth-mismatch"}, text: "both a and b are master for VRID 51"},
+			noSecret: "secret",
+		},
+		{
+			name:    "version-mismatch",
+			inst:    func(i int, in *netlab.VRRPInstance) { in.Version, in.AdvertInt = 2+i, time.Second },
+			holders: "ab",
+			either:  &nodeWant{exit: 2, ids: []string{"version-mismatch/warning", "split-brain/critical"}, text: "this node is configured for VRRPv"},
+			combine: &nodeWant{exit: 2, ids: []string{"split-brain", "version-mismatch"}},
+		},
+		{
+			name: "interval-mismatch",
+			inst: func(i int, in *netlab.VRRPInstance) { in.AdvertInt = time.Duration(250*(i+1)) * time.Millisecond },
+			setup: func(t *testing.T, p *checkPair) {
+				must(t, p.kb.WaitState(15*time.Second, "VI_51", "BACKUP"))
+			},
+			holders: "a",
+			b:       &nodeWant{exit: 1, ids: []string{"interval-mismatch/warning"}, not: []string{"split-brain"}, text: "advertises every 250ms, this node is configured for 500ms"},
+			combine: &nodeWant{exit: 1, ids: []string{"healthy", "interval-mismatch"}},
+		},
+		{
+			name: "priority-tie",
+			inst: func(i int, in *netlab.VRRPInstance) { in.Priority = 100 },
+			// keepalived keeps whichever became master first: the backup
+			// (either) hears a master of its own priority.
+			setup: func(t *testing.T, p *checkPair) {
+				must(t, netlab.WaitFor(15*time.Second, func() (bool, error) {
+					h, err := p.lab.Holders(vip)
+					return len(h) == 1, err
+				}))
+				time.Sleep(time.Second)
+			},
+			either:  &nodeWant{exit: 1, ids: []string{"priority-tie/warning"}, text: "both have priority 100"},
+			combine: &nodeWant{exit: 1, ids: []string{"priority-tie", "healthy"}},
+		},
+		{
+			name: "vip-held-by-backup",
+			setup: func(t *testing.T, p *checkPair) {
+				must(t, p.kb.WaitState(15*time.Second, "VI_51", "BACKUP"))
+				must(t, p.b.AddAddr("eth0", vip.String()+"/24"))
+			},
+			holders: "ab",
+			b:       &nodeWant{exit: 2, ids: []string{"vip-held-by-backup/critical"}, not: []string{"split-brain"}, text: "this node holds 198.51.100.100 but does not advertise VRID 51, while 198.51.100.1 is master"},
+		},
+		{
+			name:     "ttl-rewritten",
+			programs: []string{"nft"},
+			setup: func(t *testing.T, p *checkPair) {
+				must(t, p.a.NftScript("table ip mangle {\n chain postrouting {\n  type filter hook postrouting priority mangle; policy accept;\n  ip protocol vrrp ip ttl set 64\n }\n}\n"))
+			},
+			holders: "ab",
+			b:       &nodeWant{exit: 2, ids: []string{"ttl-not-255/warning", "split-brain"}, text: "arrive with TTL 64, not 255"},
+		},
+		{
+			name: "unicast-healthy",
+			inst: func(i int, in *netlab.VRRPInstance) {
+				in.UnicastSrc, in.UnicastPeers = []string{addrA.String(), addrB.String()}[i], []string{[]string{addrB.String(), addrA.String()}[i]}
+			},
+			setup: func(t *testing.T, p *checkPair) {
+				must(t, p.kb.WaitState(15*time.Second, "VI_51", "BACKUP"))
+			},
+			holders: "a",
+			a:       &nodeWant{exit: 0, ids: []string{"healthy"}},
+			b:       &nodeWant{exit: 0, ids: []string{"healthy"}},
+			combine: &nodeWant{exit: 0, ids: []string{"healthy"}},
+		},
+		{
+			name: "unicast-vs-multicast",
+			inst: func(i int, in *netlab.VRRPInstance) {
+				if i == 0 {
+					in.UnicastSrc, in.UnicastPeers = addrA.String(), []string{addrB.String()}
+				}
+			},
+			holders: "ab",
+			a:       &nodeWant{exit: 2, ids: []string{"unicast-peer-misconfig", "split-brain"}, not: []string{"adverts-not-delivered"}},
+			b:       &nodeWant{exit: 2, ids: []string{"unicast-peer-misconfig", "split-brain"}, not: []string{"adverts-not-delivered"}, text: "sends unicast adverts to 198.51.100.2 while this node listens on the multicast group"},
+			combine: &nodeWant{exit: 2, ids: []string{"split-brain", "unicast-peer-misconfig"}},
+		},
+		{
+			name: "ipv6-healthy",
+			inst: func(i int, in *netlab.VRRPInstance) { in.VIPs = []string{"2001:db8::100/64"} },
+			setup: func(t *testing.T, p *checkPair) {
+				must(t, p.kb.WaitState(15*time.Second, "VI_51", "BACKUP"))
+				time.Sleep(time.Second) // past b's first adverts before it heard a
+			},
+			a:       &nodeWant{exit: 0, ids: []string{"healthy"}, text: "MASTER"},
+			b:       &nodeWant{exit: 0, ids: []string{"healthy"}, text: "BACKUP"},
+			combine: &nodeWant{exit: 0, ids: []string{"healthy"}},
+		},
+		{
+			name:          "vrrpdoctor-run",
+			noKeepalivedB: true,
+			setup: func(t *testing.T, p *checkPair) {
+				conf, err := netlab.KeepalivedConfig{RouterID: "b", Instances: []netlab.VRRPInstance{defaultInstance(1)}}.Render()
+				must(t, err)
+				path := p.lab.Path("b-run.conf")
+				must(t, os.WriteFile(path, []byte(conf), 0o644))
+				proc, err := p.b.Start(vrrpdoctor(t), "run", "-c", path)
+				must(t, err)
+				must(t, proc.WaitLog(15*time.Second, "BACKUP"))
+			},
+			holders: "a",
+			a:       &nodeWant{exit: 0, ids: []string{"healthy"}},
+			b:       &nodeWant{exit: 0, ids: []string{"healthy"}, not: []string{"keepalived-not-running"}},
+		},
+	} {
+		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			p := newCheckLab(t, sc.programs...)
+			for i, h := range []*netlab.Host{p.a, p.b} {
+				if i == 1 && sc.noKeepalivedB {
+					continue
+				}
+				in := defaultInstance(i)
+				if sc.inst != nil {
+					sc.inst(i, &in)
+				}
+				k, err := h.StartKeepalivedConfig(netlab.KeepalivedConfig{RouterID: h.Name(), Instances: []netlab.VRRPInstance{in}})
+				must(t, err)
+				if i == 0 {
+					p.ka = k
+				} else {
+					p.kb = k
+				}
+			}
+			if sc.setup != nil {
+				sc.setup(t, p)
+			}
+			switch sc.holders {
+			case "a":
+				p.waitHolders(t, p.a)
+			case "b":
+				p.waitHolders(t, p.b)
+			case "ab":
+				p.waitHolders(t, p.a, p.b)
+			}
+			argsOf := func(node string) []string {
+				if sc.args == nil {
+					return nil
+				}
+				return sc.args(p, node)
+			}
+			type result struct {
+				r   checkJSON
+				raw string
+			}
+			res := map[string]result{}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				if sc.a != nil || sc.combine != nil || sc.either != nil {
+					r, raw, _ := checkNode(t, p.lab, p.a, p.envA, "a", argsOf("a")...)
+					res["a"] = result{r, raw}
+				}
+			}()
+			var rb result
+			if sc.b != nil || sc.combine != nil || sc.either != nil {
+				r, raw, took := checkNode(t, p.lab, p.b, p.envB, "b", argsOf("b")...)
+				rb = result{r, raw}
+				t.Logf("check on b took %s", took.Round(time.Millisecond))
+			}
+			<-done
+			res["b"] = rb
+			if sc.a != nil {
+				sc.a.verify(t, "a", res["a"].r, res["a"].raw)
+			}
+			if sc.b != nil {
+				sc.b.verify(t, "b", res["b"].r, res["b"].raw)
+			}
+			if w := sc.either; w != nil {
+				pa, pb := w.problems("a", res["a"].r), w.problems("b", res["b"].r)
+				if len(pa) > 0 && len(pb) > 0 {
+					t.Errorf("neither node as wanted: %v; %v\na:\n%s\nb:\n%s", pa, pb, res["a"].raw, res["b"].raw)
+				}
+			}
+			if sc.noSecret != "" {
+				for n, x := range res {
+					if strings.Contains(x.raw, sc.noSecret) {
+						t.Errorf("%s: the password is in the JSON report", n)
+					}
+				}
+			}
+			if sc.combine != nil {
+				c, raw := p.combine(t)
+				sc.combine.verify(t, "combined", c, raw)
+			}
+		})
+	}
+}
+
+// TestCheckWithoutPrivileges: without CAP_NET_RAW and CAP_NET_ADMIN check
+// still reads the configuration and the daemons, says what it skipped and
+// why, and exits UNKNOWN (3).
+func TestCheckWithoutPrivileges(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		msg := "setpriv not found: install the Debian package util-linux"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	p := newCheckPair(t, 3, 250*time.Millisecond)
+	must(t, p.kb.WaitState(15*time.Second, "VI_51", "BACKUP"))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := p.b.Command(ctx, "setpriv", "--bounding-set", "-net_raw,-net_admin", "--inh-caps", "-net_raw,-net_admin", vrrpdoctor(t), "check", "--json")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("exit %v, want 3\n%s\n%s", err, out.String(), errOut.String())
+	}
+	var r checkJSON
+	must(t, json.Unmarshal(out.Bytes(), &r))
+	joined := strings.Join(r.Skipped, "\n")
+	for _, want := range []string{"no CAP_NET_RAW: wire and socket taps skipped", "firewall not read"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("skipped %q lacks %q", r.Skipped, want)
+		}
+	}
+	if r.Status != "unknown" || len(r.Processes) != 1 || r.Processes[0].Config != p.kb.ConfigPath {
+		t.Errorf("status %s, processes %+v", r.Status, r.Processes)
+	}
+}
+
+// TestCheckVRIDCollision: a third router on the segment, in another
+// cluster, uses VRID 51 for an unrelated address.
+func TestCheckVRIDCollision(t *testing.T) {
+	t.Parallel()
+	lab := netlabtest.New(t, "keepalived")
+	vrrpdoctor(t)
+	hosts, _, err := lab.LAN(3)
+	must(t, err)
+	var ks []*netlab.Keepalived
+	for i, h := range hosts {
+		in := defaultInstance(min(i, 1))
+		if i == 2 {
+			in.Priority, in.VIPs = 200, []string{"203.0.113.7/32"}
+		}
+		k, err := h.StartKeepalivedConfig(netlab.KeepalivedConfig{RouterID: h.Name(), Instances: []netlab.VRRPInstance{in}})
+		must(t, err)
+		ks = append(ks, k)
+	}
+	must(t, ks[2].WaitState(15*time.Second, "VI_51", "MASTER"))
+	time.Sleep(time.Second)
+	r, raw, _ := checkNode(t, lab, hosts[0], nil, "h1")
+	nodeWant{exit: 2, ids: []string{"vrid-collision/critical"}, text: "advertises VRID 51 for unrelated addresses (203.0.113.7)"}.verify(t, "h1", r, raw)
+}
