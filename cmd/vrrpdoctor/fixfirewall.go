@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -42,6 +43,11 @@ type fixFirewallOptions struct {
 	force     bool
 	json      bool
 	state     string
+	// deliveryWait bounds the live delivery check after --apply: 0 skips
+	// it, negative means three advert intervals (plus half a second).
+	deliveryWait time.Duration
+	// maxAdvert is the longest advert_int of the instances planned.
+	maxAdvert time.Duration
 	// defaultConfig is read when -c is not given and it exists.
 	defaultConfig string
 	// session runs and reads the host's firewall; nil means this network
@@ -104,6 +110,7 @@ Exit status: 0 done (or nothing to do), 1 applying failed (rolled back),
 	f.BoolVar(&o.force, "force", false, "plan and apply past verdicts the evaluator cannot decide")
 	f.BoolVar(&o.json, "json", false, "JSON output")
 	f.StringVar(&o.state, "state", DefaultFixState, "file recording the firewalld rich rules added")
+	f.DurationVar(&o.deliveryWait, "delivery-wait", -1, "after --apply, how long to watch the peers' adverts reach the VRRP socket (0: do not watch; default three advert intervals)")
 	return cmd
 }
 
@@ -231,6 +238,22 @@ func runFixFirewall(ctx context.Context, s streams, o fixFirewallOptions) error 
 		}
 		return emit(fixExitFailed, err)
 	}
+	if o.deliveryWait != 0 {
+		if failed := o.checkDelivery(ctx, targets, out); failed {
+			report.Status = "rolled-back"
+			err := errors.New("the peers' adverts arrive on the wire but still do not reach the VRRP socket")
+			if rerr := sess.Remove(ctx, out.Added); rerr != nil {
+				err = fmt.Errorf("%w; rollback failed: %v", err, rerr)
+			} else {
+				out.RolledBack = true
+				err = fmt.Errorf("%w; rolled back what was added", err)
+			}
+			if !o.json {
+				_ = fix.RenderOutcome(s.Out, "added, then removed", out)
+			}
+			return emit(fixExitFailed, err)
+		}
+	}
 	out.Notes = append(out.Notes, persistNotes(plan)...)
 	report.Status = "applied"
 	if !o.json {
@@ -240,6 +263,34 @@ func runFixFirewall(ctx context.Context, s streams, o fixFirewallOptions) error 
 		}
 	}
 	return emit(fixExitOK, nil)
+}
+
+// checkDelivery watches the peers' adverts reach the VRRP socket after
+// --apply, fills out.Delivery and its notes, and reports whether the check
+// failed (adverts on the wire, none delivered).
+func (o *fixFirewallOptions) checkDelivery(ctx context.Context, targets []fix.Target, out *fix.Outcome) bool {
+	wait := o.deliveryWait
+	if wait < 0 {
+		adv := o.maxAdvert
+		if adv == 0 {
+			adv = time.Second
+		}
+		wait = 3*adv + 500*time.Millisecond
+	}
+	ws, notes := deliveryWatches(targets)
+	out.Notes = append(out.Notes, notes...)
+	if len(ws) == 0 {
+		return false
+	}
+	ds, err := watchDelivery(ctx, ws, wait)
+	out.Delivery = ds
+	if err != nil {
+		out.Notes = append(out.Notes, "delivery to the VRRP socket not checked: "+err.Error())
+		return false
+	}
+	failed, notes := judgeDelivery(ds, wait)
+	out.Notes = append(out.Notes, notes...)
+	return failed
 }
 
 // persistNotes says how the rules applied survive a reboot.
@@ -303,6 +354,7 @@ func (o *fixFirewallOptions) targets(s streams) ([]fix.Target, error) {
 				continue
 			}
 			t := fix.Target{Name: fmt.Sprintf("%s (VRID %d)", inst.Name, inst.VRID), Iface: inst.Interface, Family: fam, Group: inst.McastGroup, In: o.in, Out: o.out}
+			o.maxAdvert = max(o.maxAdvert, inst.AdvertInt)
 			for _, p := range inst.UnicastPeers {
 				t.Peers = append(t.Peers, p.Addr)
 			}

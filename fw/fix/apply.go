@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,8 +99,51 @@ type Outcome struct {
 	Checks []Check `json:"checks,omitempty"`
 	// RolledBack is set when the live check failed and the rules were
 	// removed again.
-	RolledBack bool     `json:"rolled_back,omitempty"`
-	Notes      []string `json:"notes,omitempty"`
+	RolledBack bool `json:"rolled_back,omitempty"`
+	// Delivery is what reached the VRRP socket after applying (filled by
+	// the caller, which watches the interface).
+	Delivery []Delivery `json:"delivery,omitempty"`
+	Notes    []string   `json:"notes,omitempty"`
+}
+
+// Delivery is one sender's adverts on one interface after the fix: seen on
+// the wire, and delivered to a raw socket as keepalived's.
+type Delivery struct {
+	Interface string     `json:"interface"`
+	Family    uint8      `json:"family"`
+	Sender    netip.Addr `json:"sender"`
+	Wire      uint64     `json:"wire"`
+	Socket    uint64     `json:"socket"`
+}
+
+// Remove takes out the rules of an Apply again (its Outcome.Added), for a
+// caller whose own check failed.
+func (s *Session) Remove(ctx context.Context, added []Added) error {
+	var rich []Added
+	for _, a := range added {
+		if a.Backend == Firewalld {
+			rich = append(rich, a)
+		}
+	}
+	// Positions of iptables rules may have moved since Apply read them.
+	live, err := s.Read(ctx)
+	if err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, a := range added {
+		want[identity(a)] = true
+	}
+	var undo []Added
+	for _, a := range Marked(live.Ruleset) {
+		if want[identity(a)] {
+			undo = append(undo, a)
+		}
+	}
+	if err := s.remove(ctx, append(undo, rich...)); err != nil {
+		return err
+	}
+	return s.record(nil, rich)
 }
 
 // Apply adds the plan's rules (runtime, and permanent for firewalld), reads

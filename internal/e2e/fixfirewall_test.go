@@ -59,6 +59,11 @@ type fixReport struct {
 			After string `json:"after"`
 		} `json:"checks"`
 		RolledBack bool `json:"rolled_back"`
+		Delivery   []struct {
+			Sender string `json:"sender"`
+			Wire   int    `json:"wire"`
+			Socket int    `json:"socket"`
+		} `json:"delivery"`
 	} `json:"outcome"`
 	Error string `json:"error"`
 }
@@ -254,6 +259,13 @@ func (l *fixLab) repair(t *testing.T, wantBackend string, dump func(t *testing.T
 			t.Errorf("apply: live check %s", c.After)
 		}
 	}
+	if l.master == l.a {
+		// The fix let the master's adverts in: the live check saw them
+		// reach the VRRP socket.
+		if d := ra.Outcome.Delivery; len(d) != 1 || d[0].Sender == "" || d[0].Socket < 2 {
+			t.Errorf("apply: delivery %+v", d)
+		}
+	}
 	took := l.holders(t, 5*time.Second, l.master)
 	t.Logf("split brain ended %v after --apply", took)
 	applied := dump(t)
@@ -419,6 +431,46 @@ func TestFixFirewallOutput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFixFirewallRollsBack: b's nft input chain drops VRRP, and strict
+// rp_filter (the route back to a goes through another interface) drops the
+// adverts too, before netfilter's input hook. The evaluator accepts the fix,
+// but the live check sees a's adverts on the wire and none at the socket:
+// --apply removes what it added (exit 1, rolled-back) and the ruleset is
+// as before.
+func TestFixFirewallRollsBack(t *testing.T) {
+	t.Parallel()
+	l := newFixLab(t, "nft", "iptables-legacy")
+	l.start(t, false)
+	b := l.b
+	if _, err := b.Run("ip", "link", "add", "other0", "type", "veth", "peer", "name", "other1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"link", "set", "other0", "up"}, {"link", "set", "other1", "up"}, {"route", "add", "198.51.100.1/32", "dev", "other0"}} {
+		if _, err := b.Run("ip", args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{"net/ipv4/conf/all/rp_filter", "net/ipv4/conf/eth0/rp_filter"} {
+		if err := b.Sysctl(k, "1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.NftScript("table inet filter {\n chain input {\n  type filter hook input priority filter; policy accept;\n  meta l4proto vrrp drop\n }\n}\n"); err != nil {
+		t.Fatal(err)
+	}
+	l.holders(t, 20*time.Second, l.a, l.b)
+	before := l.dump(t)
+	r := l.json(t, 1, "--apply")
+	if r.Status != "rolled-back" || r.Outcome == nil || !r.Outcome.RolledBack || len(r.Outcome.Delivery) != 1 ||
+		r.Outcome.Delivery[0].Wire < 2 || r.Outcome.Delivery[0].Socket != 0 || !strings.Contains(r.Error, "do not reach the VRRP socket") {
+		t.Errorf("apply: %+v", r)
+	}
+	if after := l.dump(t); after != before {
+		t.Errorf("after the rollback the ruleset differs:\n%s\n---\n%s", before, after)
+	}
+	l.holders(t, 2*time.Second, l.a, l.b)
 }
 
 // TestFixFirewallNothingToDo: a firewall that already lets VRRP through
