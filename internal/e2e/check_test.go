@@ -91,6 +91,10 @@ func runCheckCmd(t *testing.T, h *netlab.Host, env []string, args ...string) (st
 	start := time.Now()
 	err := cmd.Run()
 	took = time.Since(start)
+	if ps := cmd.ProcessState; ps != nil && len(args) > 0 && args[0] == "check" {
+		cpu := ps.UserTime() + ps.SystemTime()
+		t.Logf("vrrpdoctor %s in %s: %s wall, %s CPU (%.1f%% of a core)", strings.Join(args, " "), h.Name(), took.Round(time.Millisecond), cpu.Round(time.Millisecond), 100*cpu.Seconds()/took.Seconds())
+	}
 	var ee *exec.ExitError
 	switch {
 	case errors.As(err, &ee):
