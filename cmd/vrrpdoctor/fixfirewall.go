@@ -82,8 +82,10 @@ classic direct rules are printed too, with the evaluator's verdict: they work
 with firewalld's iptables backend and NOT with its nftables backend.
 
 By default it prints the commands. --apply (root) runs them, reads the live
-ruleset again and evaluates: if the adverts are still not accepted it removes
-what it added. Rules it adds carry the comment "vrrpdoctor: allow VRRP"
+ruleset again and evaluates, then watches the peers' adverts on the wire and
+at a raw VRRP socket for three advert intervals (--delivery-wait): if the
+adverts are still not accepted, or arrive but do not reach the socket, it
+removes what it added. Rules it adds carry the comment "vrrpdoctor: allow VRRP"
 (firewalld rich rules are recorded in --state); --undo removes exactly those.
 A second --apply adds nothing.
 
