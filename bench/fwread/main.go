@@ -34,6 +34,8 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -111,17 +113,27 @@ func runParent() error {
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
 		return fmt.Errorf("ip netns add %s: %v: %s", ns, err, strings.TrimSpace(string(out)))
 	}
-	cleanup := func() {
-		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "fwread: ip netns del %s: %v: %s\n", ns, err, strings.TrimSpace(string(out)))
-		}
+	var once sync.Once
+	cleanup := func() { // from the signal handler or the return, once
+		once.Do(func() {
+			if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "fwread: ip netns del %s: %v: %s\n", ns, err, strings.TrimSpace(string(out)))
+			}
+		})
 	}
 	defer cleanup()
+	// The measuring child, stopped by its PID on a signal (ip netns exec
+	// execs it, so the PID is the child's own).
+	var childProc atomic.Pointer[os.Process]
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		s := <-sigs
+		if p := childProc.Load(); p != nil {
+			p.Kill()
+		}
 		cleanup()
+		os.RemoveAll(tmp)
 		fmt.Fprintf(os.Stderr, "fwread: %v: namespace %s removed\n", s, ns)
 		os.Exit(1)
 	}()
@@ -142,7 +154,11 @@ func runParent() error {
 	}
 	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("measuring in %s: %v", ns, err)
+	}
+	childProc.Store(cmd.Process)
+	if err := cmd.Wait(); err != nil {
 		return fmt.Errorf("measuring in %s: %v", ns, err)
 	}
 	return nil
