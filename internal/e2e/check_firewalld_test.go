@@ -128,6 +128,52 @@ func checkFirewallCmd(bus string, args ...string) (string, error) {
 	return string(out), err
 }
 
+// TestCheckFirewalldIptablesBackend: firewalld with FirewallBackend=iptables
+// (CentOS 7's setup). Its default zone rejects VRRP in iptables' IN_public;
+// there the classic direct rules do end the split brain, and check must say
+// all is well (no false alarm).
+func TestCheckFirewalldIptablesBackend(t *testing.T) {
+	t.Parallel()
+	for _, direct := range []bool{false, true} {
+		name := "default"
+		if direct {
+			name = "direct"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			p := newCheckLab(t, "firewalld", "firewall-cmd", "dbus-daemon", "unshare", "iptables")
+			bus := checkStartFirewalld(t, p.b, "iptables")
+			p.envB = []string{"DBUS_SYSTEM_BUS_ADDRESS=" + bus}
+			if direct {
+				for _, args := range [][]string{
+					{"--direct", "--add-rule", "ipv4", "filter", "INPUT", "0", "--in-interface", "eth0", "--destination", "224.0.0.18", "--protocol", "vrrp", "-j", "ACCEPT"},
+					{"--direct", "--add-rule", "ipv4", "filter", "OUTPUT", "0", "--out-interface", "eth0", "--destination", "224.0.0.18", "--protocol", "vrrp", "-j", "ACCEPT"},
+				} {
+					if out, err := checkFirewallCmd(bus, args...); err != nil {
+						t.Fatalf("firewall-cmd %v: %v: %s", args, err, out)
+					}
+				}
+			}
+			p.start(t, 3, 250*time.Millisecond)
+			if direct {
+				must(t, p.kb.WaitState(15*time.Second, "VI_51", "BACKUP"))
+				p.waitHolders(t, p.a)
+				time.Sleep(time.Second)
+				rb, raw, _ := checkNode(t, p.lab, p.b, p.envB, "b")
+				nodeWant{exit: 0, ids: []string{"healthy"}, not: []string{"accept-not-final", "firewall-input-drop"}}.verify(t, "b", rb, raw)
+				return
+			}
+			p.waitHolders(t, p.a, p.b)
+			rb, raw, _ := checkNode(t, p.lab, p.b, p.envB, "b")
+			nodeWant{exit: 2, ids: []string{"firewall-input-drop/critical", "split-brain/critical"}, text: "in chain IN_public of table ip filter (iptables-nft"}.verify(t, "b", rb, raw)
+			if fd := rb.find("firewall-input-drop"); fd != nil && (!strings.Contains(fd.evidence("deciding rule"), "owner firewalld") ||
+				!strings.Contains(fd.Fix, `firewall-cmd --permanent --zone=public --add-rich-rule='rule family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept'`)) {
+				t.Errorf("b: firewall-input-drop %+v", fd)
+			}
+		})
+	}
+}
+
 // fixCommands extracts the firewall-cmd lines of a finding's fix.
 func fixCommands(fix string) [][]string {
 	var cmds [][]string
