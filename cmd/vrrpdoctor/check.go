@@ -20,6 +20,7 @@ type checkOptions struct {
 	family   uint8
 	duration time.Duration
 	json     bool
+	nagios   bool
 	node     string
 	combine  bool
 	peer     string
@@ -58,10 +59,12 @@ CAP_NET_RAW, the firewall CAP_NET_ADMIN); without root it checks what it can
 and lists what it skipped.
 
 Exit status (monitoring-plugin convention): 0 OK, 1 WARNING, 2 CRITICAL,
-3 UNKNOWN (nothing to check, bad usage, or a check that could not run).`,
+3 UNKNOWN (nothing to check, bad usage, or a check that could not run).
+--nagios prints the one-line plugin output with perfdata.`,
 		Example: `  vrrpdoctor check
   vrrpdoctor check -c /etc/keepalived/keepalived.conf --json > a.json
   vrrpdoctor check -i eth0 --vrid 51 --duration 5s
+  vrrpdoctor check --nagios
   vrrpdoctor check --combine a.json b.json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runCheck(cmd.Context(), s, o, args)
@@ -74,6 +77,7 @@ Exit status (monitoring-plugin convention): 0 OK, 1 WARNING, 2 CRITICAL,
 	f.Uint8Var(&o.family, "family", 4, "address family of the -i/--vrid instance without configuration: 4 or 6")
 	f.DurationVar(&o.duration, "duration", 0, "how long to watch (default 3 x the longest advert interval + 1s)")
 	f.BoolVar(&o.json, "json", false, "print the report as JSON (docs/check.md)")
+	f.BoolVar(&o.nagios, "nagios", false, "print one monitoring-plugin line with perfdata (Nagios, Icinga, Zabbix)")
 	f.StringVar(&o.node, "node", "", "name of this node in the report (default: the host name)")
 	f.BoolVar(&o.combine, "combine", false, "combine two nodes' --json reports, given as arguments, into a cluster verdict")
 	f.StringVar(&o.peer, "peer", "", "check this node, then combine with the peer's --json report")
@@ -93,6 +97,9 @@ func runCheck(ctx context.Context, s streams, o checkOptions, args []string) err
 	}
 	if !o.combine && len(args) > 0 {
 		return checkFailed(fmt.Errorf("unexpected argument %q (reports to combine go with --combine)", args[0]))
+	}
+	if o.nagios && (o.json || o.combine || o.peer != "") {
+		return checkFailed(errors.New("--nagios reports one node: not with --json, --combine or --peer"))
 	}
 	if o.combine {
 		if len(args) != 2 || o.peer != "" {
@@ -128,9 +135,12 @@ func runCheck(ctx context.Context, s streams, o checkOptions, args []string) err
 	if peer != nil {
 		return writeCombined(s, check.Combine(r, peer), o.json)
 	}
-	if o.json {
+	switch {
+	case o.json:
 		err = check.WriteJSON(s.Out, r)
-	} else {
+	case o.nagios:
+		err = check.WriteNagios(s.Out, r)
+	default:
 		err = check.WriteText(s.Out, r, diag.ColourEnabled(s.Out))
 	}
 	if err != nil {

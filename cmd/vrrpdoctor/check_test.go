@@ -66,6 +66,8 @@ func TestCheckUsage(t *testing.T) {
 		{[]string{"--duration", "-1s"}, "--duration -1s: must not be negative"},
 		{[]string{"-c", "/nonexistent/keepalived.conf"}, "read configuration"},
 		{[]string{"--vrid", "300"}, "invalid argument"},
+		{[]string{"--nagios", "--json"}, "--nagios reports one node"},
+		{[]string{"--nagios", "--combine", a, a}, "--nagios reports one node"},
 	} {
 		_, errOut, code := runCheckArgs(t, tc.args...)
 		if code != 3 || !strings.Contains(errOut, tc.want) {

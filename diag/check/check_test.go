@@ -521,6 +521,23 @@ func TestReadJSON(t *testing.T) {
 	}
 }
 
+func TestWriteNagios(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteNagios(&buf, readReport(t, "input-drop-b.json")); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if strings.Count(out, "\n") != 1 || strings.Count(out, "|") != 1 ||
+		!strings.HasPrefix(out, "VRRP CRITICAL - firewall-input-drop: the firewall drops VRRP adverts arriving on eth0: rule `-A INPUT -d 224.0.0.18/32 -j DROP`") ||
+		!strings.Contains(out, "(+1 more: split-brain) | vrid51_eth0_ipv4_sent=") || !strings.Contains(out, " vrid51_eth0_ipv4_peer_socket=0 vrid51_eth0_ipv4_vips_held=1;;;0;1 watch=") {
+		t.Errorf("nagios line:\n%s", out)
+	}
+	buf.Reset()
+	if err := WriteNagios(&buf, readReport(t, "healthy-b.json")); err != nil || !strings.HasPrefix(buf.String(), "VRRP OK - this node is BACKUP for VRID 51 on eth0; 198.51.100.1 is MASTER") {
+		t.Errorf("healthy (%v): %s", err, buf.String())
+	}
+}
+
 func TestWriteText(t *testing.T) {
 	r := readReport(t, "input-drop-b.json")
 	var buf bytes.Buffer

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/fatih/color"
@@ -106,6 +107,78 @@ func WriteText(w io.Writer, r *Report, colour bool) error {
 		fmt.Fprintln(w)
 	}
 	return diag.WriteStatus(w, r.ExitCode, r.Findings, colour)
+}
+
+// WriteNagios writes the monitoring-plugin output: one line with the status,
+// the worst finding's summary (and how many more there are), and perfdata
+// per instance — adverts this node sent, peers' adverts seen on the wire and
+// delivered to the socket, virtual addresses held — and the watch time.
+func WriteNagios(w io.Writer, r *Report) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "VRRP %s - ", strings.ToUpper(r.Status))
+	var shown []diag.Finding
+	for _, f := range r.Findings {
+		if f.Severity >= diag.SeverityWarning {
+			shown = append(shown, f)
+		}
+	}
+	switch {
+	case len(shown) > 0:
+		b.WriteString(oneLine(shown[0].ID + ": " + shown[0].Summary))
+		if len(shown) > 1 {
+			fmt.Fprintf(&b, " (+%d more: %s)", len(shown)-1, idList(shown[1:]))
+		}
+	case r.ExitCode == diag.ExitUnknown && len(r.Skipped) > 0:
+		b.WriteString(oneLine(r.Skipped[0]))
+	case len(r.Findings) > 0:
+		b.WriteString(oneLine(r.Findings[0].Summary))
+	default:
+		b.WriteString("no VRRP instance checked")
+	}
+	b.WriteString(" |")
+	for _, in := range r.Instances {
+		prefix := fmt.Sprintf("vrid%d_%s_ipv%d_", in.VRID, perfName(in.Interface), in.Family)
+		var sent, wire, socket uint64
+		if in.Local != nil {
+			sent = in.Local.Adverts
+		}
+		for _, p := range in.Peers {
+			wire += p.Adverts
+			socket += p.Socket
+		}
+		fmt.Fprintf(&b, " %ssent=%d %speer_wire=%d %speer_socket=%d %svips_held=%d;;;0;%d", prefix, sent, prefix, wire, prefix, socket, prefix, len(in.Held), len(in.VIPs))
+	}
+	fmt.Fprintf(&b, " watch=%.3fs\n", r.captureDuration())
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// oneLine keeps text to one line without the characters plugin output
+// reserves ('|' starts perfdata).
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	return strings.ReplaceAll(s, "|", "/")
+}
+
+func idList(fs []diag.Finding) string {
+	var ids []string
+	for _, f := range fs {
+		if !slices.Contains(ids, f.ID) {
+			ids = append(ids, f.ID)
+		}
+	}
+	return strings.Join(ids, ", ")
+}
+
+// perfName keeps letters, digits and '_' of an interface name for a
+// perfdata label (no quoting needed).
+func perfName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
 }
 
 func writeInstance(w *bufio.Writer, r *Report, in *Instance, h *color.Color) {

@@ -389,6 +389,10 @@ func TestCheckInputDrop(t *testing.T) {
 					t.Errorf("text report on b (exit %d):\n%s", code, out)
 				}
 				t.Logf("text report on b:\n%s", out)
+				out, _, code, _ = runCheckCmd(t, p.b, nil, "check", "--nagios")
+				if code != 2 || !strings.HasPrefix(out, "VRRP CRITICAL - ") || strings.Count(out, "\n") != 1 || !strings.Contains(out, "vrid51_eth0_ipv4_peer_socket=0") {
+					t.Errorf("--nagios on b (exit %d): %q", code, out)
+				}
 				out, _, code, _ = runCheckCmd(t, p.b, nil, "check", "--combine", filepath.Join(p.lab.Dir(), "a.json"), filepath.Join(p.lab.Dir(), "b.json"))
 				if code != 2 {
 					t.Errorf("combined text: exit %d", code)
