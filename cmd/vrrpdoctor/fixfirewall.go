@@ -50,6 +50,9 @@ type fixFirewallOptions struct {
 	maxAdvert time.Duration
 	// defaultConfig is read when -c is not given and it exists.
 	defaultConfig string
+	// ownAddr finds this host's address on an interface; nil means the
+	// current network namespace's (tests set it).
+	ownAddr func(iface string, family int, linkLocal bool) netip.Addr
 	// session runs and reads the host's firewall; nil means this network
 	// namespace (tests run the binary under ip netns exec).
 	session *fix.Session
@@ -362,16 +365,13 @@ func (o *fixFirewallOptions) targets(s streams) ([]fix.Target, error) {
 			}
 			if len(t.Peers) > 0 {
 				t.Group = netip.Addr{}
-				t.Self = inst.SrcIP
-				if self.IsValid() {
-					t.Self = self
-				}
-				if !t.Self.IsValid() {
-					t.Self = ownAddr(inst.Interface, fam, false)
-				}
-				if !t.Self.IsValid() {
-					return nil, fixErr(fixExitUsage, "%s sends to unicast peers and has no unicast_src_ip, and %s has no IPv%d address: give this node's address with --self", inst.Name, inst.Interface, fam)
-				}
+			}
+			t.Self = inst.SrcIP
+			if self.IsValid() {
+				t.Self = self
+			}
+			if err := o.resolveSelf(&t); err != nil {
+				return nil, fixErr(fixExitUsage, "%s sends to unicast peers and has no unicast_src_ip, and %v", inst.Name, err)
 			}
 			out = append(out, t)
 		}
@@ -404,22 +404,38 @@ func (o *fixFirewallOptions) targets(s streams) ([]fix.Target, error) {
 	if fam == 0 {
 		fam = 4
 	}
-	t := fix.Target{Iface: o.iface, Family: fam, In: o.in, Out: o.out, Peers: peers}
+	t := fix.Target{Iface: o.iface, Family: fam, In: o.in, Out: o.out, Peers: peers, Self: self}
 	if len(peers) == 0 {
 		t.Group = keepalived.DefaultMcastGroup4
 		if fam == 6 {
 			t.Group = keepalived.DefaultMcastGroup6
 		}
-		return []fix.Target{t}, nil
 	}
-	t.Self = self
-	if !t.Self.IsValid() {
-		t.Self = ownAddr(o.iface, fam, false)
-	}
-	if !t.Self.IsValid() {
-		return nil, fixErr(fixExitUsage, "%s has no IPv%d address: give this node's address with --self", o.iface, fam)
+	if err := o.resolveSelf(&t); err != nil {
+		return nil, fixErr(fixExitUsage, "%v", err)
 	}
 	return []fix.Target{t}, nil
+}
+
+// resolveSelf completes t.Self, the source of this node's adverts, from
+// the interface (its link-local address for multicast over IPv6, as
+// keepalived sends VRRPv3 adverts from it). Unicast needs one; multicast
+// does without (rules never match on it, but the evaluator decides more
+// with it).
+func (o *fixFirewallOptions) resolveSelf(t *fix.Target) error {
+	if t.Self.IsValid() {
+		return nil
+	}
+	lookup := o.ownAddr
+	if lookup == nil {
+		lookup = ownAddr
+	}
+	unicast := len(t.Peers) > 0
+	t.Self = lookup(t.Iface, t.Family, !unicast && t.Family == 6)
+	if unicast && !t.Self.IsValid() {
+		return fmt.Errorf("%s has no IPv%d address: give this node's address with --self", t.Iface, t.Family)
+	}
+	return nil
 }
 
 // loadConfig reads keepalived.conf: the -c file, or the default one when

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,7 +41,8 @@ func runFixFirewallArgs(t *testing.T, scenarioName string, args ...string) (stri
 	}
 	var out, errOut bytes.Buffer
 	s := streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-	cmd := newFixFirewallCmdWith(s, fixFirewallOptions{defaultConfig: filepath.Join(t.TempDir(), "none.conf"), session: sess})
+	cmd := newFixFirewallCmdWith(s, fixFirewallOptions{defaultConfig: filepath.Join(t.TempDir(), "none.conf"), session: sess,
+		ownAddr: func(string, int, bool) netip.Addr { return netip.Addr{} }})
 	cmd.SetArgs(args)
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)

@@ -60,8 +60,9 @@ type Target struct {
 	Family int // 4 or 6
 	// Group is the multicast group (multicast mode, Peers empty).
 	Group netip.Addr
-	// Peers are the unicast peers; Self is this node's unicast_src_ip
-	// (invalid when unknown: incoming rules then match the peer only).
+	// Peers are the unicast peers. Self is this node's address, the
+	// source of its adverts (unicast_src_ip, or the interface's; for
+	// multicast over IPv6 its link-local one); invalid when unknown.
 	Peers []netip.Addr
 	Self  netip.Addr
 	// In and Out select the directions; both false means both.
@@ -81,7 +82,7 @@ func (t Target) Packets() []eval.Packet {
 			ps = append(ps, eval.VRRPAdvert(eval.In, t.Iface, netip.Addr{}, t.Group))
 		}
 		if out {
-			ps = append(ps, eval.VRRPAdvert(eval.Out, t.Iface, netip.Addr{}, t.Group))
+			ps = append(ps, eval.VRRPAdvert(eval.Out, t.Iface, t.Self, t.Group))
 		}
 		return ps
 	}
@@ -348,6 +349,9 @@ func place(model *ruleset.Ruleset, res eval.Result, p eval.Packet, opts Options)
 		where = fmt.Sprintf("at the end of %s %s %s, whose policy is %s", ref.Family, ref.Table, ref.Chain, res.Verdict)
 	}
 	r.Why = fmt.Sprintf("accept the %s VRRP adverts (protocol 112, %s) %s, in the chain that %ss them: an accept elsewhere is not final", dir, addrText(p), where, res.Verdict)
+	if o := ref.Owner; o != "" && o != ruleset.OwnerHand {
+		r.Why += fmt.Sprintf(". The chain is %s's, which may rebuild it (on restart or reload) and drop this rule: run fix-firewall again then, or allow VRRP in %s's own configuration", o, o)
+	}
 	r.model = modelRule(p, ref.Family, false)
 	return r, ""
 }

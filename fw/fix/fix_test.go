@@ -115,6 +115,8 @@ func TestPlanPerBackend(t *testing.T) {
 		{"legacy-accept-nft-drop", multicast4(), NFT, "", "meta l4proto vrrp accept", false},
 		{"nft-output-drop", multicast4(), NFT, "output", `oifname "eth0" ip daddr 224.0.0.18`, false},
 		{"raw-prerouting-drop", multicast4(), "", "", "", false},
+		{"ufw-like", multicast4(), IptablesNFT, "", "may rebuild it", false},
+		{"docker-like-input-drop", []Target{{Iface: "eth0", Family: 4, Group: group4, Self: self4}}, IptablesNFT, "INPUT", "-A INPUT -i eth0 -d 224.0.0.18 -p vrrp", false},
 		{"nft-accept-vrrp", multicast4(), "", "", "", true},
 		{"three-flavours-accept", multicast4(), "", "", "", true},
 	} {
@@ -145,8 +147,8 @@ func TestPlanPerBackend(t *testing.T) {
 			if tc.chain != "" && r.Chain != tc.chain {
 				t.Errorf("chain %s, want %s", r.Chain, tc.chain)
 			}
-			if !strings.Contains(Shell(r.Command), tc.contains) {
-				t.Errorf("command %s lacks %q", Shell(r.Command), tc.contains)
+			if !strings.Contains(Shell(r.Command)+" "+r.Why, tc.contains) {
+				t.Errorf("command %s (why: %s) lacks %q", Shell(r.Command), r.Why, tc.contains)
 			}
 			if strings.Contains(text.String(), "224.0.0.0/") {
 				t.Error("the fix widens beyond the VRRP group")
