@@ -259,6 +259,19 @@ func TestCheckScenarios(t *testing.T) {
 			combine: &nodeWant{exit: 0, ids: []string{"healthy"}},
 		},
 		{
+			name:     "ipv6-input-drop",
+			programs: []string{"ip6tables"},
+			inst:     func(i int, in *netlab.VRRPInstance) { in.VIPs = []string{"2001:db8::100/64"} },
+			setup: func(t *testing.T, p *checkPair) {
+				must(t, p.kb.WaitState(15*time.Second, "VI_51", "BACKUP"))
+				_, err := p.b.Ip6tables("-A", "INPUT", "-d", "ff02::12", "-j", "DROP")
+				must(t, err)
+				must(t, p.kb.WaitState(15*time.Second, "VI_51", "MASTER"))
+			},
+			b: &nodeWant{exit: 2, ids: []string{"firewall-input-drop/critical", "split-brain/critical"}, text: "rule `-A INPUT -d ff02::12/128 -j DROP` in chain INPUT of table ip6 filter (iptables-nft"},
+			a: &nodeWant{exit: 2, ids: []string{"split-brain/critical"}, text: "it does not hear us"},
+		},
+		{
 			name:          "vrrpdoctor-run",
 			noKeepalivedB: true,
 			setup: func(t *testing.T, p *checkPair) {

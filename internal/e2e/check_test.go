@@ -284,6 +284,11 @@ func TestCheckHealthy(t *testing.T) {
 			if c.ExitCode != 0 || c.find("healthy") == nil {
 				t.Errorf("combined: exit %d, findings %v\n%s", c.ExitCode, c.ids(), raw)
 			}
+			// Without a configuration: the instance named by -i/--vrid.
+			rn, rawN, _ := checkNode(t, p.lab, p.b, nil, "b-noconf", "-i", "eth0", "--vrid", "51")
+			if rn.ExitCode != 0 || rn.find("healthy") == nil || !strings.Contains(rawN, `"source": "none"`) {
+				t.Errorf("-i eth0 --vrid 51 on b: exit %d, %v\n%s", rn.ExitCode, rn.ids(), rawN)
+			}
 			// The text report, as a pipe gets it (no colour).
 			out, errOut, code, _ := runCheckCmd(t, p.b, nil, "check", "--duration", "1s")
 			if code != 0 || !strings.Contains(out, "OK healthy") || !strings.Contains(out, "this node is BACKUP for VRID 51") || strings.Contains(out, "\x1b[") {
@@ -382,6 +387,15 @@ func TestCheckInputDrop(t *testing.T) {
 				!strings.Contains(cs.Summary, "b's wire sees a's adverts") || !strings.Contains(cs.Summary, tc.chain) ||
 				!strings.Contains(cs.Summary, "Cause on b's side.") {
 				t.Errorf("combined: exit %d, split-brain %+v\n%s", c.ExitCode, cs, raw)
+			}
+			if tc.name == "iptables-nft" {
+				// --peer: check here (b), then combine with a's report.
+				out, errOut, code, _ := runCheckCmd(t, p.b, nil, "check", "--json", "--node", "b", "--peer", filepath.Join(p.lab.Dir(), "a.json"))
+				var c checkJSON
+				if err := json.Unmarshal([]byte(out), &c); err != nil || code != 2 || c.find("split-brain") == nil ||
+					!strings.Contains(c.find("split-brain").Summary, "Cause on b's side.") {
+					t.Errorf("--peer (exit %d, %v): %s\n%s", code, err, out, errOut)
+				}
 			}
 			if tc.name == "nft" {
 				out, _, code, _ := runCheckCmd(t, p.b, nil, "check")
