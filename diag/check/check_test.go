@@ -210,6 +210,7 @@ func TestEvaluate(t *testing.T) {
 			r.Processes = nil
 			in.Held = []HeldAddr{{Addr: vip, Interface: "eth0"}}
 		}, IDKeepalivedNotRunning, diag.SeverityCritical, []string{IDVIPHeldByBackup}, "yet this host holds virtual addresses"},
+		{"process list unreadable", func(r *Report, in *Instance) { r.Processes, r.ProcessesUnreadable = nil, true }, IDHealthy, diag.SeverityOK, nil, "BACKUP"},
 		{"interface down", func(r *Report, _ *Instance) { r.Interfaces[0].Up = false }, IDInterfaceDown, diag.SeverityCritical, nil, "interface eth0 is administratively down"},
 		{"no carrier", func(r *Report, _ *Instance) { r.Interfaces[0].LowerUp = false }, IDInterfaceDown, diag.SeverityCritical, nil, "no carrier"},
 		{"missing interface", func(r *Report, _ *Instance) { r.Interfaces[0] = Interface{Name: "eth0"} }, IDInterfaceDown, diag.SeverityCritical, nil, "does not exist"},

@@ -161,7 +161,7 @@ func (e *evaluator) config() {
 }
 
 func (e *evaluator) daemon() {
-	if len(e.r.Processes) > 0 || len(e.r.Instances) == 0 {
+	if len(e.r.Processes) > 0 || len(e.r.Instances) == 0 || e.r.ProcessesUnreadable {
 		return
 	}
 	ev := []diag.Evidence{{Label: "processes", Value: "no keepalived or vrrpdoctor run process in this network namespace"}}

@@ -77,6 +77,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	procs, problems := daemons(o.ProcDir)
 	r.Processes = append(r.Processes, procs...)
 	r.Skipped = append(r.Skipped, problems...)
+	r.ProcessesUnreadable = len(problems) > 0
 
 	if err := loadConfig(r, o); err != nil {
 		return nil, err

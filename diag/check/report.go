@@ -34,12 +34,15 @@ type Report struct {
 	Status   string    `json:"status"`
 	ExitCode int       `json:"exit_code"`
 
-	Config     ConfigFacts  `json:"config"`
-	Processes  []Process    `json:"processes"`
-	Interfaces []Interface  `json:"interfaces"`
-	Instances  []Instance   `json:"instances"`
-	Firewall   *Firewall    `json:"firewall,omitempty"`
-	Capture    *CaptureInfo `json:"capture,omitempty"`
+	Config    ConfigFacts `json:"config"`
+	Processes []Process   `json:"processes"`
+	// ProcessesUnreadable says the process list could not be read, so an
+	// empty Processes proves nothing.
+	ProcessesUnreadable bool         `json:"processes_unreadable,omitempty"`
+	Interfaces          []Interface  `json:"interfaces"`
+	Instances           []Instance   `json:"instances"`
+	Firewall            *Firewall    `json:"firewall,omitempty"`
+	Capture             *CaptureInfo `json:"capture,omitempty"`
 	// Skipped lists what could not be checked, and why (e.g. "no
 	// CAP_NET_RAW: wire and socket taps skipped").
 	Skipped  []string       `json:"skipped"`
