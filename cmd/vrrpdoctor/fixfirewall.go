@@ -148,6 +148,13 @@ func runFixFirewall(ctx context.Context, s streams, o fixFirewallOptions) error 
 	sess := o.session
 	if sess == nil {
 		sess = &fix.Session{Run: fix.Exec, Read: fw.ReadLive, State: o.state}
+		if o.apply || o.undo {
+			// firewalld over D-Bus where it answers; firewall-cmd otherwise.
+			if bus, err := fix.ConnectBus(ctx); err == nil {
+				sess.Bus = bus
+				defer bus.Close()
+			}
+		}
 	}
 	report := fix.Report{Mode: "print"}
 	emit := func(code int, err error) error {

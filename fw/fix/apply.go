@@ -48,6 +48,9 @@ type Session struct {
 	// State is the file recording the firewalld rich rules added (they
 	// cannot carry a comment).
 	State string
+	// Bus, when set, is used for firewalld (firewall-cmd otherwise, and
+	// when D-Bus fails).
+	Bus *Bus
 }
 
 // Added is a rule vrrpdoctor added, as found in the live ruleset (nftables,
@@ -164,15 +167,18 @@ func (s *Session) Apply(ctx context.Context, plan *Plan, force bool) (*Outcome, 
 	var rich []Added
 	out := &Outcome{}
 	for _, r := range plan.Rules {
-		if _, err := s.Run(ctx, r.Command); err != nil {
-			return out, s.abort(ctx, old, rich, err)
-		}
 		if r.Backend == Firewalld {
-			sel := r.Command[1]
-			rich = append(rich, Added{Backend: Firewalld, Selector: sel, Rich: r.Rich})
-			if _, err := s.Run(ctx, r.Persist); err != nil {
+			a := Added{Backend: Firewalld, Selector: r.Command[1], Rich: r.Rich}
+			rich = append(rich, a)
+			via, err := s.firewalldRich(ctx, a, true)
+			if err != nil {
 				return out, s.abort(ctx, old, rich, err)
 			}
+			out.Notes = append(out.Notes, fmt.Sprintf("firewalld: rich rule added %s, runtime and permanent", via))
+			continue
+		}
+		if _, err := s.Run(ctx, r.Command); err != nil {
+			return out, s.abort(ctx, old, rich, err)
 		}
 	}
 	if err := s.record(rich, nil); err != nil {
@@ -275,9 +281,8 @@ func (s *Session) remove(ctx context.Context, as []Added) error {
 		case IptablesNFT, IptablesLegacy:
 			cmds = [][]string{{iptablesBinary(a.Backend, a.Family), "-w", "-t", a.Table, "-D", a.Chain, fmt.Sprint(a.Position)}}
 		case Firewalld:
-			cmds = [][]string{
-				{"firewall-cmd", a.Selector, "--remove-rich-rule=" + a.Rich},
-				{"firewall-cmd", "--permanent", a.Selector, "--remove-rich-rule=" + a.Rich},
+			if _, err := s.firewalldRich(ctx, a, false); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		for _, c := range cmds {
@@ -287,6 +292,37 @@ func (s *Session) remove(ctx context.Context, as []Added) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// firewalldRich adds or removes a rich rule, runtime and permanent: over
+// D-Bus when the session has a bus and the rule is a zone's, else (or when
+// D-Bus fails) with firewall-cmd. It says which was used.
+func (s *Session) firewalldRich(ctx context.Context, a Added, add bool) (string, error) {
+	var busErr error
+	if zone := zoneOfSelector(a.Selector); s.Bus != nil && zone != "" {
+		if busErr = s.Bus.rich(ctx, zone, a.Rich, add); busErr == nil {
+			return "over D-Bus", nil
+		}
+	}
+	op := "--remove-rich-rule="
+	if add {
+		op = "--add-rich-rule="
+	}
+	for _, c := range [][]string{
+		{"firewall-cmd", a.Selector, op + a.Rich},
+		{"firewall-cmd", "--permanent", a.Selector, op + a.Rich},
+	} {
+		if out, err := s.Run(ctx, c); err != nil && !strings.Contains(string(out), "NOT_ENABLED") {
+			if busErr != nil {
+				err = fmt.Errorf("%w (D-Bus before: %v)", err, busErr)
+			}
+			return "", err
+		}
+	}
+	if busErr != nil {
+		return fmt.Sprintf("with firewall-cmd (D-Bus failed: %v)", busErr), nil
+	}
+	return "with firewall-cmd", nil
 }
 
 // load reads the firewalld rich rules recorded in the state file.

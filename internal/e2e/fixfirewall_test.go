@@ -58,7 +58,8 @@ type fixReport struct {
 		Checks []struct {
 			After string `json:"after"`
 		} `json:"checks"`
-		RolledBack bool `json:"rolled_back"`
+		RolledBack bool     `json:"rolled_back"`
+		Notes      []string `json:"notes"`
 		Delivery   []struct {
 			Sender string `json:"sender"`
 			Wire   int    `json:"wire"`
@@ -258,6 +259,9 @@ func (l *fixLab) repair(t *testing.T, wantBackend string, dump func(t *testing.T
 		if c.After != "accept" {
 			t.Errorf("apply: live check %s", c.After)
 		}
+	}
+	if wantBackend == "firewalld" && !slices.ContainsFunc(ra.Outcome.Notes, func(n string) bool { return strings.HasPrefix(n, "firewalld: rich rule added over D-Bus") }) {
+		t.Errorf("apply: firewalld not driven over D-Bus: %v", ra.Outcome.Notes)
 	}
 	if l.master == l.a {
 		// The fix let the master's adverts in: the live check saw them
