@@ -27,6 +27,7 @@ const (
 	tPkttype = "pkt_type"
 	tNfproto = "nf_proto"
 	tEther   = "ether_type"
+	tMAC     = "ether_addr"
 	tService = "inet_service"
 	tCTState = "ct_state"
 	tCTStat  = "ct_status"
@@ -606,6 +607,10 @@ func (d *decoder) constOf(b []byte, typ string) ruleset.Expr {
 			return c("ip")
 		case unix.ETH_P_IPV6:
 			return c("ip6")
+		}
+	case tMAC:
+		if len(b) == 6 {
+			return c(net.HardwareAddr(b).String())
 		}
 	case tAddrTyp:
 		if s, ok := addrTypeNames[hostUint(b)]; ok {

@@ -215,6 +215,8 @@ func typeOf(name string) string {
 		return tNfproto
 	case "ether_type":
 		return tEther
+	case "ether_addr":
+		return tMAC
 	case "ct_state":
 		return tCTState
 	}
@@ -268,30 +270,20 @@ func readSets(conn *nftables.Conn, t *nftables.Table, types map[setKey]setMeta) 
 	return out, nil
 }
 
-// elements converts set elements: plain keys, interval boundaries (a start
-// element, then an end element flagged IntervalEnd holding the first value
-// past the range), concatenations and map data.
+// elements converts set elements: plain keys, concatenations, map data and
+// intervals. A one-type interval set holds boundaries: a start element, and
+// an end element flagged NFT_SET_ELEM_INTERVAL_END holding the first value
+// past the range; it has none when the range runs to the top of the key
+// space. A concatenation with intervals holds one element per range, with
+// its inclusive upper bound in KeyEnd.
 func elements(ms *ruleset.Set, els []nftables.SetElement) ([]ruleset.Element, string) {
 	d := &decoder{}
-	for _, p := range ms.Type {
-		if _, ok := typeSizes[p]; !ok && len(ms.Type) > 1 {
-			return nil, "concatenation with a key type of unknown size: " + strings.Join(ms.Type, " . ")
-		}
-	}
-	key := func(b []byte) ruleset.Expr {
-		if len(ms.Type) < 2 {
-			return d.constOf(b, typeOf(ms.Type[0]))
-		}
-		var c ruleset.Concat
+	if len(ms.Type) > 1 {
 		for _, p := range ms.Type {
-			n := (typeSizes[p] + 3) / 4 * 4
-			if n > len(b) {
-				n = len(b)
+			if _, ok := typeSizes[p]; !ok {
+				return nil, "concatenation with a key type of unknown size: " + strings.Join(ms.Type, " . ")
 			}
-			c.Items = append(c.Items, d.constOf(b[:n], typeOf(p)))
-			b = b[n:]
 		}
-		return c
 	}
 	data := func(e nftables.SetElement) (ruleset.Expr, error) {
 		switch {
@@ -305,42 +297,121 @@ func elements(ms *ruleset.Set, els []nftables.SetElement) ([]ruleset.Element, st
 		return d.constOf(e.Val, typeOf(ms.Map)), nil
 	}
 	var out []ruleset.Element
-	if !ms.HasFlag("interval") || len(ms.Type) > 1 {
+	add := func(e nftables.SetElement, k ruleset.Expr) string {
+		v, err := data(e)
+		if err != nil {
+			return err.Error()
+		}
+		out = append(out, ruleset.Element{Key: k, Value: v})
+		return ""
+	}
+	if len(ms.Type) > 1 {
 		for _, e := range els {
 			if e.IntervalEnd {
 				continue
 			}
-			k := key(e.Key)
-			if len(e.KeyEnd) > 0 && !bytes.Equal(e.KeyEnd, e.Key) {
-				k = ruleset.Range{Lo: k, Hi: key(e.KeyEnd)}
-			}
-			v, err := data(e)
+			k, err := concatKey(ms.Type, e.Key, e.KeyEnd, d)
 			if err != nil {
 				return nil, err.Error()
 			}
-			out = append(out, ruleset.Element{Key: k, Value: v})
+			if msg := add(e, k); msg != "" {
+				return nil, msg
+			}
 		}
 		return out, ""
 	}
-	sorted := append([]nftables.SetElement(nil), els...)
-	sort.SliceStable(sorted, func(i, j int) bool { return bytes.Compare(sorted[i].Key, sorted[j].Key) < 0 })
-	for i := 0; i < len(sorted); i++ {
-		e := sorted[i]
-		if e.IntervalEnd {
-			continue
+	typ := typeOf(ms.Type[0])
+	if !ms.HasFlag("interval") {
+		for _, e := range els {
+			if e.IntervalEnd {
+				continue
+			}
+			k := d.constOf(e.Key, typ)
+			if len(e.KeyEnd) > 0 && !bytes.Equal(e.KeyEnd, e.Key) {
+				k = span(e.Key, e.KeyEnd, typ, d)
+			}
+			if msg := add(e, k); msg != "" {
+				return nil, msg
+			}
 		}
-		var end []byte
-		if i+1 < len(sorted) && sorted[i+1].IntervalEnd {
-			end = sorted[i+1].Key
-			i++
+		return out, ""
+	}
+	for _, r := range pairIntervals(els) {
+		if msg := add(r.start, interval(r.start.Key, r.end, typ, d)); msg != "" {
+			return nil, msg
 		}
-		v, err := data(e)
-		if err != nil {
-			return nil, err.Error()
-		}
-		out = append(out, ruleset.Element{Key: interval(e.Key, end, ms.Type[0], d), Value: v})
 	}
 	return out, ""
+}
+
+// boundedInterval is a start element of an interval set and the first key
+// past its range (nil: the range runs to the top of the key space).
+type boundedInterval struct {
+	start nftables.SetElement
+	end   []byte
+}
+
+// pairIntervals pairs the boundary elements of a one-type interval set the
+// way nft does (interval_map_decompose in nftables' segtree.c): sorted by
+// key, an end element before a start element of the same key, because
+// adjacent ranges share that key (10.0.0.0/24 ends where 10.0.1.0/24
+// starts); each start runs to the next boundary, a start with no boundary
+// after it to the top of the key space, and an end element with no open
+// start (nft's old "nothing below" marker at key 0) closes nothing.
+func pairIntervals(els []nftables.SetElement) []boundedInterval {
+	sorted := append([]nftables.SetElement(nil), els...)
+	sort.Slice(sorted, func(i, j int) bool {
+		if c := bytes.Compare(sorted[i].Key, sorted[j].Key); c != 0 {
+			return c < 0
+		}
+		return sorted[i].IntervalEnd && !sorted[j].IntervalEnd
+	})
+	var out []boundedInterval
+	var low *nftables.SetElement
+	for i := range sorted {
+		e := &sorted[i]
+		if low != nil {
+			out = append(out, boundedInterval{start: *low, end: e.Key})
+			low = nil
+		}
+		if !e.IntervalEnd {
+			low = e
+		}
+	}
+	if low != nil {
+		out = append(out, boundedInterval{start: *low})
+	}
+	return out
+}
+
+// concatKey decodes a concatenated key: each part sits in its own 32-bit
+// registers, so a part shorter than a multiple of 4 bytes (inet_service 2,
+// ether_addr 6) is followed by padding. hi, when set, is the inclusive upper
+// bound of a concatenation with intervals; each part then is a value, a
+// prefix or a range of its own.
+func concatKey(types []string, lo, hi []byte, d *decoder) (ruleset.Expr, error) {
+	if len(hi) > 0 && len(hi) != len(lo) {
+		return nil, fmt.Errorf("concatenated key of %d bytes with an upper bound of %d bytes", len(lo), len(hi))
+	}
+	var c ruleset.Concat
+	off := 0
+	for _, p := range types {
+		n := typeSizes[p]
+		if off+n > len(lo) {
+			return nil, fmt.Errorf("concatenated key %x too short for %s", lo, strings.Join(types, " . "))
+		}
+		part := lo[off : off+n]
+		if len(hi) > 0 && !bytes.Equal(part, hi[off:off+n]) {
+			c.Items = append(c.Items, span(part, hi[off:off+n], typeOf(p), d))
+		} else {
+			c.Items = append(c.Items, d.constOf(part, typeOf(p)))
+		}
+		off += (n + 3) / 4 * 4
+	}
+	if off != len(lo) {
+		return nil, fmt.Errorf("concatenated key %x: %d bytes, %s takes %d", lo, len(lo), strings.Join(types, " . "), off)
+	}
+	return c, nil
 }
 
 // verdictData decodes a verdict map element's data, which google/nftables
@@ -366,9 +437,9 @@ func verdictData(b []byte) (ruleset.Expr, error) {
 	return verdictOf(v), nil
 }
 
-// interval renders [lo, end) as a constant, prefix or range.
-func interval(lo, end []byte, typ string, d *decoder) ruleset.Expr {
-	t := typeOf(typ)
+// interval renders [lo, end) as a constant, prefix or range; a nil end is
+// the top of the key space.
+func interval(lo, end []byte, t string, d *decoder) ruleset.Expr {
 	hi := make([]byte, len(lo))
 	if end == nil {
 		for i := range hi {
@@ -383,13 +454,19 @@ func interval(lo, end []byte, typ string, d *decoder) ruleset.Expr {
 			}
 		}
 	}
+	return span(lo, hi, t, d)
+}
+
+// span renders [lo, hi] as a constant, prefix or range, as nft prints it.
+func span(lo, hi []byte, t string, d *decoder) ruleset.Expr {
 	if bytes.Equal(lo, hi) {
 		return d.constOf(lo, t)
 	}
 	if t == tIPv4 || t == tIPv6 {
 		if n, ok := prefixOf(lo, hi); ok {
-			a := d.constOf(lo, t).(ruleset.Const)
-			return ruleset.Prefix{Addr: a.Value, Len: n}
+			if a, ok := d.constOf(lo, t).(ruleset.Const); ok {
+				return ruleset.Prefix{Addr: a.Value, Len: n}
+			}
 		}
 	}
 	return ruleset.Range{Lo: d.constOf(lo, t), Hi: d.constOf(hi, t)}
