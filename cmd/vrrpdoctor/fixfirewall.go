@@ -43,6 +43,7 @@ type fixFirewallOptions struct {
 	force     bool
 	json      bool
 	state     string
+	rulesets  []string
 	// deliveryWait bounds the live delivery check after --apply: 0 skips
 	// it, negative means three advert intervals (plus half a second).
 	deliveryWait time.Duration
@@ -115,6 +116,7 @@ Exit status: 0 done (or nothing to do), 1 applying failed (rolled back),
 	f.BoolVar(&o.force, "force", false, "plan and apply past verdicts the evaluator cannot decide")
 	f.BoolVar(&o.json, "json", false, "JSON output")
 	f.StringVar(&o.state, "state", DefaultFixState, "file recording the firewalld rich rules added")
+	f.StringSliceVar(&o.rulesets, "ruleset", nil, "plan on saved rulesets (nft -j list ruleset, iptables-save) instead of the live one; print only")
 	f.DurationVar(&o.deliveryWait, "delivery-wait", -1, "after --apply, how long to watch the peers' adverts reach the VRRP socket (0: do not watch; default three advert intervals)")
 	return cmd
 }
@@ -129,6 +131,9 @@ func runFixFirewall(ctx context.Context, s streams, o fixFirewallOptions) error 
 	}
 	if o.apply && o.undo {
 		return fixErr(fixExitUsage, "--apply and --undo exclude each other")
+	}
+	if len(o.rulesets) > 0 && (o.apply || o.undo) {
+		return fixErr(fixExitUsage, "--ruleset plans on saved files: it cannot be combined with --apply or --undo")
 	}
 	if o.family != 0 && o.family != 4 && o.family != 6 {
 		return fixErr(fixExitUsage, "--family %d: want 4 or 6", o.family)
@@ -146,6 +151,12 @@ func runFixFirewall(ctx context.Context, s streams, o fixFirewallOptions) error 
 		return fixErr(fixExitUsage, "--apply and --undo change the firewall: run as root")
 	}
 	sess := o.session
+	if sess == nil && len(o.rulesets) > 0 {
+		files := o.rulesets
+		sess = &fix.Session{Read: func(ctx context.Context) (*fw.Live, error) {
+			return fw.Read(ctx, fw.Options{Rulesets: files})
+		}}
+	}
 	if sess == nil {
 		sess = &fix.Session{Run: fix.Exec, Read: fw.ReadLive, State: o.state}
 		if o.apply || o.undo {
@@ -434,7 +445,11 @@ func (o *fixFirewallOptions) resolveSelf(t *fix.Target) error {
 		return nil
 	}
 	lookup := o.ownAddr
-	if lookup == nil {
+	switch {
+	case len(o.rulesets) > 0:
+		// Saved rulesets may come from another host.
+		lookup = func(string, int, bool) netip.Addr { return netip.Addr{} }
+	case lookup == nil:
 		lookup = ownAddr
 	}
 	unicast := len(t.Peers) > 0

@@ -114,6 +114,37 @@ func TestFixFirewallPrint(t *testing.T) {
 	}
 }
 
+// TestFixFirewallSavedRulesets: --ruleset plans on saved files (no live
+// reading at all) and refuses --apply.
+func TestFixFirewallSavedRulesets(t *testing.T) {
+	run := func(args ...string) (string, int) {
+		var out, errOut bytes.Buffer
+		cmd := newFixFirewallCmdWith(streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
+			fixFirewallOptions{defaultConfig: filepath.Join(t.TempDir(), "none.conf")})
+		cmd.SetArgs(args)
+		cmd.SilenceUsage, cmd.SilenceErrors = true, true
+		err := cmd.Execute()
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return out.String() + errOut.String() + ee.Error(), ee.code
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), 0
+	}
+	dir := filepath.Join(rulesetDir, "firewalld-ipt-default")
+	files := []string{"--ruleset", filepath.Join(dir, "nft.json"), "--ruleset", filepath.Join(dir, "iptables-nft-save.txt")}
+	out, code := run(append([]string{"-i", "eth0"}, files...)...)
+	if code != 0 || !strings.Contains(out, "reject by iptables-nft ip filter IN_public") ||
+		!strings.Contains(out, `firewall-cmd --permanent --zone=public --add-rich-rule='rule family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept'`) {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+	if out, code := run(append([]string{"-i", "eth0", "--apply"}, files...)...); code != fixExitUsage || !strings.Contains(out, "cannot be combined") {
+		t.Errorf("--apply with --ruleset: exit %d: %s", code, out)
+	}
+}
+
 // TestFixFirewallConfigTargets: a unicast instance gives one incoming rule
 // per peer from unicast_src_ip's point of view; the IPv6 instance is
 // filtered out by -i.
