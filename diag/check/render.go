@@ -212,7 +212,7 @@ func writeInstance(w *bufio.Writer, r *Report, in *Instance, h *color.Color) {
 	if in.Observed && len(in.Peers) == 0 {
 		row("peers", "none heard")
 	}
-	for _, v := range append(slicesOf(in.FirewallIn), in.FirewallOut...) {
+	for _, v := range slices.Concat(in.FirewallIn, in.FirewallOut) {
 		what := strings.ToUpper(string(v.Verdict))
 		switch {
 		case v.Verdict == eval.Unknown:
@@ -223,8 +223,6 @@ func writeInstance(w *bufio.Writer, r *Report, in *Instance, h *color.Color) {
 		row("firewall "+string(v.Direction), "%s → %s: %s", srcName(v.Src), v.Dst, what)
 	}
 }
-
-func slicesOf(v []Verdict) []Verdict { return append([]Verdict(nil), v...) }
 
 func (r *Report) fwdOrNil() *Firewalld {
 	if r.Firewall == nil {

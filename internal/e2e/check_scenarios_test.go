@@ -149,6 +149,22 @@ func TestCheckScenarios(t *testing.T) {
 			b: &nodeWant{exit: 2, ids: []string{"keepalived-not-running/critical"}, not: []string{"healthy"}},
 		},
 		{
+			name: "both-stopped",
+			setup: func(t *testing.T, p *checkPair) {
+				must(t, p.kb.WaitState(15*time.Second, "VI_51", "BACKUP"))
+				must(t, p.ka.Stop(10*time.Second))
+				must(t, p.kb.Stop(10*time.Second))
+			},
+			args: func(p *checkPair, node string) []string {
+				if node == "a" {
+					return []string{"-c", p.ka.ConfigPath}
+				}
+				return []string{"-c", p.kb.ConfigPath}
+			},
+			a:       &nodeWant{exit: 2, ids: []string{"keepalived-not-running/critical"}},
+			combine: &nodeWant{exit: 2, ids: []string{"no-master/critical", "keepalived-not-running"}, text: "neither a nor b is master for VRID 51"},
+		},
+		{
 			name: "interface-down",
 			setup: func(t *testing.T, p *checkPair) {
 				must(t, p.kb.WaitState(15*time.Second, "VI_51", "BACKUP"))
