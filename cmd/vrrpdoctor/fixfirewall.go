@@ -158,7 +158,7 @@ func runFixFirewall(ctx context.Context, s streams, o fixFirewallOptions) error 
 		}}
 	}
 	if sess == nil {
-		sess = &fix.Session{Run: fix.Exec, Read: fw.ReadLive, State: o.state}
+		sess = &fix.Session{Run: fix.Exec, Read: fw.ReadLive, State: o.state, NFT: fix.Netlink{}}
 		if o.apply || o.undo {
 			// firewalld over D-Bus where it answers; firewall-cmd otherwise.
 			if bus, err := fix.ConnectBus(ctx); err == nil {

@@ -48,6 +48,9 @@ type Session struct {
 	// State is the file recording the firewalld rich rules added (they
 	// cannot carry a comment).
 	State string
+	// NFT, when set, adds and deletes nftables rules (Netlink); nil runs
+	// the nft program with Run.
+	NFT NFTRules
 	// Bus, when set, is used for firewalld (firewall-cmd otherwise, and
 	// when D-Bus fails).
 	Bus *Bus
@@ -177,6 +180,12 @@ func (s *Session) Apply(ctx context.Context, plan *Plan, force bool) (*Outcome, 
 			out.Notes = append(out.Notes, fmt.Sprintf("firewalld: rich rule added %s, runtime and permanent", via))
 			continue
 		}
+		if r.Backend == NFT && s.NFT != nil {
+			if err := s.NFT.Add(r); err != nil {
+				return out, s.abort(ctx, old, rich, err)
+			}
+			continue
+		}
 		if _, err := s.Run(ctx, r.Command); err != nil {
 			return out, s.abort(ctx, old, rich, err)
 		}
@@ -277,6 +286,12 @@ func (s *Session) remove(ctx context.Context, as []Added) error {
 		var cmds [][]string
 		switch a.Backend {
 		case NFT:
+			if s.NFT != nil {
+				if err := s.NFT.Delete(a); err != nil {
+					errs = append(errs, err)
+				}
+				continue
+			}
 			cmds = [][]string{{"nft", "delete", "rule", string(a.Family), a.Table, a.Chain, "handle", fmt.Sprint(a.Handle)}}
 		case IptablesNFT, IptablesLegacy:
 			cmds = [][]string{{iptablesBinary(a.Backend, a.Family), "-w", "-t", a.Table, "-D", a.Chain, fmt.Sprint(a.Position)}}
