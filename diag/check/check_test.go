@@ -417,10 +417,10 @@ func TestFixes(t *testing.T) {
 		dir2 eval.Direction
 		want []string
 	}{
-		{"docker-like-input-drop", eval.In, []string{"vrrpdoctor fix-firewall -i eth0 --in", "  iptables -A INPUT -i eth0 -d 224.0.0.18 -p 112 -j ACCEPT"}},
+		{"docker-like-input-drop", eval.In, []string{"vrrpdoctor fix-firewall -i eth0 --in --apply", "  iptables -A INPUT -i eth0 -d 224.0.0.18 -p 112 -j ACCEPT"}},
 		{"legacy-drop-nft-accept", eval.In, []string{"  iptables-legacy -I INPUT 1 -i eth0 -d 224.0.0.18 -p 112 -j ACCEPT"}},
 		{"nft-two-tables-reject", eval.In, []string{`  nft insert rule ip late input position 2 iifname "eth0" ip daddr 224.0.0.18 ip protocol 112 accept`}},
-		{"nft-output-drop", eval.Out, []string{"vrrpdoctor fix-firewall -i eth0 --out", `  nft insert rule inet filter output position 2 oifname "eth0" ip daddr 224.0.0.18 ip protocol 112 accept`}},
+		{"nft-output-drop", eval.Out, []string{"vrrpdoctor fix-firewall -i eth0 --out --apply", `  nft insert rule inet filter output position 2 oifname "eth0" ip daddr 224.0.0.18 ip protocol 112 accept`}},
 		{"firewalld-nft-default", eval.In, []string{`  firewall-cmd --permanent --add-rich-rule='rule family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept'`, "  firewall-cmd --reload"}},
 	} {
 		t.Run(tc.dir, func(t *testing.T) {
@@ -458,7 +458,7 @@ func TestFixes(t *testing.T) {
 	v := Verdict{Direction: eval.In, Interface: "eth0", Src: netip.MustParseAddr("2001:db8::1"), Dst: netip.MustParseAddr("2001:db8::2"), Verdict: eval.Drop,
 		Rule: &eval.RuleRef{Backend: "iptables-nft", Family: "ip6", Table: "filter", Chain: "INPUT", Policy: true, Text: "policy DROP"}}
 	if fix := firewallFix(v, nil); !strings.Contains(fix, "ip6tables -A INPUT -i eth0 -s 2001:db8::1 -d 2001:db8::2 -p 112 -j ACCEPT") ||
-		!strings.Contains(fix, "vrrpdoctor fix-firewall -i eth0 --in --family 6 --peer 2001:db8::1") {
+		!strings.Contains(fix, "vrrpdoctor fix-firewall -i eth0 --in --family 6 --peer 2001:db8::1 --apply") {
 		t.Errorf("unicast IPv6 fix:\n%s", fix)
 	}
 	// firewalld's output: a policy from the host.

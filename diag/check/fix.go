@@ -62,9 +62,10 @@ func firewallFix(v Verdict, fwd *Firewalld) string {
 	if v.Src.IsValid() && !v.Dst.IsMulticast() {
 		cmd += " --peer " + peerOf(v).String()
 	}
+	cmd += " --apply"
 	rule := narrowRule(v, fwd)
-	return "Let the adverts through with one narrow rule (vrrpdoctor fix-firewall is not available yet; the rule it stands for follows):\n  " +
-		cmd + "\n" + rule + "\nThen run vrrpdoctor check again: another chain may still drop them."
+	return "Let the adverts through with one narrow rule. This adds it, checks it live and removes it again if the adverts still do not arrive (without --apply it only prints the plan; --undo removes it later):\n  " +
+		cmd + "\nor add it yourself:\n" + rule + "\nThen run vrrpdoctor check again."
 }
 
 // peerOf is the other router of a unicast verdict.

@@ -413,6 +413,26 @@ func TestCheckInputDrop(t *testing.T) {
 				}
 				t.Logf("combined text:\n%s", out)
 			}
+			// The fix-firewall command the finding prints, run as printed,
+			// ends the split brain, and check then says so.
+			if fd != nil {
+				var fix []string
+				for _, ln := range strings.Split(fd.Fix, "\n") {
+					if f := strings.Fields(ln); len(f) > 1 && f[0] == "vrrpdoctor" && f[1] == "fix-firewall" {
+						fix = f[1:]
+					}
+				}
+				if fix == nil {
+					t.Fatalf("no vrrpdoctor fix-firewall line in the fix:\n%s", fd.Fix)
+				}
+				out, errOut, code, _ := runCheckCmd(t, p.b, nil, fix...)
+				if code != 0 {
+					t.Fatalf("vrrpdoctor %s: exit %d\n%s\n%s", strings.Join(fix, " "), code, out, errOut)
+				}
+				p.waitHolders(t, p.a)
+				rb2, raw2, _ := checkNode(t, p.lab, p.b, nil, "b-fixed")
+				nodeWant{exit: 0, ids: []string{"healthy"}}.verify(t, "b after vrrpdoctor "+strings.Join(fix, " "), rb2, raw2)
+			}
 		})
 	}
 }
