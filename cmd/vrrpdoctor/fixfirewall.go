@@ -331,7 +331,12 @@ func persistNotes(plan *fix.Plan) []string {
 		case fix.NFT:
 			n := "nftables: added to the running ruleset only."
 			if _, err := os.Stat("/etc/nftables.conf"); err == nil {
-				n += " This host loads /etc/nftables.conf at boot: add the same rule there, in the same chain."
+				n += " This host loads /etc/nftables.conf at boot: add the same rules there, in the same chains, before the rules that drop:"
+				for _, x := range plan.Rules {
+					if x.Backend == fix.NFT {
+						n += fmt.Sprintf("\n    table %s %s, chain %s: %s", x.Family, x.Table, x.Chain, x.Text)
+					}
+				}
 			}
 			notes = append(notes, n)
 		case fix.IptablesNFT, fix.IptablesLegacy:

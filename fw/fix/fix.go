@@ -117,6 +117,8 @@ type Rule struct {
 	// Zone and Rich are the firewalld zone and rich rule.
 	Zone string `json:"zone,omitempty"`
 	Rich string `json:"rich_rule,omitempty"`
+	// Text is the nftables rule as it is written in a ruleset file.
+	Text string `json:"text,omitempty"`
 	// Why says why this rule, in this place.
 	Why string `json:"why"`
 	// Command is the command that adds the rule (runtime); Persist the
@@ -336,8 +338,9 @@ func place(model *ruleset.Ruleset, res eval.Result, p eval.Packet, opts Options)
 		if r.Handle == 0 {
 			r.Command[1] = "add"
 		}
-		r.Command = append(r.Command, nftMatch(p, ref.Family)...)
-		r.Command = append(r.Command, "accept", "comment", `"`+Marker+`"`)
+		body := append(nftMatch(p, ref.Family), "accept", "comment", `"`+Marker+`"`)
+		r.Command = append(r.Command, body...)
+		r.Text = strings.Join(body, " ")
 	case IptablesNFT, IptablesLegacy:
 		if !ref.Policy {
 			r.Position = ref.Position
