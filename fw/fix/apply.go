@@ -31,13 +31,6 @@ func Exec(ctx context.Context, argv []string) ([]byte, error) {
 	return out, nil
 }
 
-// InNetNS runs commands in the named network namespace (ip netns exec).
-func InNetNS(name string) Runner {
-	return func(ctx context.Context, argv []string) ([]byte, error) {
-		return Exec(ctx, append([]string{"ip", "netns", "exec", name}, argv...))
-	}
-}
-
 // Session applies and undoes fixes on one host.
 type Session struct {
 	// Run runs the firewall tools (nft, iptables-*, firewall-cmd).
