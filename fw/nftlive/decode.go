@@ -572,6 +572,12 @@ func (d *decoder) constOf(b []byte, typ string) ruleset.Expr {
 	switch typ {
 	case tIPv4, tIPv6:
 		if a, ok := netip.AddrFromSlice(b); ok {
+			if typ == tIPv6 {
+				// Keep IPv4-mapped IPv6 addresses (firewalld matches
+				// ::ffff:0.0.0.0/96) as IPv6: unmapping them would turn
+				// an IPv6 prefix into an IPv4 one.
+				return c(a.String())
+			}
 			return c(a.Unmap().String())
 		}
 	case tIfname:
