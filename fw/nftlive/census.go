@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -94,27 +95,62 @@ func newExpr(name string) expr.Any {
 	return nil
 }
 
-// dumpRules dumps every rule of every family in one netlink request
-// (google/nftables' GetRules needs one per chain) and decodes each
-// expression with google/nftables, recording the kinds it cannot decode.
-func dumpRules(netns int) ([]rawRule, error) {
-	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netns})
+// dumpRules dumps the rules of each chain with its own request on one
+// netlink socket and decodes each expression with google/nftables, recording
+// the kinds it cannot decode. One dump of every rule would do in one request
+// (google/nftables' GetRules needs one per chain too), but the kernel walks
+// its rule lists from the start again for each ~32 KiB part of a dump, which
+// makes the single dump quadratic in the number of rules: twice as slow at
+// 10,000 rules. The rules come back grouped by chain, in their order.
+func dumpRules(netns int, chains []*nftables.Chain) (map[chainKey][]rawRule, error) {
+	// A fixed receive buffer spares a peek at each reply's size; a dump's
+	// replies are at most 32 KiB.
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netns, MessageBufferSize: 1 << 16})
 	if err != nil {
 		return nil, fmt.Errorf("netlink: %w", err)
 	}
 	defer conn.Close()
-	req := netlink.Message{
-		Header: netlink.Header{
-			Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETRULE),
-			Flags: netlink.Request | netlink.Dump,
-		},
-		// nfgenmsg: family AF_UNSPEC (all), version, resource id.
-		Data: []byte{unix.AF_UNSPEC, unix.NFNETLINK_V0, 0, 0},
+	out := map[chainKey][]rawRule{}
+	for _, c := range chains {
+		if c.Table == nil {
+			continue
+		}
+		attrs, err := netlink.MarshalAttributes([]netlink.Attribute{
+			{Type: unix.NFTA_RULE_TABLE, Data: []byte(c.Table.Name + "\x00")},
+			{Type: unix.NFTA_RULE_CHAIN, Data: []byte(c.Name + "\x00")},
+		})
+		if err != nil {
+			return nil, err
+		}
+		req := netlink.Message{
+			Header: netlink.Header{
+				Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETRULE),
+				Flags: netlink.Request | netlink.Dump,
+			},
+			// nfgenmsg: family, version, resource id; then the filter.
+			Data: append([]byte{byte(c.Table.Family), unix.NFNETLINK_V0, 0, 0}, attrs...),
+		}
+		msgs, err := conn.Execute(req)
+		if err != nil {
+			return nil, fmt.Errorf("dump rules of %s %s: %w", c.Table.Name, c.Name, err)
+		}
+		rules, err := decodeRules(msgs)
+		if err != nil {
+			return nil, err
+		}
+		k := chainKey{byte(c.Table.Family), c.Table.Name, c.Name}
+		for _, r := range rules {
+			// The filter is the kernel's; keep only what was asked for.
+			if r.family == k.family && r.table == k.table && r.chain == k.chain {
+				out[k] = append(out[k], r)
+			}
+		}
 	}
-	msgs, err := conn.Execute(req)
-	if err != nil {
-		return nil, fmt.Errorf("dump rules: %w", err)
-	}
+	return out, nil
+}
+
+// decodeRules decodes NFT_MSG_NEWRULE messages of a dump.
+func decodeRules(msgs []netlink.Message) ([]rawRule, error) {
 	out := make([]rawRule, 0, len(msgs))
 	for _, m := range msgs {
 		if len(m.Data) < 4 {

@@ -4,8 +4,8 @@
 // and maps with their elements.
 //
 // google/nftables v0.3.0's GetRules silently drops expression kinds it does
-// not decode (byteorder, rt, socket, ...). Read dumps the rules itself, in
-// one request, decodes each expression with google/nftables' decoders and
+// not decode (byteorder, rt, socket, ...). Read dumps the rules itself, one
+// request per chain, decodes each expression with google/nftables' decoders and
 // marks a rule holding a kind they do not know as Incomplete, naming the
 // kinds, so the evaluator never trusts it. It also reads what v0.3.0 leaves
 // out or mixes up elsewhere: the devices of ingress/egress chains and the
@@ -57,20 +57,34 @@ func Read(opts Options) (*ruleset.Ruleset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nftables: list chains: %w", err)
 	}
-	rules, err := dumpRules(opts.NetNS)
+	byChain, err := dumpRules(opts.NetNS, chains)
 	if err != nil {
 		return nil, err
-	}
-	byChain := map[chainKey][]rawRule{}
-	for _, r := range rules {
-		k := chainKey{r.family, r.table, r.chain}
-		byChain[k] = append(byChain[k], r)
 	}
 	types, err := setTypes(opts.NetNS)
 	if err != nil {
 		return nil, err
 	}
 	devices, err := chainDevices(opts.NetNS)
+	if err != nil {
+		return nil, err
+	}
+	setsOf := map[*nftables.Table][]*nftables.Set{}
+	var keys []setKey
+	for _, t := range tables {
+		if _, ok := familyName[t.Family]; !ok {
+			continue
+		}
+		sets, err := conn.GetSets(t)
+		if err != nil {
+			return nil, fmt.Errorf("nftables: sets of %s: %w", t.Name, err)
+		}
+		setsOf[t] = sets
+		for _, s := range sets {
+			keys = append(keys, setKey{family: byte(t.Family), table: t.Name, name: s.Name})
+		}
+	}
+	elems, err := dumpElements(opts.NetNS, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -81,10 +95,7 @@ func Read(opts Options) (*ruleset.Ruleset, error) {
 			continue
 		}
 		mt := &ruleset.Table{Backend: ruleset.BackendNFT, Family: fam, Name: t.Name, Flags: tableFlags(t.Flags), Source: Source}
-		sets, err := readSets(conn, t, types)
-		if err != nil {
-			return nil, err
-		}
+		sets := readSets(t, setsOf[t], types, elems)
 		byName := map[string]*ruleset.Set{}
 		for _, s := range sets {
 			byName[s.Name] = s
@@ -227,17 +238,15 @@ func typeOf(name string) string {
 var typeSizes = map[string]int{"ipv4_addr": 4, "ipv6_addr": 16, "ifname": 16, "inet_proto": 1, "inet_service": 2, "mark": 4,
 	"ether_addr": 6, "pkt_type": 1, "nf_proto": 1, "ether_type": 2, "iface_index": 4, "ct_state": 4, "ct_status": 4, "fib_addrtype": 4}
 
-// readSets reads the sets and maps of a table with their elements. The key
-// and data types come from the kernel's own set description (types).
-func readSets(conn *nftables.Conn, t *nftables.Table, types map[setKey]setMeta) ([]*ruleset.Set, error) {
-	sets, err := conn.GetSets(t)
-	if err != nil {
-		return nil, fmt.Errorf("nftables: sets of %s: %w", t.Name, err)
-	}
+// readSets converts the sets and maps of a table with their elements
+// (elems, from dumpElements). The key and data types come from the kernel's
+// own set description (types).
+func readSets(t *nftables.Table, sets []*nftables.Set, types map[setKey]setMeta, elems map[setKey]setElems) []*ruleset.Set {
 	var out []*ruleset.Set
 	for _, s := range sets {
 		ms := &ruleset.Set{Name: s.Name}
-		meta, ok := types[setKey{family: byte(t.Family), table: t.Name, name: s.Name}]
+		k := setKey{family: byte(t.Family), table: t.Name, name: s.Name}
+		meta, ok := types[k]
 		if !ok {
 			ms.Incomplete = "the set vanished while it was read"
 			out = append(out, ms)
@@ -259,15 +268,14 @@ func readSets(conn *nftables.Conn, t *nftables.Table, types map[setKey]setMeta) 
 				ms.Flags = append(ms.Flags, f.name)
 			}
 		}
-		els, err := conn.GetSetElements(s)
-		if err != nil {
-			ms.Incomplete = "elements not readable: " + err.Error()
+		if els := elems[k]; els.err != nil {
+			ms.Incomplete = "elements not readable: " + els.err.Error()
 		} else {
-			ms.Elements, ms.Incomplete = elements(ms, els)
+			ms.Elements, ms.Incomplete = elements(ms, els.els)
 		}
 		out = append(out, ms)
 	}
-	return out, nil
+	return out
 }
 
 // elements converts set elements: plain keys, concatenations, map data and

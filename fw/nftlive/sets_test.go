@@ -1,6 +1,7 @@
 package nftlive_test
 
 import (
+	"fmt"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -91,7 +92,14 @@ const setsRuleset = `table inet t {
 func TestSetElementsMatchNft(t *testing.T) {
 	fwlab.Require(t, fwlab.Tools)
 	ns := fwlab.NewNS(t)
-	if out, err := ns.Exec([]byte(setsRuleset), "nft", "-f", "-"); err != nil {
+	// A set too big for one reply of the kernel's dump, between small ones.
+	var big []string
+	for i := 1; i <= 3000; i++ {
+		big = append(big, fmt.Sprintf("2001:db8:ff::%x", i))
+	}
+	rules := strings.Replace(setsRuleset, "\tset zero4 {",
+		"\tset big6 {\n\t\ttype ipv6_addr\n\t\telements = { "+strings.Join(big, ", ")+" }\n\t}\n\tset zero4 {", 1)
+	if out, err := ns.Exec([]byte(rules), "nft", "-f", "-"); err != nil {
 		t.Fatalf("nft -f: %v: %s", err, out)
 	}
 	live, err := nftlive.Read(nftlive.Options{NetNS: ns.FD})
