@@ -2,7 +2,10 @@ package nftlive
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -95,55 +98,92 @@ func newExpr(name string) expr.Any {
 	return nil
 }
 
-// dumpRules dumps the rules of each chain with its own request on one
-// netlink socket and decodes each expression with google/nftables, recording
+// dumpRules dumps the rules of each chain with its own request, on
+// ruleWorkers sockets, and decodes each expression with google/nftables, recording
 // the kinds it cannot decode. One dump of every rule would do in one request
 // (google/nftables' GetRules needs one per chain too), but the kernel walks
 // its rule lists from the start again for each ~32 KiB part of a dump, which
 // makes the single dump quadratic in the number of rules: twice as slow at
 // 10,000 rules. The rules come back grouped by chain, in their order.
 func dumpRules(netns int, chains []*nftables.Chain) (map[chainKey][]rawRule, error) {
-	// A fixed receive buffer spares a peek at each reply's size; a dump's
-	// replies are at most 32 KiB.
-	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netns, MessageBufferSize: 1 << 16})
-	if err != nil {
-		return nil, fmt.Errorf("netlink: %w", err)
-	}
-	defer conn.Close()
-	out := map[chainKey][]rawRule{}
-	for _, c := range chains {
-		if c.Table == nil {
-			continue
-		}
-		attrs, err := netlink.MarshalAttributes([]netlink.Attribute{
-			{Type: unix.NFTA_RULE_TABLE, Data: []byte(c.Table.Name + "\x00")},
-			{Type: unix.NFTA_RULE_CHAIN, Data: []byte(c.Name + "\x00")},
-		})
-		if err != nil {
-			return nil, err
-		}
-		req := netlink.Message{
-			Header: netlink.Header{
-				Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETRULE),
-				Flags: netlink.Request | netlink.Dump,
-			},
-			// nfgenmsg: family, version, resource id; then the filter.
-			Data: append([]byte{byte(c.Table.Family), unix.NFNETLINK_V0, 0, 0}, attrs...),
-		}
-		msgs, err := conn.Execute(req)
-		if err != nil {
-			return nil, fmt.Errorf("dump rules of %s %s: %w", c.Table.Name, c.Name, err)
-		}
-		rules, err := decodeRules(msgs)
-		if err != nil {
-			return nil, err
-		}
-		k := chainKey{byte(c.Table.Family), c.Table.Name, c.Name}
-		for _, r := range rules {
-			// The filter is the kernel's; keep only what was asked for.
-			if r.family == k.family && r.table == k.table && r.chain == k.chain {
-				out[k] = append(out[k], r)
+	results := make([][]rawRule, len(chains))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, ruleWorkers)
+	for w := range ruleWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// A fixed receive buffer spares a peek at each reply's size; a
+			// dump's replies are at most 32 KiB.
+			conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netns, MessageBufferSize: 1 << 16})
+			if err != nil {
+				errs[w] = fmt.Errorf("netlink: %w", err)
+				return
 			}
+			defer conn.Close()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(chains) {
+					return
+				}
+				if results[i], err = dumpChainRules(conn, chains[i]); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	out := make(map[chainKey][]rawRule, len(chains))
+	for i, c := range chains {
+		if c.Table != nil {
+			out[chainKey{byte(c.Table.Family), c.Table.Name, c.Name}] = results[i]
+		}
+	}
+	return out, nil
+}
+
+// ruleWorkers is how many sockets dumpRules reads from at once: while one
+// waits for the kernel, the other's replies are decoded.
+const ruleWorkers = 2
+
+// dumpChainRules dumps and decodes the rules of one chain.
+func dumpChainRules(conn *netlink.Conn, c *nftables.Chain) ([]rawRule, error) {
+	if c.Table == nil {
+		return nil, nil
+	}
+	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{
+		{Type: unix.NFTA_RULE_TABLE, Data: []byte(c.Table.Name + "\x00")},
+		{Type: unix.NFTA_RULE_CHAIN, Data: []byte(c.Name + "\x00")},
+	})
+	if err != nil {
+		return nil, err
+	}
+	req := netlink.Message{
+		Header: netlink.Header{
+			Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETRULE),
+			Flags: netlink.Request | netlink.Dump,
+		},
+		// nfgenmsg: family, version, resource id; then the filter.
+		Data: append([]byte{byte(c.Table.Family), unix.NFNETLINK_V0, 0, 0}, attrs...),
+	}
+	msgs, err := conn.Execute(req)
+	if err != nil {
+		return nil, fmt.Errorf("dump rules of %s %s: %w", c.Table.Name, c.Name, err)
+	}
+	rules, err := decodeRules(msgs)
+	if err != nil {
+		return nil, err
+	}
+	out := rules[:0]
+	for _, r := range rules {
+		// The filter is the kernel's; keep only what was asked for.
+		if r.family == byte(c.Table.Family) && r.table == c.Table.Name && r.chain == c.Name {
+			out = append(out, r)
 		}
 	}
 	return out, nil

@@ -15,9 +15,11 @@ package nftlive
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -57,37 +59,22 @@ func Read(opts Options) (*ruleset.Ruleset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nftables: list chains: %w", err)
 	}
-	byChain, err := dumpRules(opts.NetNS, chains)
-	if err != nil {
+	// The rules and the sets are read at the same time, on sockets of
+	// their own.
+	var byChain map[chainKey][]rawRule
+	var rulesErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		byChain, rulesErr = dumpRules(opts.NetNS, chains)
+	}()
+	sd, err := readSetData(conn, opts.NetNS, tables)
+	wg.Wait()
+	if err := errors.Join(rulesErr, err); err != nil {
 		return nil, err
 	}
-	types, err := setTypes(opts.NetNS)
-	if err != nil {
-		return nil, err
-	}
-	devices, err := chainDevices(opts.NetNS)
-	if err != nil {
-		return nil, err
-	}
-	setsOf := map[*nftables.Table][]*nftables.Set{}
-	var keys []setKey
-	for _, t := range tables {
-		if _, ok := familyName[t.Family]; !ok {
-			continue
-		}
-		sets, err := conn.GetSets(t)
-		if err != nil {
-			return nil, fmt.Errorf("nftables: sets of %s: %w", t.Name, err)
-		}
-		setsOf[t] = sets
-		for _, s := range sets {
-			keys = append(keys, setKey{family: byte(t.Family), table: t.Name, name: s.Name})
-		}
-	}
-	elems, err := dumpElements(opts.NetNS, keys)
-	if err != nil {
-		return nil, err
-	}
+	types, devices, setsOf, elems := sd.types, sd.devices, sd.setsOf, sd.elems
 	rs := &ruleset.Ruleset{Sources: []string{Source}}
 	for _, t := range tables {
 		fam, ok := familyName[t.Family]
@@ -128,6 +115,44 @@ func Read(opts Options) (*ruleset.Ruleset, error) {
 		rs.Tables = append(rs.Tables, mt)
 	}
 	return rs, nil
+}
+
+// setData is what Read learns besides the rules: the sets with their types
+// and elements, and the devices of ingress and egress chains.
+type setData struct {
+	types   map[setKey]setMeta
+	devices map[chainKey][]string
+	setsOf  map[*nftables.Table][]*nftables.Set
+	elems   map[setKey]setElems
+}
+
+func readSetData(conn *nftables.Conn, netns int, tables []*nftables.Table) (*setData, error) {
+	sd := &setData{setsOf: map[*nftables.Table][]*nftables.Set{}}
+	var err error
+	if sd.types, err = setTypes(netns); err != nil {
+		return nil, err
+	}
+	if sd.devices, err = chainDevices(netns); err != nil {
+		return nil, err
+	}
+	var keys []setKey
+	for _, t := range tables {
+		if _, ok := familyName[t.Family]; !ok {
+			continue
+		}
+		sets, err := conn.GetSets(t)
+		if err != nil {
+			return nil, fmt.Errorf("nftables: sets of %s: %w", t.Name, err)
+		}
+		sd.setsOf[t] = sets
+		for _, s := range sets {
+			keys = append(keys, setKey{family: byte(t.Family), table: t.Name, name: s.Name})
+		}
+	}
+	if sd.elems, err = dumpElements(netns, keys); err != nil {
+		return nil, err
+	}
+	return sd, nil
 }
 
 var familyName = map[nftables.TableFamily]ruleset.Family{
