@@ -273,6 +273,37 @@ func TestPlanFirewalld(t *testing.T) {
 	}
 }
 
+// TestPlanFirewalldIPv6BothDirections: on firewalld's IPv6 ruleset (nftables
+// backend, default zone) the way out passes filter_OUTPUT, whose reject set
+// holds ::ffff:0.0.0.0/96 (an IPv6 prefix that does not hold ff02::12), so
+// the plan for both directions is decided, not refused: the one rich rule
+// for the way in, nothing for the way out.
+func TestPlanFirewalldIPv6BothDirections(t *testing.T) {
+	info := &firewalld.Info{Running: true, Version: "1.3.3", Backend: "nftables", DefaultZone: "public"}
+	targets := []Target{{Name: "VI_1", Iface: "eth0", Family: 6, Group: group6, Self: netip.MustParseAddr("fe80::2")}}
+	plan, err := Make(load(t, "firewalld-nft-ipv6-default"), targets, Options{Firewalld: info})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Refused) > 0 {
+		t.Fatalf("refused: %v", plan.Refused)
+	}
+	if len(plan.Checks) != 2 {
+		t.Fatalf("checks %+v, want in and out", plan.Checks)
+	}
+	in, out := plan.Checks[0], plan.Checks[1]
+	if in.Packet.Direction != eval.In || in.Before != eval.Reject || in.After != eval.Accept {
+		t.Errorf("in: %s: %s -> %s (%s)", in.Label, in.Before, in.After, in.Reason)
+	}
+	if out.Packet.Direction != eval.Out || out.Before != eval.Accept || out.After != eval.Accept ||
+		out.Rule == nil || !out.Rule.Policy || out.Rule.Chain != "filter_OUTPUT" {
+		t.Errorf("out: %s: %s by %v -> %s (%s)", out.Label, out.Before, out.Rule, out.After, out.Reason)
+	}
+	if len(plan.Rules) != 1 || plan.Rules[0].Rich != `rule family="ipv6" destination address="ff02::12" protocol value="vrrp" accept` || plan.Rules[0].Zone != "public" {
+		t.Errorf("rules %+v, want the one IPv6 rich rule in zone public", plan.Rules)
+	}
+}
+
 // TestRenderJSON round-trips the report.
 func TestRenderJSON(t *testing.T) {
 	plan, err := Make(load(t, "nft-two-tables-reject"), multicast4(), Options{})
