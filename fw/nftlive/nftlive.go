@@ -39,8 +39,73 @@ type Options struct {
 // Source is the name Read gives its tables' Source.
 const Source = "nftables (netlink)"
 
-// Read reads the whole nftables ruleset.
+// Read reads the whole nftables ruleset. It takes several dumps (one per
+// chain for the rules, one per set for the elements); when the ruleset
+// changes meanwhile (the kernel's generation id moves) it reads it again,
+// and gives up with an error after readAttempts readings.
 func Read(opts Options) (*ruleset.Ruleset, error) {
+	gc, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: opts.NetNS})
+	if err != nil {
+		return nil, fmt.Errorf("netlink: %w", err)
+	}
+	defer gc.Close()
+	for range readAttempts {
+		before, err := generation(gc)
+		if err != nil {
+			return nil, err
+		}
+		rs, err := read(opts)
+		if err != nil {
+			return nil, err
+		}
+		after, err := generation(gc)
+		if err != nil {
+			return nil, err
+		}
+		if before == after {
+			return rs, nil
+		}
+	}
+	return nil, fmt.Errorf("nftables: the ruleset changed during each of %d readings", readAttempts)
+}
+
+// readAttempts is how many times Read tries to read a ruleset that does not
+// change while it is read.
+const readAttempts = 5
+
+// generation returns the ruleset's generation id (NFT_MSG_GETGEN), which
+// every committed change of the ruleset increments.
+func generation(conn *netlink.Conn) (uint32, error) {
+	msgs, err := conn.Execute(netlink.Message{
+		Header: netlink.Header{
+			Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETGEN),
+			Flags: netlink.Request,
+		},
+		Data: []byte{unix.AF_UNSPEC, unix.NFNETLINK_V0, 0, 0},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("nftables: generation: %w", err)
+	}
+	for _, m := range msgs {
+		if len(m.Data) < 4 {
+			continue
+		}
+		ad, err := netlink.NewAttributeDecoder(m.Data[4:])
+		if err != nil {
+			return 0, fmt.Errorf("nftables: generation: %w", err)
+		}
+		ad.ByteOrder = binary.BigEndian
+		for ad.Next() {
+			if ad.Type() == unix.NFTA_GEN_ID {
+				return ad.Uint32(), nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("nftables: generation: no NFTA_GEN_ID in the kernel's answer")
+}
+
+// read reads the ruleset once.
+func read(opts Options) (*ruleset.Ruleset, error) {
 	// One lasting netlink socket for all the dumps, not one per call.
 	copts := []nftables.ConnOption{nftables.AsLasting()}
 	if opts.NetNS != 0 {
