@@ -29,12 +29,22 @@ type nodeWant struct {
 
 func (w nodeWant) verify(t *testing.T, node string, r checkJSON, raw string) {
 	t.Helper()
+	matrixRow(t, node, w.String(), r)
 	if ps := w.problems(node, r); len(ps) > 0 {
 		for _, p := range ps {
 			t.Error(p)
 		}
 		t.Logf("%s:\n%s", node, raw)
 	}
+}
+
+// String is the expectation as a matrix cell.
+func (w nodeWant) String() string {
+	s := fmt.Sprintf("exit %d: %s", w.exit, strings.Join(w.ids, " "))
+	if len(w.not) > 0 {
+		s += ", not " + strings.Join(w.not, " ")
+	}
+	return s
 }
 
 // problems lists how r differs from w.
@@ -87,13 +97,18 @@ func TestCheckScenarios(t *testing.T) {
 		// noKeepalivedB leaves b without keepalived (setup starts what it
 		// wants there).
 		noKeepalivedB bool
-		setup         func(t *testing.T, p *checkPair)
-		holders       string // who holds the VIP before the check: "a", "b", "ab"; "" skips the wait
-		args          func(p *checkPair, node string) []string
-		a, b          *nodeWant
-		either        *nodeWant // must hold on a or on b
-		combine       *nodeWant
-		noSecret      string // must not be in any JSON report
+		// before runs before keepalived starts, setup after.
+		before   func(t *testing.T, p *checkPair)
+		setup    func(t *testing.T, p *checkPair)
+		holders  string // who holds the VIP before the check: "a", "b", "ab"; "" skips the wait
+		args     func(p *checkPair, node string) []string
+		a, b     *nodeWant
+		either   *nodeWant // must hold on a or on b
+		combine  *nodeWant
+		noSecret string // must not be in any JSON report
+		// more checks the reports further (nil when that node was not
+		// checked).
+		more func(t *testing.T, p *checkPair, a, b *checkJSON)
 	}{
 		{
 			name: "output-drop",
@@ -303,10 +318,127 @@ func TestCheckScenarios(t *testing.T) {
 			a:       &nodeWant{exit: 0, ids: []string{"healthy"}},
 			b:       &nodeWant{exit: 0, ids: []string{"healthy"}, not: []string{"keepalived-not-running"}},
 		},
+		{
+			// Both routers configured as address owner (priority 255).
+			name: "owner-conflict",
+			inst: func(i int, in *netlab.VRRPInstance) { in.Priority = 255 },
+			setup: func(t *testing.T, p *checkPair) {
+				must(t, netlab.WaitFor(15*time.Second, func() (bool, error) {
+					h, err := p.lab.Holders(vip)
+					return len(h) == 1, err
+				}))
+				time.Sleep(time.Second)
+			},
+			// keepalived 2.2.7 keeps 255 on both (no lowering to 254) and
+			// one of them stays master (which one varies from run to run).
+			// The backup hears a second owner: owner-conflict. The master
+			// hears nothing and cannot tell (it reports healthy); the
+			// combined report does.
+			either:  &nodeWant{exit: 2, ids: []string{"owner-conflict/critical"}, not: []string{"healthy"}, text: "claim to own the virtual addresses (priority 255)"},
+			combine: &nodeWant{exit: 2, ids: []string{"owner-conflict/critical"}},
+			more: func(t *testing.T, p *checkPair, a, b *checkJSON) {
+				// The other node: the master, healthy at priority 255.
+				if a.find("owner-conflict") != nil {
+					a = b
+				}
+				if f := a.find("healthy"); a.ExitCode != 0 || f == nil || !strings.Contains(f.Summary, "MASTER for VRID 51 on eth0 (priority 255)") {
+					t.Errorf("the master: exit %d, %v", a.ExitCode, a.ids())
+				}
+			},
+		},
+		{
+			// a's own OUTPUT firewall drops its adverts, so nothing reaches
+			// the wire; b does not advertise either (its instance is in FAULT:
+			// the tracked interface dum0 is down). A backup that hears nothing
+			// takes over instead, and then only a's report (or --combine)
+			// shows the drop: see output-drop.
+			name:     "no-adverts-received",
+			programs: []string{"iptables"},
+			inst: func(i int, in *netlab.VRRPInstance) {
+				if i == 1 {
+					in.Extra = []string{"track_interface { dum0 }"}
+				}
+			},
+			before: func(t *testing.T, p *checkPair) {
+				// A veth pair left down (no dummy module here).
+				_, err := p.b.Run("ip", "link", "add", "dum0", "type", "veth", "peer", "name", "dum1")
+				must(t, err)
+				_, err = p.a.Iptables("-A", "OUTPUT", "-p", "vrrp", "-j", "DROP")
+				must(t, err)
+			},
+			setup: func(t *testing.T, p *checkPair) {
+				must(t, p.kb.WaitLog(15*time.Second, "(VI_51): entering FAULT state (interface dum0 down)"))
+				must(t, p.ka.WaitState(15*time.Second, "VI_51", "MASTER"))
+			},
+			holders: "a",
+			b:       &nodeWant{exit: 1, ids: []string{"no-adverts-received/warning"}, not: []string{"healthy", "split-brain"}, text: "nothing advertises VRID 51 on eth0"},
+			a:       &nodeWant{exit: 2, ids: []string{"firewall-output-drop/critical"}, text: "rule `-A OUTPUT -p vrrp -j DROP`"},
+			more: func(t *testing.T, p *checkPair, a, b *checkJSON) {
+				f := b.find("no-adverts-received")
+				if f == nil {
+					return
+				}
+				for _, want := range []string{"its own OUTPUT firewall drops its adverts", "multicast"} {
+					if !strings.Contains(f.Explanation, want) {
+						t.Errorf("b: no-adverts-received explanation lacks %q: %s", want, f.Explanation)
+					}
+				}
+				for _, want := range []string{"Run vrrpdoctor check on the peer", "unicast_peer"} {
+					if !strings.Contains(f.Fix, want) {
+						t.Errorf("b: no-adverts-received fix lacks %q: %s", want, f.Fix)
+					}
+				}
+				if ev := f.evidence("capture"); !strings.Contains(ev, "no adverts for VRID 51 on eth0's wire") {
+					t.Errorf("b: no-adverts-received capture evidence %q", ev)
+				}
+			},
+		},
+		{
+			// check -c on an edited configuration with an error, beside the
+			// keepalived that runs the good one.
+			name: "config-error",
+			setup: func(t *testing.T, p *checkPair) {
+				must(t, p.kb.WaitState(15*time.Second, "VI_51", "BACKUP"))
+				good, err := os.ReadFile(p.kb.ConfigPath)
+				must(t, err)
+				bad := strings.Replace(string(good), "priority 100", "priority 300", 1)
+				if bad == string(good) {
+					t.Fatalf("no priority 100 line in %s:\n%s", p.kb.ConfigPath, good)
+				}
+				must(t, os.WriteFile(p.lab.Path("b-bad.conf"), []byte(bad), 0o644))
+			},
+			holders: "a",
+			args: func(p *checkPair, node string) []string {
+				return []string{"-c", p.lab.Path("b-bad.conf")}
+			},
+			b: &nodeWant{exit: 2, ids: []string{"config-error/critical"}, not: []string{"split-brain"}, text: "has 1 error that keepalived refuses"},
+			more: func(t *testing.T, p *checkPair, a, b *checkJSON) {
+				f := b.find("config-error")
+				if f == nil {
+					return
+				}
+				path := p.lab.Path("b-bad.conf")
+				raw, err := os.ReadFile(path)
+				must(t, err)
+				line, col := 0, 0
+				for i, l := range strings.Split(string(raw), "\n") {
+					if c := strings.Index(l, "priority 300"); c >= 0 {
+						line, col = i+1, c+1
+					}
+				}
+				want := fmt.Sprintf("%s:%d:%d: priority 300 out of range 1-255", path, line, col)
+				if ev := f.evidence("error"); ev != want {
+					t.Errorf("b: config-error evidence %q, want %q", ev, want)
+				}
+			},
+		},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
 			p := newCheckLab(t, sc.programs...)
+			if sc.before != nil {
+				sc.before(t, p)
+			}
 			for i, h := range []*netlab.Host{p.a, p.b} {
 				if i == 1 && sc.noKeepalivedB {
 					continue
@@ -369,9 +501,21 @@ func TestCheckScenarios(t *testing.T) {
 			}
 			if w := sc.either; w != nil {
 				pa, pb := w.problems("a", res["a"].r), w.problems("b", res["b"].r)
+				matrixRow(t, "a", "a or b: "+w.String(), res["a"].r)
+				matrixRow(t, "b", "a or b: "+w.String(), res["b"].r)
 				if len(pa) > 0 && len(pb) > 0 {
 					t.Errorf("neither node as wanted: %v; %v\na:\n%s\nb:\n%s", pa, pb, res["a"].raw, res["b"].raw)
 				}
+			}
+			if sc.more != nil {
+				var ra, rb *checkJSON
+				if x, ok := res["a"]; ok && x.raw != "" {
+					ra = &x.r
+				}
+				if x := res["b"]; x.raw != "" {
+					rb = &x.r
+				}
+				sc.more(t, p, ra, rb)
 			}
 			if sc.noSecret != "" {
 				for n, x := range res {

@@ -58,7 +58,8 @@ type checkFinding struct {
 		Label string `json:"label"`
 		Value string `json:"value"`
 	} `json:"evidence"`
-	Fix string `json:"fix"`
+	Explanation string `json:"explanation"`
+	Fix         string `json:"fix"`
 }
 
 func (r *checkJSON) find(id string) *checkFinding {
@@ -233,8 +234,17 @@ func (p *checkPair) combine(t *testing.T) (checkJSON, string) {
 	return r, out.String()
 }
 
+// matrixRow logs one row of the scenario matrix (docs/check.md, "Tested
+// in the lab"): test, node, what the test expects and what check reported.
+// `go test -v -run TestCheck ./internal/e2e | grep MATRIX` collects them.
+func matrixRow(t *testing.T, node, expected string, r checkJSON) {
+	t.Helper()
+	t.Logf("MATRIX | %s | %s | %s | exit %d: %s |", t.Name(), node, expected, r.ExitCode, strings.Join(r.ids(), " "))
+}
+
 func noProblems(t *testing.T, node string, r checkJSON, raw string) {
 	t.Helper()
+	matrixRow(t, node, "exit 0: healthy, nothing above info", r)
 	if r.ExitCode != 0 || r.Status != "ok" {
 		t.Errorf("%s: status %s (exit %d), want ok: findings %v", node, r.Status, r.ExitCode, r.ids())
 	}
@@ -376,6 +386,8 @@ func TestCheckInputDrop(t *testing.T) {
 			if ra.find("firewall-input-drop") != nil {
 				t.Errorf("a: firewall-input-drop on the node without a firewall: %v", ra.ids())
 			}
+			matrixRow(t, "b", "exit 2: split-brain/critical firewall-input-drop/critical (rule "+tc.rule+")", rb)
+			matrixRow(t, "a", "exit 2: split-brain (it does not hear us), no firewall-input-drop", ra)
 			if t.Failed() {
 				t.Logf("a:\n%s\nb:\n%s", rawA, rawB)
 			}
@@ -388,6 +400,7 @@ func TestCheckInputDrop(t *testing.T) {
 				!strings.Contains(cs.Summary, "Cause on b's side.") {
 				t.Errorf("combined: exit %d, split-brain %+v\n%s", c.ExitCode, cs, raw)
 			}
+			matrixRow(t, "combined", "exit 2: split-brain (cause on b's side)", c)
 			if tc.name == "iptables-nft" {
 				// --peer: check here (b), then combine with a's report.
 				out, errOut, code, _ := runCheckCmd(t, p.b, nil, "check", "--json", "--node", "b", "--peer", filepath.Join(p.lab.Dir(), "a.json"))
