@@ -650,6 +650,10 @@ func value(path string, v any) (ruleset.Expr, error) {
 			case "prefix":
 				bm, _ := body.(map[string]any)
 				addr, _ := bm["addr"].(string)
+				if a, ok := bm["addr"].(json.Number); ok {
+					// A prefix of a number type: marks print as 0x00001000/20.
+					addr = a.String()
+				}
 				n, err := num(bm["len"])
 				if addr == "" || err != nil {
 					return nil, errf(path+".prefix", "want addr and len")

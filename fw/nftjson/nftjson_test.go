@@ -127,6 +127,27 @@ func TestClassifyIptablesNFT(t *testing.T) {
 	}
 }
 
+// TestNumberPrefix: nft 1.0.6 prints an interval of marks that is a prefix
+// (0x00001000/20) with a number as its address.
+func TestNumberPrefix(t *testing.T) {
+	data := []byte(`{"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
+		{"table": {"family": "inet", "name": "t", "handle": 1}},
+		{"set": {"family": "inet", "name": "markiv", "table": "t", "type": "mark", "handle": 1, "flags": ["interval"],
+			"elem": [{"range": [16, 32]}, 256, {"prefix": {"addr": 4096, "len": 20}}]}}]}`)
+	rs, err := Parse(data, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rs.Table(ruleset.BackendNFT, ruleset.FamilyInet, "t").Set("markiv")
+	var got []string
+	for _, e := range s.Elements {
+		got = append(got, e.String())
+	}
+	if strings.Join(got, ", ") != "16-32, 256, 4096/20" {
+		t.Errorf("elements %v", got)
+	}
+}
+
 func TestSetsAndMaps(t *testing.T) {
 	data, err := os.ReadFile("../../testdata/rulesets/nft-hand-sets/nft.json")
 	if err != nil {
