@@ -17,6 +17,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -552,7 +553,35 @@ func interval(lo, end []byte, t string, d *decoder) ruleset.Expr {
 			}
 		}
 	}
-	return span(lo, hi, t, d)
+	if !hostOrder[t] {
+		return span(lo, hi, t, d)
+	}
+	// nft stores the bounds of a host-order type big-endian in an interval
+	// set, so that they sort as numbers (netlink_delinearize_setelem turns
+	// them back); marks print as prefixes where they are one.
+	n, isPrefix := prefixOf(lo, hi)
+	lo, hi = toHost(lo), toHost(hi)
+	switch {
+	case bytes.Equal(lo, hi):
+		return d.constOf(lo, t)
+	case isPrefix && t == tMark:
+		if a, ok := d.constOf(lo, t).(ruleset.Const); ok {
+			return ruleset.Prefix{Addr: a.Value, Len: n}
+		}
+	}
+	return ruleset.Range{Lo: d.constOf(lo, t), Hi: d.constOf(hi, t)}
+}
+
+// hostOrder are the decoder's types nft keeps in host byte order.
+var hostOrder = map[string]bool{tMark: true, tIfindex: true, tCTState: true, tCTStat: true, tAddrTyp: true}
+
+// toHost turns big-endian bytes into host order.
+func toHost(b []byte) []byte {
+	out := append([]byte(nil), b...)
+	if binary.NativeEndian.Uint16([]byte{1, 0}) == 1 { // little-endian
+		slices.Reverse(out)
+	}
+	return out
 }
 
 // span renders [lo, hi] as a constant, prefix or range, as nft prints it.

@@ -17,7 +17,8 @@ import (
 // setsRuleset has interval sets whose boundaries meet (one range's end
 // element has the key of the next range's start), single addresses, ranges
 // that start at zero or run to the top of the key space, and concatenations
-// of keys shorter than their 4-byte registers, with and without intervals.
+// of keys shorter than their 4-byte registers, with and without intervals,
+// and marks, host-order values that interval sets hold big-endian.
 // 240.0.0.0/4 and ff00::/8 stand for "up to the highest address": no traffic
 // goes to them.
 const setsRuleset = `table inet t {
@@ -67,6 +68,14 @@ const setsRuleset = `table inet t {
 	set marks {
 		type mark . inet_service
 		elements = { 0x00000010 . 22 }
+	}
+	set markiv {
+		type mark; flags interval
+		elements = { 0x10-0x20, 0x100, 0x1000-0x1fff }
+	}
+	set markp {
+		type mark
+		elements = { 0x10, 0x100 }
 	}
 	set ranges {
 		type ipv4_addr . inet_service; flags interval
