@@ -409,7 +409,7 @@ func elements(ms *ruleset.Set, els []nftables.SetElement) ([]ruleset.Element, st
 			if e.IntervalEnd {
 				continue
 			}
-			k, err := concatKey(ms.Type, e.Key, e.KeyEnd, d)
+			k, err := concatKey(ms.Type, e.Key, e.KeyEnd, ms.HasFlag("interval"), d)
 			if err != nil {
 				return nil, err.Error()
 			}
@@ -427,7 +427,7 @@ func elements(ms *ruleset.Set, els []nftables.SetElement) ([]ruleset.Element, st
 			}
 			k := d.constOf(e.Key, typ)
 			if len(e.KeyEnd) > 0 && !bytes.Equal(e.KeyEnd, e.Key) {
-				k = span(e.Key, e.KeyEnd, typ, d)
+				k = span(e.Key, e.KeyEnd, typ, d, false)
 			}
 			if msg := add(e, k); msg != "" {
 				return nil, msg
@@ -488,7 +488,7 @@ func pairIntervals(els []nftables.SetElement) []boundedInterval {
 // ether_addr 6) is followed by padding. hi, when set, is the inclusive upper
 // bound of a concatenation with intervals; each part then is a value, a
 // prefix or a range of its own.
-func concatKey(types []string, lo, hi []byte, d *decoder) (ruleset.Expr, error) {
+func concatKey(types []string, lo, hi []byte, isInterval bool, d *decoder) (ruleset.Expr, error) {
 	if len(hi) > 0 && len(hi) != len(lo) {
 		return nil, fmt.Errorf("concatenated key of %d bytes with an upper bound of %d bytes", len(lo), len(hi))
 	}
@@ -499,11 +499,15 @@ func concatKey(types []string, lo, hi []byte, d *decoder) (ruleset.Expr, error) 
 		if off+n > len(lo) {
 			return nil, fmt.Errorf("concatenated key %x too short for %s", lo, strings.Join(types, " . "))
 		}
-		part := lo[off : off+n]
-		if len(hi) > 0 && !bytes.Equal(part, hi[off:off+n]) {
-			c.Items = append(c.Items, span(part, hi[off:off+n], typeOf(p), d))
+		part, t := lo[off:off+n], typeOf(p)
+		// Interval sets hold host-order parts big-endian too.
+		swapped := isInterval && hostOrder[t]
+		if len(hi) > 0 {
+			c.Items = append(c.Items, span(part, hi[off:off+n], t, d, swapped))
+		} else if swapped {
+			c.Items = append(c.Items, d.constOf(toHost(part), t))
 		} else {
-			c.Items = append(c.Items, d.constOf(part, typeOf(p)))
+			c.Items = append(c.Items, d.constOf(part, t))
 		}
 		off += (n + 3) / 4 * 4
 	}
@@ -553,18 +557,26 @@ func interval(lo, end []byte, t string, d *decoder) ruleset.Expr {
 			}
 		}
 	}
-	if !hostOrder[t] {
-		return span(lo, hi, t, d)
-	}
-	// nft stores the bounds of a host-order type big-endian in an interval
-	// set, so that they sort as numbers (netlink_delinearize_setelem turns
-	// them back); marks print as prefixes where they are one.
+	return span(lo, hi, t, d, hostOrder[t])
+}
+
+// span renders [lo, hi] as nft prints it: a constant, an interface
+// wildcard (eth*), a prefix or a range. swapped says the bounds are
+// big-endian although the type is a host-order one: nft stores them so in
+// interval sets, so that they sort as numbers (netlink_delinearize_setelem
+// turns them back).
+func span(lo, hi []byte, t string, d *decoder, swapped bool) ruleset.Expr {
 	n, isPrefix := prefixOf(lo, hi)
-	lo, hi = toHost(lo), toHost(hi)
-	switch {
-	case bytes.Equal(lo, hi):
+	if swapped {
+		lo, hi = toHost(lo), toHost(hi)
+	}
+	if bytes.Equal(lo, hi) {
 		return d.constOf(lo, t)
-	case isPrefix && t == tMark:
+	}
+	if t == tIfname && isPrefix && n%8 == 0 && !bytes.Contains(lo[:n/8], []byte{0}) {
+		return ruleset.Const{Value: string(lo[:n/8]) + "*"}
+	}
+	if isPrefix && (t == tIPv4 || t == tIPv6 || t == tMark) {
 		if a, ok := d.constOf(lo, t).(ruleset.Const); ok {
 			return ruleset.Prefix{Addr: a.Value, Len: n}
 		}
@@ -582,21 +594,6 @@ func toHost(b []byte) []byte {
 		slices.Reverse(out)
 	}
 	return out
-}
-
-// span renders [lo, hi] as a constant, prefix or range, as nft prints it.
-func span(lo, hi []byte, t string, d *decoder) ruleset.Expr {
-	if bytes.Equal(lo, hi) {
-		return d.constOf(lo, t)
-	}
-	if t == tIPv4 || t == tIPv6 {
-		if n, ok := prefixOf(lo, hi); ok {
-			if a, ok := d.constOf(lo, t).(ruleset.Const); ok {
-				return ruleset.Prefix{Addr: a.Value, Len: n}
-			}
-		}
-	}
-	return ruleset.Range{Lo: d.constOf(lo, t), Hi: d.constOf(hi, t)}
 }
 
 // prefixOf reports whether [lo, hi] is exactly one prefix.

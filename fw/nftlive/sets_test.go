@@ -18,7 +18,8 @@ import (
 // element has the key of the next range's start), single addresses, ranges
 // that start at zero or run to the top of the key space, and concatenations
 // of keys shorter than their 4-byte registers, with and without intervals,
-// and marks, host-order values that interval sets hold big-endian.
+// marks, host-order values that interval sets hold big-endian, and
+// interface wildcards (eth*), which interval sets hold as ranges.
 // 240.0.0.0/4 and ff00::/8 stand for "up to the highest address": no traffic
 // goes to them.
 const setsRuleset = `table inet t {
@@ -76,6 +77,18 @@ const setsRuleset = `table inet t {
 	set markp {
 		type mark
 		elements = { 0x10, 0x100 }
+	}
+	set markcat {
+		type mark . inet_service; flags interval
+		elements = { 0x10-0x20 . 22, 0x100 . 80-89 }
+	}
+	set ifcat {
+		type ifname . ipv6_addr; flags interval
+		elements = { "eth0" . 2001:db8::/64, "vrrp*" . 2001:db8::1 }
+	}
+	set ifiv {
+		type ifname; flags interval
+		elements = { "eth*", "vrrp0" }
 	}
 	set ranges {
 		type ipv4_addr . inet_service; flags interval
