@@ -356,6 +356,31 @@ func TestEvaluate(t *testing.T) {
 	}
 }
 
+// TestNotMemberJoinError: when this check's own socket tap could not join
+// the group either, not-member-of-group shows why and names the sysctl.
+func TestNotMemberJoinError(t *testing.T) {
+	r := backup()
+	no := false
+	r.Interfaces[0].JoinedVRRP4 = &no
+	r.Instances[0].Observed, r.Instances[0].Peers = false, nil
+	msg := "capture: socket tap on eth0 (IPv4): join 224.0.0.18: no buffer space available"
+	r.Capture = &CaptureInfo{Interfaces: []CaptureIface{{Name: "eth0", Error: msg}}}
+	r.Finish()
+	f := find(r.Findings, IDNotMemberOfGroup)
+	if f == nil || r.ExitCode != diag.ExitCritical {
+		t.Fatalf("exit %d, findings %v", r.ExitCode, ids(r.Findings))
+	}
+	var got string
+	for _, e := range f.Evidence {
+		if e.Label == "this check's own join" {
+			got = e.Value
+		}
+	}
+	if got != msg || !strings.Contains(f.Fix, "net.ipv4.igmp_max_memberships") {
+		t.Errorf("evidence %q, fix %q", got, f.Fix)
+	}
+}
+
 // TestConcurrent: adverts sent while both act as master are counted; the
 // handovers of a takeover or a preemption are not.
 func TestConcurrent(t *testing.T) {

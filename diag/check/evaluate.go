@@ -277,16 +277,34 @@ func (e *evaluator) membership(in *Instance, ifc *Interface) {
 	if in.Family == 6 {
 		file = "/proc/net/igmp6"
 	}
+	ev := []diag.Evidence{
+		{Label: "memberships", Value: fmt.Sprintf("%s lists no %s on %s (read before this check's own socket joined it)", file, group, in.Interface)},
+		{Label: "daemons", Value: processList(e.r.Processes)},
+	}
+	// This check's own socket tap joins the group too: its failure says why
+	// the daemon's join failed (e.g. ENOBUFS from igmp_max_memberships).
+	if c := e.r.Capture; c != nil {
+		for _, ci := range c.Interfaces {
+			for _, msg := range append([]string{ci.Error}, ci.SocketErrors...) {
+				if ci.Name == in.Interface && strings.Contains(msg, "join "+group) {
+					ev = append(ev, diag.Evidence{Label: "this check's own join", Value: msg})
+				}
+			}
+		}
+	}
+	limit := ` ("No buffer space available": the host's limit of group memberships, sysctl net.ipv4.igmp_max_memberships, is used up; raise it)`
+	if in.Family == 6 {
+		limit = ""
+	}
 	e.add(diag.Finding{
 		ID: IDNotMemberOfGroup, Severity: diag.SeverityCritical, Subject: in.Subject(),
-		Summary: fmt.Sprintf("%s has not joined the VRRP group %s although a VRRP daemon runs", in.Interface, group),
-		Evidence: []diag.Evidence{
-			{Label: "memberships", Value: fmt.Sprintf("%s lists no %s on %s (read before this check's own socket joined it)", file, group, in.Interface)},
-			{Label: "daemons", Value: processList(e.r.Processes)},
-		},
+		Summary:  fmt.Sprintf("%s has not joined the VRRP group %s although a VRRP daemon runs", in.Interface, group),
+		Evidence: ev,
 		Explanation: `A host delivers multicast to its sockets only for groups one of its sockets joined on that interface. ` +
-			`keepalived joins the VRRP group when its instance starts; without the membership its adverts from peers are discarded before any firewall, and it takes over as master.`,
-		Fix: "Restart keepalived (systemctl restart keepalived) and check its log for errors joining the group; check that the instance's interface is the one the peers are on.",
+			`keepalived joins the VRRP group when its instance starts; without the membership the peers' adverts are discarded before any firewall. ` +
+			`If keepalived still has its VRRP socket it takes over as master (split brain); if setting up the socket failed (keepalived logs "cant do IP_ADD_MEMBERSHIP"), it stays a silent backup that never takes over.`,
+		Fix: "Check keepalived's log for errors joining the group" + limit + ", " +
+			"check that the instance's interface is the one the peers are on, then restart keepalived (systemctl restart keepalived).",
 	})
 }
 

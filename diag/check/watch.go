@@ -122,6 +122,8 @@ func watch(ctx context.Context, r *Report, d time.Duration) map[string]*observat
 			var pe *capture.PermissionError
 			if errors.As(err, &pe) {
 				noPriv = true
+			} else {
+				r.Skipped = append(r.Skipped, fmt.Sprintf("wire and socket taps on %s did not run: %v", ifc.Name, err))
 			}
 			info.Interfaces = append(info.Interfaces, CaptureIface{Name: ifc.Name, Error: err.Error()})
 			continue

@@ -394,6 +394,35 @@ func TestCheckScenarios(t *testing.T) {
 			},
 		},
 		{
+			// The host refuses more multicast memberships
+			// (net.ipv4.igmp_max_memberships, exhausted on hosts with many
+			// groups): keepalived's IP_ADD_MEMBERSHIP fails with ENOBUFS and
+			// it runs without the group, so a's adverts are not delivered.
+			name: "not-member-of-group",
+			before: func(t *testing.T, p *checkPair) {
+				must(t, p.b.Sysctl("net/ipv4/igmp_max_memberships", "0"))
+			},
+			// keepalived 2.2.7 is then left without a VRRP socket: a silent
+			// backup that never takes over, so a alone holds the address.
+			holders: "a",
+			b:       &nodeWant{exit: 2, ids: []string{"not-member-of-group/critical"}, text: "eth0 has not joined the VRRP group 224.0.0.18 although a VRRP daemon runs"},
+			more: func(t *testing.T, p *checkPair, a, b *checkJSON) {
+				f := b.find("not-member-of-group")
+				if f == nil {
+					return
+				}
+				if ev := f.evidence("this check's own join"); !strings.Contains(ev, "join 224.0.0.18: no buffer space available") {
+					t.Errorf("b: not-member-of-group: own join evidence %q", ev)
+				}
+				if !strings.Contains(f.Fix, "net.ipv4.igmp_max_memberships") {
+					t.Errorf("b: not-member-of-group fix: %s", f.Fix)
+				}
+				if !slices.ContainsFunc(b.Skipped, func(s string) bool { return strings.Contains(s, "taps on eth0 did not run") }) {
+					t.Errorf("b: skipped %q does not say the taps did not run", b.Skipped)
+				}
+			},
+		},
+		{
 			// check -c on an edited configuration with an error, beside the
 			// keepalived that runs the good one.
 			name: "config-error",
