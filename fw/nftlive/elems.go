@@ -210,6 +210,7 @@ func decodeElements(b []byte) ([]nftables.SetElement, error) {
 		ad.Nested(func(list *netlink.AttributeDecoder) error {
 			for list.Next() {
 				var e nftables.SetElement
+				catchAll := false
 				list.Nested(func(el *netlink.AttributeDecoder) error {
 					for el.Next() {
 						switch el.Type() &^ netlink.Nested {
@@ -220,11 +221,17 @@ func decodeElements(b []byte) ([]nftables.SetElement, error) {
 						case unix.NFTA_SET_ELEM_DATA:
 							el.Nested(func(d *netlink.AttributeDecoder) error { e.Val = dataValue(d); return nil })
 						case unix.NFTA_SET_ELEM_FLAGS:
-							e.IntervalEnd = el.Uint32()&unix.NFT_SET_ELEM_INTERVAL_END != 0
+							flags := el.Uint32()
+							e.IntervalEnd = flags&unix.NFT_SET_ELEM_INTERVAL_END != 0
+							catchAll = flags&nftSetElemCatchall != 0
 						}
 					}
 					return nil
 				})
+				if catchAll {
+					// elements() tells the catch-all by its missing key.
+					e.Key, e.KeyEnd, e.IntervalEnd = nil, nil, false
+				}
 				out = append(out, e)
 			}
 			return nil
@@ -253,3 +260,7 @@ func dataValue(d *netlink.AttributeDecoder) []byte {
 // the inclusive upper bound of an element of a set with concatenated
 // intervals.
 const nftaSetElemKeyEnd = 10
+
+// nftSetElemCatchall is NFT_SET_ELEM_CATCHALL (linux/netfilter/nf_tables.h),
+// the flag of a set's catch-all element ("*"), which has no key.
+const nftSetElemCatchall = 0x2

@@ -369,8 +369,8 @@ func readSets(t *nftables.Table, sets []*nftables.Set, types map[setKey]setMeta,
 	return out
 }
 
-// elements converts set elements: plain keys, concatenations, map data and
-// intervals. A one-type interval set holds boundaries: a start element, and
+// elements converts set elements: plain keys, concatenations, map data,
+// the catch-all (an element without a key) and intervals. A one-type interval set holds boundaries: a start element, and
 // an end element flagged NFT_SET_ELEM_INTERVAL_END holding the first value
 // past the range; it has none when the range runs to the top of the key
 // space. A concatenation with intervals holds one element per range, with
@@ -404,6 +404,18 @@ func elements(ms *ruleset.Set, els []nftables.SetElement) ([]ruleset.Element, st
 		out = append(out, ruleset.Element{Key: k, Value: v})
 		return ""
 	}
+	// The catch-all element ("*", NFT_SET_ELEM_CATCHALL) has no key.
+	keyed := make([]nftables.SetElement, 0, len(els))
+	for _, e := range els {
+		if len(e.Key) == 0 && !e.IntervalEnd {
+			if msg := add(e, ruleset.Const{Value: "*"}); msg != "" {
+				return nil, msg
+			}
+			continue
+		}
+		keyed = append(keyed, e)
+	}
+	els = keyed
 	if len(ms.Type) > 1 {
 		for _, e := range els {
 			if e.IntervalEnd {

@@ -19,7 +19,8 @@ import (
 // that start at zero or run to the top of the key space, and concatenations
 // of keys shorter than their 4-byte registers, with and without intervals,
 // marks, host-order values that interval sets hold big-endian, and
-// interface wildcards (eth*), which interval sets hold as ranges.
+// interface wildcards (eth*), which interval sets hold as ranges, and a
+// map's catch-all element.
 // 240.0.0.0/4 and ff00::/8 stand for "up to the highest address": no traffic
 // goes to them.
 const setsRuleset = `table inet t {
@@ -89,6 +90,10 @@ const setsRuleset = `table inet t {
 	set ifiv {
 		type ifname; flags interval
 		elements = { "eth*", "vrrp0" }
+	}
+	map catch {
+		type ipv4_addr : verdict
+		elements = { 203.0.113.1 : accept, * : drop }
 	}
 	set ranges {
 		type ipv4_addr . inet_service; flags interval
