@@ -610,6 +610,9 @@ func toHost(b []byte) []byte {
 
 // prefixOf reports whether [lo, hi] is exactly one prefix.
 func prefixOf(lo, hi []byte) (int, bool) {
+	if len(lo) != len(hi) {
+		return 0, false
+	}
 	n := 0
 	for n < len(lo)*8 {
 		bit := func(b []byte) byte { return b[n/8] >> (7 - n%8) & 1 }
