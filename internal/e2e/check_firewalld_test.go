@@ -258,6 +258,11 @@ func TestCheckFirewalld(t *testing.T) {
 				t.Errorf("b: firewall-input-drop %+v, want the fix %s", fd, rich)
 			}
 			anf := rb.find("accept-not-final")
+			want := "exit 2: split-brain firewall-input-drop/critical (filter_IN_public reject, owner firewalld, zone public)"
+			if tc.direct {
+				want += " accept-not-final/critical"
+			}
+			matrixRow(t, "b", want, rb)
 			if tc.direct {
 				if anf == nil || anf.Severity != "critical" || !strings.Contains(anf.evidence("accepted by"), "chain INPUT of table ip filter (iptables-nft, owner firewalld)") ||
 					!strings.Contains(anf.evidence("then rejected by"), "filter_IN_public") {
@@ -284,6 +289,7 @@ func TestCheckFirewalld(t *testing.T) {
 				t.Fatalf("b did not return to backup: %v", err)
 			}
 			rb, rawB, _ = checkNode(t, p.lab, p.b, p.envB, "b-fixed")
+			matrixRow(t, "b after the printed firewall-cmd fix", "exit 0: healthy", rb)
 			if rb.ExitCode != 0 || rb.find("healthy") == nil {
 				t.Errorf("b after the fix: exit %d, findings %v\n%s", rb.ExitCode, rb.ids(), rawB)
 			}

@@ -587,6 +587,7 @@ func TestCheckWithoutPrivileges(t *testing.T) {
 	}
 	var r checkJSON
 	must(t, json.Unmarshal(out.Bytes(), &r))
+	matrixRow(t, "b (no CAP_NET_RAW/NET_ADMIN)", "exit 3: unknown, taps and firewall listed in skipped", r)
 	joined := strings.Join(r.Skipped, "\n")
 	for _, want := range []string{"no CAP_NET_RAW: wire and socket taps skipped", "firewall not read"} {
 		if !strings.Contains(joined, want) {

@@ -296,6 +296,7 @@ func TestCheckHealthy(t *testing.T) {
 			}
 			// Without a configuration: the instance named by -i/--vrid.
 			rn, rawN, _ := checkNode(t, p.lab, p.b, nil, "b-noconf", "-i", "eth0", "--vrid", "51")
+			matrixRow(t, "b (-i eth0 --vrid 51, no config)", "exit 0: healthy", rn)
 			if rn.ExitCode != 0 || rn.find("healthy") == nil || !strings.Contains(rawN, `"source": "none"`) {
 				t.Errorf("-i eth0 --vrid 51 on b: exit %d, %v\n%s", rn.ExitCode, rn.ids(), rawN)
 			}
