@@ -3,6 +3,9 @@ package nftlive
 import (
 	"testing"
 
+	"github.com/google/nftables"
+	"github.com/mdlayher/netlink"
+
 	"github.com/vrrpdoctor/vrrpdoctor/fw/ruleset"
 )
 
@@ -33,6 +36,25 @@ func FuzzDecodeElements(f *testing.F) {
 					_ = e.String()
 				}
 			}
+		}
+	})
+}
+
+// FuzzDecodeRules: any NFT_MSG_NEWRULE payload decodes or fails with an
+// error, and the decoded expressions convert to the model without a panic.
+func FuzzDecodeRules(f *testing.F) {
+	// inet table t, chain c: counter.
+	f.Add([]byte("\x01\x00\x00\x00\x06\x00\x01\x00t\x00\x00\x00\x06\x00\x02\x00c\x00\x00\x00\x18\x00\x04\x80\x14\x00\x01\x80\x0c\x00\x01\x00counter\x00\x04\x00\x02\x80"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rules, err := decodeRules([]netlink.Message{{Data: b}})
+		if err != nil {
+			return
+		}
+		for _, r := range rules {
+			for _, x := range decodeRule(nftables.TableFamily(r.family), nil, r.exprs) {
+				_ = x.String()
+			}
+			_ = comment(r.userData)
 		}
 	})
 }
