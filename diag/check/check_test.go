@@ -202,6 +202,12 @@ func TestEvaluate(t *testing.T) {
 	}{
 		{"healthy", func(*Report, *Instance) {}, IDHealthy, diag.SeverityOK, nil, "this node is BACKUP for VRID 51 on eth0; 198.51.100.1 is MASTER at priority 150 and 4 of its 4 adverts reached the VRRP socket"},
 		{"healthy master", func(r *Report, in *Instance) { asMaster(r); in.Peers = nil }, IDHealthy, diag.SeverityOK, nil, "this node is MASTER for VRID 51 on eth0 (priority 100) and holds 198.51.100.100"},
+		{"handover during the watch", func(r *Report, in *Instance) {
+			asMaster(r)
+			in.Held = nil
+			t0 := in.Local.First
+			in.Peers[0].First, in.Local.Last = t0.Add(2*time.Second), t0.Add(1900*time.Millisecond)
+		}, IDHealthy, diag.SeverityOK, nil, "changed master during the watch (one after the other, not both at once): this node at priority 100 and 198.51.100.1 at priority 150; 198.51.100.1 advertised last"},
 		{"config error", func(r *Report, _ *Instance) {
 			r.Config.Errors = []string{"/etc/keepalived/keepalived.conf:7:3: priority 300: want 1..255"}
 		}, IDConfigError, diag.SeverityCritical, nil, "has 1 error that keepalived refuses"},

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/vrrpdoctor/vrrpdoctor/diag"
 	"github.com/vrrpdoctor/vrrpdoctor/fw/eval"
@@ -1020,6 +1021,20 @@ func (e *evaluator) healthy(in *Instance) {
 			in.VRID, in.Interface, p.Address, p.Priority, p.Socket, p.Adverts)
 		ev = append(ev, diag.Evidence{Label: "master " + p.Address.String(), Value: fmt.Sprintf("%d adverts on the wire, %d at the socket, virtual addresses %s", p.Adverts, p.Socket, addrs(p.VIPs))},
 			diag.Evidence{Label: "virtual addresses here", Value: orNone(heldList(in.Held))})
+	case in.Sending() && len(ps) == 1:
+		// Both advertised, one after the other (split-brain found no
+		// overlap): a takeover or preemption during the watch.
+		p := ps[0]
+		last := "this node"
+		if p.Last.After(in.Local.Last) {
+			last = p.Address.String()
+		}
+		summary = fmt.Sprintf("VRID %d on %s changed master during the watch (one after the other, not both at once): this node at priority %d and %s at priority %d; %s advertised last",
+			in.VRID, in.Interface, in.Local.Priority, p.Address, p.Priority, last)
+		ev = append(ev, diag.Evidence{Label: "this node", Value: fmt.Sprintf("%d adverts, last at %s", in.Local.Adverts, in.Local.Last.Format(time.RFC3339Nano))},
+			diag.Evidence{Label: "peer " + p.Address.String(), Value: fmt.Sprintf("%d adverts on the wire, %d at the socket, last at %s", p.Adverts, p.Socket, p.Last.Format(time.RFC3339Nano))},
+			diag.Evidence{Label: "virtual addresses here", Value: orNone(heldList(in.Held))},
+			diag.Evidence{Label: "note", Value: "run check again for the settled state"})
 	default:
 		return
 	}

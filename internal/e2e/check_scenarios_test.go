@@ -169,6 +169,11 @@ func TestCheckScenarios(t *testing.T) {
 				must(t, p.kb.WaitState(15*time.Second, "VI_51", "BACKUP"))
 				must(t, p.ka.Stop(10*time.Second))
 				must(t, p.kb.Stop(10*time.Second))
+				// keepalived removes the address as it stops; wait for it.
+				must(t, netlab.WaitFor(10*time.Second, func() (bool, error) {
+					h, err := p.lab.Holders(vip)
+					return len(h) == 0, err
+				}))
 			},
 			args: func(p *checkPair, node string) []string {
 				if node == "a" {
