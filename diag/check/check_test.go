@@ -137,6 +137,24 @@ func TestCombineLabReports(t *testing.T) {
 	}
 }
 
+// TestCombineVRIDMismatch: the two nodes configure different VRIDs; each
+// VRID is reported once, naming the node that configures it.
+func TestCombineVRIDMismatch(t *testing.T) {
+	a, b := readReport(t, "healthy-a.json"), readReport(t, "healthy-b.json")
+	b.Instances[0].VRID = 52
+	c := Combine(a, b)
+	var got []string
+	for _, f := range c.Findings {
+		if f.ID == IDVRIDMismatch {
+			got = append(got, f.Summary)
+		}
+	}
+	want := []string{"a configures VRID 51 (IPv4), b does not", "b configures VRID 52 (IPv4), a does not"}
+	if !sameSet(got, want) || c.ExitCode != diag.ExitWarning {
+		t.Errorf("exit %d, vrid-mismatch %q, want %q (findings %v)", c.ExitCode, got, want, ids(c.Findings))
+	}
+}
+
 func sameSet(a, b []string) bool {
 	a, b = slices.Clone(a), slices.Clone(b)
 	slices.Sort(a)
