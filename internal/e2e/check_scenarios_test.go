@@ -250,6 +250,41 @@ func TestCheckScenarios(t *testing.T) {
 			b:       &nodeWant{exit: 2, ids: []string{"vip-held-by-backup/critical"}, not: []string{"split-brain"}, text: "this node holds 198.51.100.100 but does not advertise VRID 51, while 198.51.100.1 is master"},
 		},
 		{
+			// One VRID, b protects one address more than a. keepalived
+			// 2.2.7 discards adverts whose address list differs from its own
+			// (count or addresses), so both become master: each node, hearing
+			// the other, reports the split brain and both address lists; the
+			// combined report compares the two configurations.
+			name: "vip-mismatch",
+			inst: func(i int, in *netlab.VRRPInstance) {
+				if i == 1 {
+					in.VIPs = append(in.VIPs, "198.51.100.101/24")
+				}
+			},
+			holders: "ab",
+			b:       &nodeWant{exit: 2, ids: []string{"vip-mismatch/warning", "split-brain/critical"}, not: []string{"vrid-collision"}, text: "198.51.100.1 advertises other virtual addresses for VRID 51 than this node"},
+			a:       &nodeWant{exit: 2, ids: []string{"vip-mismatch/warning", "split-brain/critical"}, not: []string{"vrid-collision"}, text: "198.51.100.2 advertises other virtual addresses for VRID 51 than this node"},
+			combine: &nodeWant{exit: 2, ids: []string{"vip-mismatch/warning", "split-brain/critical"}, text: "the virtual addresses differs: 198.51.100.100 on a, 198.51.100.100, 198.51.100.101 on b"},
+			more: func(t *testing.T, p *checkPair, a, b *checkJSON) {
+				vipEvidence(t, "b", b, "peer 198.51.100.1", "198.51.100.100, 198.51.100.101", "198.51.100.100")
+			},
+		},
+		{
+			// Same count, one address differs ("ip address associated with
+			// VRID 51 not present in MASTER advert"): the same split brain.
+			name: "vip-mismatch-same-count",
+			inst: func(i int, in *netlab.VRRPInstance) {
+				in.VIPs = append(in.VIPs, []string{"198.51.100.102/24", "198.51.100.101/24"}[i])
+			},
+			holders: "ab",
+			b:       &nodeWant{exit: 2, ids: []string{"vip-mismatch/warning", "split-brain/critical"}, not: []string{"vrid-collision"}, text: "198.51.100.1 advertises other virtual addresses for VRID 51 than this node"},
+			a:       &nodeWant{exit: 2, ids: []string{"vip-mismatch/warning", "split-brain/critical"}, not: []string{"vrid-collision"}, text: "198.51.100.2 advertises other virtual addresses for VRID 51 than this node"},
+			combine: &nodeWant{exit: 2, ids: []string{"vip-mismatch/warning", "split-brain/critical"}, text: "the virtual addresses differs: 198.51.100.100, 198.51.100.102 on a, 198.51.100.100, 198.51.100.101 on b"},
+			more: func(t *testing.T, p *checkPair, a, b *checkJSON) {
+				vipEvidence(t, "b", b, "peer 198.51.100.1", "198.51.100.100, 198.51.100.101", "198.51.100.100, 198.51.100.102")
+			},
+		},
+		{
 			name:     "ttl-rewritten",
 			programs: []string{"nft"},
 			setup: func(t *testing.T, p *checkPair) {
@@ -563,6 +598,22 @@ func TestCheckScenarios(t *testing.T) {
 				sc.combine.verify(t, "combined", c, raw)
 			}
 		})
+	}
+}
+
+// vipEvidence checks the vip-mismatch finding of node's report r (nil: not
+// checked) shows both address lists.
+func vipEvidence(t *testing.T, node string, r *checkJSON, peer, ours, theirs string) {
+	t.Helper()
+	if r == nil {
+		return
+	}
+	f := r.find("vip-mismatch")
+	if f == nil {
+		return
+	}
+	if o, th := f.evidence("this node"), f.evidence(peer); o != ours || th != theirs {
+		t.Errorf("%s: vip-mismatch evidence: this node %q, %s %q; want %q, %q", node, o, peer, th, ours, theirs)
 	}
 }
 
