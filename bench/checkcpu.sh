@@ -5,7 +5,7 @@
 # keepalived VRRP process over the same windows as the peer figure.
 # VRRPv2 advert_int 1 and VRRPv3 advert_int 0.25, RUNS runs each.
 #
-#   bench/checkcpu.sh            # 5 runs per configuration (about 40 s)
+#   bench/checkcpu.sh            # 5 runs per configuration (about 45 s)
 #   RUNS=10 V=1 bench/checkcpu.sh
 #
 # Needs root, go, keepalived and iproute2. Everything runs in namespaces

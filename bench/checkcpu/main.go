@@ -56,8 +56,8 @@ func main() {
 	}
 	*bin = abs
 	fmt.Printf("vrrpdoctor check on the backup of a keepalived pair, default watch, %d runs per configuration\n\n", *runs)
-	fmt.Println("| configuration | target to verdict (3 × interval + 1 s) | wall to verdict, median / max | check CPU, median / max (% of a core) | target | keepalived VRRP process (backup), same windows | exit codes |")
-	fmt.Println("|---|---|---|---|---|---|---|")
+	fmt.Println("| configuration | target to verdict (3 × interval + 1 s) | wall to verdict, median / max | beyond the target, median | check CPU, median / max (% of a core) | target | keepalived VRRP process (backup), same windows: utime+stime; schedstat | exit codes |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for _, c := range []struct {
 		name    string
 		version int
@@ -80,7 +80,8 @@ func fatal(err error) {
 // run is one check run.
 type run struct {
 	wall, cpu time.Duration
-	peerTicks int // keepalived VRRP process, utime+stime, clock ticks
+	peerTicks int           // keepalived VRRP process, utime+stime, clock ticks
+	peerRun   time.Duration // the same process, time on CPU (schedstat)
 	exit      int
 }
 
@@ -144,8 +145,8 @@ func measure(name string, version int, advert time.Duration) error {
 			return err
 		}
 		if *verbose {
-			fmt.Fprintf(os.Stderr, "%s run %d: wall %s, check CPU %s (%.2f%%), keepalived %d ticks (%.2f%%), exit %d\n",
-				name, i+1, r.wall.Round(time.Millisecond), r.cpu.Round(time.Millisecond), pct(r.cpu, r.wall), r.peerTicks, pct(time.Duration(r.peerTicks)*clockTick, r.wall), r.exit)
+			fmt.Fprintf(os.Stderr, "%s run %d: wall %s, check CPU %s (%.2f%%), keepalived %d ticks (%.2f%%), %s on CPU (%.3f%%), exit %d\n",
+				name, i+1, r.wall.Round(time.Millisecond), r.cpu.Round(time.Millisecond), pct(r.cpu, r.wall), r.peerTicks, pct(time.Duration(r.peerTicks)*clockTick, r.wall), r.peerRun, pct(r.peerRun, r.wall), r.exit)
 		}
 		rs = append(rs, r)
 	}
@@ -155,12 +156,14 @@ func measure(name string, version int, advert time.Duration) error {
 	cpus := make([]float64, len(rs))
 	var totalWall time.Duration
 	var peerTicks int
+	var peerRun time.Duration
 	exits := map[int]int{}
 	for i, r := range rs {
 		walls[i] = r.wall
 		cpus[i] = pct(r.cpu, r.wall)
 		totalWall += r.wall
 		peerTicks += r.peerTicks
+		peerRun += r.peerRun
 		exits[r.exit]++
 	}
 	slices.Sort(walls)
@@ -170,11 +173,12 @@ func measure(name string, version int, advert time.Duration) error {
 		ex = append(ex, fmt.Sprintf("%d×%d", n, code))
 	}
 	slices.Sort(ex)
-	fmt.Printf("| %s | %s | %s / %s (max %.2f × target: %s) | %.2f %% / %.2f %% | < 5 %% (%s) | %.2f %% (%d ticks in %s) | %s |\n",
+	fmt.Printf("| %s | %s | %s / %s (max %.2f × target: %s) | %s | %.2f %% / %.2f %% | < 5 %% (%s) | %.2f %% (%d ticks in %s); %.3f %% (%s on CPU) | %s |\n",
 		name, target, walls[len(walls)/2].Round(time.Millisecond), walls[len(walls)-1].Round(time.Millisecond),
-		float64(walls[len(walls)-1])/float64(target), verdict(walls[len(walls)-1] <= target),
+		float64(walls[len(walls)-1])/float64(target), verdict(walls[len(walls)-1] <= target), (walls[len(walls)/2] - target).Round(time.Millisecond),
 		cpus[len(cpus)/2], cpus[len(cpus)-1], verdict(cpus[len(cpus)-1] < 5),
-		pct(time.Duration(peerTicks)*clockTick, totalWall), peerTicks, totalWall.Round(time.Millisecond), strings.Join(ex, ", "))
+		pct(time.Duration(peerTicks)*clockTick, totalWall), peerTicks, totalWall.Round(time.Millisecond),
+		pct(peerRun, totalWall), peerRun.Round(time.Microsecond), strings.Join(ex, ", "))
 	return nil
 }
 
@@ -186,18 +190,18 @@ func checkOnce(h *netlab.Host, pid int) (run, error) {
 	cmd := h.Command(ctx, *bin, "check")
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	before, err := cpuTicks(pid)
+	before, beforeRun, err := cpuTime(pid)
 	if err != nil {
 		return run{}, err
 	}
 	start := time.Now()
 	err = cmd.Run()
 	wall := time.Since(start)
-	after, err2 := cpuTicks(pid)
+	after, afterRun, err2 := cpuTime(pid)
 	if err2 != nil {
 		return run{}, err2
 	}
-	r := run{wall: wall, peerTicks: after - before}
+	r := run{wall: wall, peerTicks: after - before, peerRun: afterRun - beforeRun}
 	var ee *exec.ExitError
 	switch {
 	case errors.As(err, &ee):
@@ -216,27 +220,40 @@ func checkOnce(h *netlab.Host, pid int) (run, error) {
 	return r, nil
 }
 
-// cpuTicks returns utime+stime of pid in clock ticks (/proc/PID/stat fields
-// 14 and 15).
-func cpuTicks(pid int) (int, error) {
+// cpuTime returns utime+stime of pid in clock ticks (/proc/PID/stat fields
+// 14 and 15) and its time on CPU in nanoseconds (/proc/PID/schedstat, first
+// field), finer than a tick for a process as idle as a keepalived backup.
+func cpuTime(pid int) (ticks int, onCPU time.Duration, err error) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	_, rest, ok := strings.Cut(string(raw), ") ")
 	f := strings.Fields(rest)
 	if !ok || len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		return 0, 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
 	u, err := strconv.Atoi(f[11])
 	if err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat utime: %w", pid, err)
+		return 0, 0, fmt.Errorf("/proc/%d/stat utime: %w", pid, err)
 	}
 	s, err := strconv.Atoi(f[12])
 	if err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat stime: %w", pid, err)
+		return 0, 0, fmt.Errorf("/proc/%d/stat stime: %w", pid, err)
 	}
-	return u + s, nil
+	raw, err = os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	f = strings.Fields(string(raw))
+	if len(f) == 0 {
+		return 0, 0, fmt.Errorf("/proc/%d/schedstat: empty", pid)
+	}
+	ns, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("/proc/%d/schedstat: %w", pid, err)
+	}
+	return u + s, time.Duration(ns), nil
 }
 
 // pct is d as a percentage of one core over wall.
