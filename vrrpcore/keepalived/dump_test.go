@@ -198,6 +198,10 @@ exec keepalived "$@"`, 1)
 			return out
 		case !inTopology:
 			continue
+		case !strings.HasPrefix(line, " "):
+			// Another keepalived process's message ("Startup complete")
+			// interleaved with the dump: every dump line is indented.
+			continue
 		}
 		if name, ok := strings.CutPrefix(line, " VRRP Instance = "); ok {
 			cur = map[string]string{}
