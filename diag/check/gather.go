@@ -47,14 +47,20 @@ type Options struct {
 	Live func(ctx context.Context) (*fw.Live, error)
 }
 
+// verdictOverhead is the time a check spends outside the watch: the taps'
+// drain when they stop (capture.SessionOptions.Drain, 200 ms by default),
+// start-up and the report (about 50 ms measured by bench/checkcpu).
+const verdictOverhead = 300 * time.Millisecond
+
 // DefaultDuration is how long the taps watch instances whose longest advert
-// interval is longest: three intervals (a backup's master-down time) and a
-// second.
+// interval is longest, so that the verdict arrives within three intervals
+// (a backup's master-down time) and a second: that budget less the time
+// spent outside the watch.
 func DefaultDuration(longest time.Duration) time.Duration {
 	if longest <= 0 {
 		longest = keepalived.DefaultAdvertInt
 	}
-	return 3*longest + time.Second
+	return 3*longest + time.Second - verdictOverhead
 }
 
 // Run gathers the facts of this node, in the calling thread's network
