@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,29 +12,6 @@ import (
 
 	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab"
 )
-
-// checkBusConfig is a private system-type D-Bus configuration: any user may
-// own any name, so firewalld (without polkit) treats every caller as root.
-const checkBusConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=%s</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-  </policy>
-</busconfig>
-`
 
 // checkStartOwned starts cmd with its output in dir and stops it, by PID,
 // when the test ends (before the lab, whose cleanup was registered first).
@@ -73,7 +49,7 @@ func checkStartFirewalld(t *testing.T, h *netlab.Host, backend string) string {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "bus")
 	conf := filepath.Join(dir, "bus.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(checkBusConfig, sock)), 0o644); err != nil {
+	if err := netlab.WriteBusConfig(conf, sock); err != nil {
 		t.Fatal(err)
 	}
 	// Cleanups run last-registered first: firewalld stops before its bus.
@@ -82,30 +58,10 @@ func checkStartFirewalld(t *testing.T, h *netlab.Host, backend string) string {
 		t.Fatalf("private bus: %v", err)
 	}
 	bus := "unix:path=" + sock
-	etc := filepath.Join(dir, "etc-firewalld")
-	if out, err := exec.Command("cp", "-a", "/etc/firewalld", etc).CombinedOutput(); err != nil {
-		t.Fatalf("copy /etc/firewalld: %v: %s", err, out)
-	}
-	cf := filepath.Join(etc, "firewalld.conf")
-	b, err := os.ReadFile(cf)
+	script, err := netlab.FirewalldScript(dir, backend)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lines []string
-	for _, ln := range strings.Split(string(b), "\n") {
-		switch {
-		case strings.HasPrefix(ln, "CleanupModulesOnExit="):
-			ln = "CleanupModulesOnExit=no"
-		case strings.HasPrefix(ln, "FirewallBackend="):
-			ln = "FirewallBackend=" + backend
-		}
-		lines = append(lines, ln)
-	}
-	if err := os.WriteFile(cf, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	script := fmt.Sprintf("mount --bind %s /etc/firewalld && mount -t tmpfs tmpfs /run && exec firewalld --nofork --nopid --system-config %s --log-file %s",
-		etc, etc, filepath.Join(dir, "firewalld.log"))
 	cmd := h.Command(context.Background(), "unshare", "--mount", "--propagation", "private", "sh", "-c", script)
 	cmd.Env = append(os.Environ(), "DBUS_SYSTEM_BUS_ADDRESS="+bus)
 	checkStartOwned(t, cmd, dir, "firewalld")

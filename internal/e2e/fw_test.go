@@ -19,30 +19,6 @@ import (
 	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab/netlabtest"
 )
 
-// fwBusConfig is a private system-type D-Bus on which any user may own
-// any name: firewalld then treats callers as root, as it does without
-// polkit (docs: /work/shared/testing.md, "firewalld inside a namespace").
-const fwBusConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=%s</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-  </policy>
-</busconfig>
-`
-
 // fwStartFirewalld runs a real firewalld (nftables backend, default zone
 // public) in host, on a private D-Bus, with a copy of /etc/firewalld and a
 // tmpfs /run in a mount namespace of its own; the lab stops both by PID.
@@ -52,7 +28,7 @@ func fwStartFirewalld(t *testing.T, lab *netlab.Lab, host *netlab.Host) string {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "bus")
 	conf := filepath.Join(dir, "bus.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(fwBusConfig, sock)), 0o644); err != nil {
+	if err := netlab.WriteBusConfig(conf, sock); err != nil {
 		t.Fatal(err)
 	}
 	busProc, err := host.Start("dbus-daemon", "--config-file="+conf, "--nofork")
@@ -61,29 +37,10 @@ func fwStartFirewalld(t *testing.T, lab *netlab.Lab, host *netlab.Host) string {
 	}
 	fwWaitUntil(t, 10*time.Second, "private D-Bus", func() bool { _, err := os.Stat(sock); return err == nil })
 	bus := "unix:path=" + sock
-	etc := filepath.Join(dir, "etc-firewalld")
-	if out, err := exec.Command("cp", "-a", "/etc/firewalld", etc).CombinedOutput(); err != nil {
-		t.Fatalf("copy /etc/firewalld: %v: %s", err, out)
-	}
-	b, err := os.ReadFile(filepath.Join(etc, "firewalld.conf"))
+	script, err := netlab.FirewalldScript(dir, "nftables")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lines []string
-	for _, ln := range strings.Split(string(b), "\n") {
-		switch {
-		case strings.HasPrefix(ln, "CleanupModulesOnExit="):
-			ln = "CleanupModulesOnExit=no"
-		case strings.HasPrefix(ln, "FirewallBackend="):
-			ln = "FirewallBackend=nftables"
-		}
-		lines = append(lines, ln)
-	}
-	if err := os.WriteFile(filepath.Join(etc, "firewalld.conf"), []byte(strings.Join(lines, "\n")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	script := fmt.Sprintf("mount --bind %s /etc/firewalld && mount -t tmpfs tmpfs /run && exec firewalld --nofork --nopid --system-config %s --log-file %s",
-		etc, etc, filepath.Join(dir, "firewalld.log"))
 	fwProc, err := host.Start("env", "DBUS_SYSTEM_BUS_ADDRESS="+bus, "unshare", "--mount", "--propagation", "private", "sh", "-c", script)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,7 @@
 package fwlab
 
 import (
-	"fmt"
+	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,27 +10,6 @@ import (
 	"testing"
 	"time"
 )
-
-const busConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=%s</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-  </policy>
-</busconfig>
-`
 
 // FirewalldTools are the programs StartFirewalld needs.
 var FirewalldTools = map[string]string{"firewalld": "firewalld", "firewall-cmd": "firewalld", "dbus-daemon": "dbus-daemon", "unshare": "util-linux"}
@@ -43,7 +22,7 @@ func (ns *NS) StartFirewalld(t *testing.T, backend string) string {
 	t.Helper()
 	bus := StartBus(t)
 	dir := t.TempDir()
-	script, err := FirewalldScript(dir, backend)
+	script, err := netlab.FirewalldScript(dir, backend)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,53 +34,6 @@ func (ns *NS) StartFirewalld(t *testing.T, backend string) string {
 	return bus
 }
 
-// FirewalldScript copies /etc/firewalld under dir, sets FirewallBackend
-// (backend "iptables-legacy" means the iptables backend with the legacy
-// binaries, as on CentOS 7) and CleanupModulesOnExit=no, and returns the sh
-// script that runs firewalld on that copy: to be run under
-// `unshare --mount --propagation private` inside the lab namespace, so its
-// bind mounts and tmpfs /run stay private.
-func FirewalldScript(dir, backend string) (string, error) {
-	etc := filepath.Join(dir, "etc-firewalld")
-	if out, err := exec.Command("cp", "-a", "/etc/firewalld", etc).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("copy /etc/firewalld: %v: %s", err, out)
-	}
-	fb := backend
-	if backend == "iptables-legacy" {
-		fb = "iptables"
-	}
-	cf := filepath.Join(etc, "firewalld.conf")
-	b, err := os.ReadFile(cf)
-	if err != nil {
-		return "", err
-	}
-	var lines []string
-	for _, ln := range strings.Split(string(b), "\n") {
-		switch {
-		case strings.HasPrefix(ln, "CleanupModulesOnExit="):
-			ln = "CleanupModulesOnExit=no"
-		case strings.HasPrefix(ln, "FirewallBackend="):
-			ln = "FirewallBackend=" + fb
-		}
-		lines = append(lines, ln)
-	}
-	if err := os.WriteFile(cf, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
-		return "", err
-	}
-	mounts := fmt.Sprintf("mount --bind %s /etc/firewalld && mount -t tmpfs tmpfs /run", etc)
-	if backend == "iptables-legacy" {
-		mounts += " && mount --bind /usr/sbin/xtables-legacy-multi /usr/sbin/xtables-nft-multi"
-	}
-	return fmt.Sprintf("%s && exec firewalld --nofork --nopid --system-config %s --log-file %s", mounts, etc, filepath.Join(dir, "firewalld.log")), nil
-}
-
-// WriteBusConfig writes a private system-type bus configuration listening
-// on sock (any user may own any name: firewalld then treats callers as
-// root, as it does without polkit).
-func WriteBusConfig(path, sock string) error {
-	return os.WriteFile(path, []byte(fmt.Sprintf(busConfig, sock)), 0o644)
-}
-
 // StartBus runs a private system-type dbus-daemon, stopped by PID when the
 // test ends, and returns its address.
 func StartBus(t *testing.T) string {
@@ -109,7 +41,7 @@ func StartBus(t *testing.T) string {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "bus")
 	conf := filepath.Join(dir, "bus.conf")
-	if err := WriteBusConfig(conf, sock); err != nil {
+	if err := netlab.WriteBusConfig(conf, sock); err != nil {
 		t.Fatal(err)
 	}
 	start(t, dir, nil, "dbus-daemon", "--config-file="+conf, "--nofork")

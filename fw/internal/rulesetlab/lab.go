@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +17,6 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/vrrpdoctor/vrrpdoctor/fw/firewalld"
-	"github.com/vrrpdoctor/vrrpdoctor/fw/internal/fwlab"
 )
 
 // lab is one throwaway two-host lab: a host namespace (the firewall under
@@ -155,7 +155,7 @@ func (l *lab) sh(ns, script string) error {
 func (l *lab) startFirewalld(backend string) error {
 	sock := filepath.Join(l.dir, "bus")
 	conf := filepath.Join(l.dir, "bus.conf")
-	if err := fwlab.WriteBusConfig(conf, sock); err != nil {
+	if err := netlab.WriteBusConfig(conf, sock); err != nil {
 		return err
 	}
 	if _, err := l.start("dbus.log", nil, "dbus-daemon", "--config-file="+conf, "--nofork"); err != nil {
@@ -165,7 +165,7 @@ func (l *lab) startFirewalld(backend string) error {
 		return fmt.Errorf("dbus-daemon socket: %w", err)
 	}
 	l.busAddr = "unix:path=" + sock
-	script, err := fwlab.FirewalldScript(l.dir, backend)
+	script, err := netlab.FirewalldScript(l.dir, backend)
 	if err != nil {
 		return err
 	}
