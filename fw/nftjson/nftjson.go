@@ -121,11 +121,19 @@ func (p *parser) table(path string, m map[string]any) (*ruleset.Table, error) {
 
 func (p *parser) object(path, kind string, body any) error {
 	switch kind {
+	case "flowtable", "counter", "quota", "ct helper", "ct timeout", "ct expectation", "limit", "secmark", "synproxy":
+		// Named objects: rules refer to them by name; nothing to evaluate.
+		return nil
+	case "metainfo", "table", "chain", "rule", "set", "map", "element":
+	default:
+		return errf(path, "unknown object kind %q", kind)
+	}
+	m, ok := body.(map[string]any)
+	if !ok {
+		return errf(path, "not an object")
+	}
+	switch kind {
 	case "metainfo":
-		m, ok := body.(map[string]any)
-		if !ok {
-			return errf(path, "not an object")
-		}
 		if v, ok := m["json_schema_version"]; ok {
 			if n, ok := v.(json.Number); !ok || n.String() != "1" {
 				return errf(path+".json_schema_version", "unsupported schema version %v (want 1)", v)
@@ -133,10 +141,6 @@ func (p *parser) object(path, kind string, body any) error {
 		}
 		return nil
 	case "table":
-		m, ok := body.(map[string]any)
-		if !ok {
-			return errf(path, "not an object")
-		}
 		fam, err := str(path, m, "family")
 		if err != nil {
 			return err
@@ -155,15 +159,13 @@ func (p *parser) object(path, kind string, body any) error {
 		p.tables[fam+" "+name] = t
 		p.rs.Tables = append(p.rs.Tables, t)
 		return nil
+	}
+	t, err := p.table(path, m)
+	if err != nil {
+		return err
+	}
+	switch kind {
 	case "chain":
-		m, ok := body.(map[string]any)
-		if !ok {
-			return errf(path, "not an object")
-		}
-		t, err := p.table(path, m)
-		if err != nil {
-			return err
-		}
 		name, err := str(path, m, "name")
 		if err != nil {
 			return err
@@ -197,14 +199,6 @@ func (p *parser) object(path, kind string, body any) error {
 		t.Chains = append(t.Chains, c)
 		return nil
 	case "rule":
-		m, ok := body.(map[string]any)
-		if !ok {
-			return errf(path, "not an object")
-		}
-		t, err := p.table(path, m)
-		if err != nil {
-			return err
-		}
 		cname, err := str(path, m, "chain")
 		if err != nil {
 			return err
@@ -230,14 +224,6 @@ func (p *parser) object(path, kind string, body any) error {
 		c.Rules = append(c.Rules, r)
 		return nil
 	case "set", "map":
-		m, ok := body.(map[string]any)
-		if !ok {
-			return errf(path, "not an object")
-		}
-		t, err := p.table(path, m)
-		if err != nil {
-			return err
-		}
 		s, err := set(path, m)
 		if err != nil {
 			return err
@@ -248,14 +234,6 @@ func (p *parser) object(path, kind string, body any) error {
 		t.Sets = append(t.Sets, s)
 		return nil
 	case "element":
-		m, ok := body.(map[string]any)
-		if !ok {
-			return errf(path, "not an object")
-		}
-		t, err := p.table(path, m)
-		if err != nil {
-			return err
-		}
 		name, err := str(path, m, "name")
 		if err != nil {
 			return err
@@ -270,11 +248,8 @@ func (p *parser) object(path, kind string, body any) error {
 		}
 		s.Elements = append(s.Elements, els...)
 		return nil
-	case "flowtable", "counter", "quota", "ct helper", "ct timeout", "ct expectation", "limit", "secmark", "synproxy":
-		// Named objects: rules refer to them by name; nothing to evaluate.
-		return nil
 	}
-	return errf(path, "unknown object kind %q", kind)
+	return nil
 }
 
 func set(path string, m map[string]any) (*ruleset.Set, error) {
