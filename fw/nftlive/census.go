@@ -287,21 +287,9 @@ const nftDataVerdict = 0xffffff00
 // setTypes dumps every set's key and data types: google/nftables v0.3.0
 // mixes them up for verdict maps.
 func setTypes(netns int) (map[setKey]setMeta, error) {
-	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netns})
+	msgs, err := dump(netns, unix.NFT_MSG_GETSET, "sets")
 	if err != nil {
-		return nil, fmt.Errorf("netlink: %w", err)
-	}
-	defer conn.Close()
-	req := netlink.Message{
-		Header: netlink.Header{
-			Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETSET),
-			Flags: netlink.Request | netlink.Dump,
-		},
-		Data: []byte{unix.AF_UNSPEC, unix.NFNETLINK_V0, 0, 0},
-	}
-	msgs, err := conn.Execute(req)
-	if err != nil {
-		return nil, fmt.Errorf("dump sets: %w", err)
+		return nil, err
 	}
 	out := map[setKey]setMeta{}
 	for _, m := range msgs {
@@ -369,21 +357,9 @@ type chainKey struct {
 // chainDevices dumps the devices ingress and egress chains hook:
 // google/nftables v0.3.0 does not decode them when listing chains.
 func chainDevices(netns int) (map[chainKey][]string, error) {
-	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netns})
+	msgs, err := dump(netns, unix.NFT_MSG_GETCHAIN, "chains")
 	if err != nil {
-		return nil, fmt.Errorf("netlink: %w", err)
-	}
-	defer conn.Close()
-	req := netlink.Message{
-		Header: netlink.Header{
-			Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETCHAIN),
-			Flags: netlink.Request | netlink.Dump,
-		},
-		Data: []byte{unix.AF_UNSPEC, unix.NFNETLINK_V0, 0, 0},
-	}
-	msgs, err := conn.Execute(req)
-	if err != nil {
-		return nil, fmt.Errorf("dump chains: %w", err)
+		return nil, err
 	}
 	out := map[chainKey][]string{}
 	for _, m := range msgs {
@@ -435,3 +411,24 @@ func chainDevices(netns int) (map[chainKey][]string, error) {
 // nftaHookDevs is NFTA_HOOK_DEVS (linux/netfilter/nf_tables.h), the list of
 // devices of a multi-device chain; x/sys/unix does not define it.
 const nftaHookDevs = 4
+
+// dump sends one nftables dump request of type msg for every family in the
+// namespace and returns the replies; what names the objects in errors.
+func dump(netns int, msg uint16, what string) ([]netlink.Message, error) {
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netns})
+	if err != nil {
+		return nil, fmt.Errorf("netlink: %w", err)
+	}
+	defer conn.Close()
+	msgs, err := conn.Execute(netlink.Message{
+		Header: netlink.Header{
+			Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | msg),
+			Flags: netlink.Request | netlink.Dump,
+		},
+		Data: []byte{unix.AF_UNSPEC, unix.NFNETLINK_V0, 0, 0},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dump %s: %w", what, err)
+	}
+	return msgs, nil
+}
