@@ -2,7 +2,6 @@ package fw
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/vrrpdoctor/vrrpdoctor/fw/eval"
 	"github.com/vrrpdoctor/vrrpdoctor/fw/firewalld"
@@ -33,7 +32,7 @@ func advise(res eval.Result, info *firewalld.Info) []string {
 // firewalldFix is the advice for an advert firewalld drops or rejects.
 func firewalldFix(res eval.Result, info *firewalld.Info) []string {
 	p := res.Packet
-	kind, name := zoneOf(res.Rule.Chain)
+	_, _, kind, name := firewalld.ChainZone(res.Rule.Chain)
 	if kind == "" && info != nil && info.Running {
 		kind, name = "zone", info.DefaultZone
 		if info.InterfaceZone != nil {
@@ -79,34 +78,4 @@ func refName(r *eval.RuleRef) string {
 		return fmt.Sprintf("the policy of %s %s %s", r.Family, r.Table, r.Chain)
 	}
 	return fmt.Sprintf("the rule in %s %s %s", r.Family, r.Table, r.Chain)
-}
-
-// zoneOf tells the firewalld zone or policy a chain belongs to from its
-// name: filter_IN_public_allow (nftables backend), IN_public_deny
-// (iptables backend), filter_OUT_policy_allow-host-ipv6, ...
-func zoneOf(chain string) (kind, name string) {
-	for _, t := range []string{"filter_", "nat_", "mangle_", "raw_"} {
-		chain = strings.TrimPrefix(chain, t)
-	}
-	rest := ""
-	for _, d := range []string{"IN_", "OUT_", "FWD_", "FWDI_", "FWDO_", "PRE_", "POST_"} {
-		if strings.HasPrefix(chain, d) {
-			rest = chain[len(d):]
-			break
-		}
-	}
-	if rest == "" {
-		return "", ""
-	}
-	kind = "zone"
-	if p, ok := strings.CutPrefix(rest, "policy_"); ok {
-		kind, rest = "policy", p
-	}
-	for _, s := range []string{"_pre", "_log", "_deny", "_allow", "_post", "_rich"} {
-		rest = strings.TrimSuffix(rest, s)
-	}
-	if rest == "" {
-		return "", ""
-	}
-	return kind, rest
 }

@@ -143,18 +143,3 @@ func TestTraceReport(t *testing.T) {
 		t.Fatalf("%+v", r.Notes)
 	}
 }
-
-func TestZoneOf(t *testing.T) {
-	for chain, want := range map[string]string{
-		"filter_IN_public":                  "zone public",
-		"filter_IN_public_allow":            "zone public",
-		"IN_work_deny":                      "zone work",
-		"filter_OUT_policy_allow-host-ipv6": "policy allow-host-ipv6",
-		"filter_INPUT":                      " ",
-		"INPUT_ZONES":                       " ",
-	} {
-		if k, n := zoneOf(chain); k+" "+n != want {
-			t.Errorf("%s: %q %q, want %q", chain, k, n, want)
-		}
-	}
-}

@@ -271,7 +271,7 @@ func (o *fwExplainOptions) plan(cfg *keepalived.Config) ([]planned, error) {
 		if who != "" {
 			out[i].who = append(out[i].who, who)
 		}
-		out[i].label = label(strings.Join(out[i].who, ", "), p)
+		out[i].label = p.Label(strings.Join(out[i].who, ", "))
 	}
 	if cfg != nil {
 		var ifaces []string
@@ -373,24 +373,6 @@ func ownAddr(iface string, family int, linkLocal bool) netip.Addr {
 		return ip
 	}
 	return netip.Addr{}
-}
-
-// label names an advert for a person.
-func label(who string, p eval.Packet) string {
-	var s string
-	if p.Direction == eval.In {
-		from := "any router"
-		if p.Src.IsValid() {
-			from = p.Src.String()
-		}
-		s = fmt.Sprintf("adverts from %s to %s, in on %s", from, p.Dst, p.InIface)
-	} else {
-		s = fmt.Sprintf("this host's adverts to %s, out on %s", p.Dst, p.OutIface)
-	}
-	if who != "" {
-		s = who + ": " + s
-	}
-	return s
 }
 
 // runTrace traces live adverts, stopping on SIGINT, SIGTERM or SIGHUP with

@@ -170,3 +170,22 @@ var pktTypes = map[string]uint64{"host": 0, "unicast": 0, "broadcast": 1, "multi
 var ctStateBits = map[string]uint64{"invalid": 1, "established": 2, "related": 4, "new": 8, "untracked": 64,
 	// iptables' virtual states: an untouched new VRRP flow has no NAT.
 	"snat": 1 << 8, "dnat": 1 << 9}
+
+// Label names the advert p for a person, after who (when given): "adverts
+// from 198.51.100.1 to 224.0.0.18, in on eth0".
+func (p Packet) Label(who string) string {
+	var s string
+	if p.Direction == In {
+		from := "any router"
+		if p.Src.IsValid() {
+			from = p.Src.String()
+		}
+		s = fmt.Sprintf("adverts from %s to %s, in on %s", from, p.Dst, p.InIface)
+	} else {
+		s = fmt.Sprintf("this host's adverts to %s, out on %s", p.Dst, p.OutIface)
+	}
+	if who != "" {
+		s = who + ": " + s
+	}
+	return s
+}

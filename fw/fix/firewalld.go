@@ -10,31 +10,14 @@ import (
 	"github.com/vrrpdoctor/vrrpdoctor/fw/ruleset"
 )
 
-// zoneOf tells the firewalld zone or policy of a chain from its name:
-// filter_IN_public_allow (nftables backend), IN_public (iptables backend),
-// filter_OUT_policy_allow-host-ipv6, ...
+// zoneOf tells the firewalld zone or policy of a filter chain of incoming
+// or outgoing adverts, and the chain's direction prefix (IN_ or OUT_).
 func zoneOf(chain string) (kind, name, dir string) {
-	chain = strings.TrimPrefix(chain, "filter_")
-	for _, d := range []string{"IN_", "OUT_"} {
-		if rest, ok := strings.CutPrefix(chain, d); ok {
-			dir, chain = d, rest
-			break
-		}
-	}
-	if dir == "" {
+	table, d, kind, name := firewalld.ChainZone(chain)
+	if kind == "" || table != "" && table != "filter" || d != "IN" && d != "OUT" {
 		return "", "", ""
 	}
-	kind = "zone"
-	if p, ok := strings.CutPrefix(chain, "policy_"); ok {
-		kind, chain = "policy", p
-	}
-	for _, s := range []string{"_pre", "_log", "_deny", "_allow", "_post", "_rich"} {
-		chain = strings.TrimSuffix(chain, s)
-	}
-	if chain == "" {
-		return "", "", ""
-	}
-	return kind, chain, dir
+	return kind, name, d + "_"
 }
 
 // RichRule is the firewalld rich rule accepting exactly the advert p (rich

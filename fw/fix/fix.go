@@ -196,7 +196,7 @@ func Make(rs *ruleset.Ruleset, targets []Target, opts Options) (*Plan, error) {
 			if err != nil {
 				return nil, err
 			}
-			c := Check{Label: Label(t.Name, p), Before: res.Verdict, Rule: res.Rule, Packet: p, Target: t}
+			c := Check{Label: p.Label(t.Name), Before: res.Verdict, Rule: res.Rule, Packet: p, Target: t}
 			if res.Rule != nil {
 				c.Owner = res.Rule.Owner
 			}
@@ -270,24 +270,6 @@ func forced(res eval.Result) eval.Result {
 		}
 	}
 	return res
-}
-
-// Label names an advert for a person.
-func Label(who string, p eval.Packet) string {
-	var s string
-	if p.Direction == eval.In {
-		from := "any router"
-		if p.Src.IsValid() {
-			from = p.Src.String()
-		}
-		s = fmt.Sprintf("adverts from %s to %s, in on %s", from, p.Dst, p.InIface)
-	} else {
-		s = fmt.Sprintf("this host's adverts to %s, out on %s", p.Dst, p.OutIface)
-	}
-	if who != "" {
-		s = who + ": " + s
-	}
-	return s
 }
 
 func refString(r *eval.RuleRef) string {
