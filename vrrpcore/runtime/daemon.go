@@ -32,6 +32,10 @@ type Options struct {
 	// NotifyTimeout bounds each notify script; default
 	// DefaultNotifyTimeout.
 	NotifyTimeout time.Duration
+	// OnEvent, when set, receives every state change, advert sent, send
+	// refused, advert received and advert discarded, synchronously from the
+	// instance and socket goroutines; it must return quickly and not block.
+	OnEvent func(Event)
 }
 
 // Daemon runs the VRRP instances of a keepalived configuration on the
@@ -276,7 +280,7 @@ func (d *Daemon) startInstance(p *plan) error {
 		if err != nil {
 			return fmt.Errorf("vrrp_instance %s: %w", p.name, err)
 		}
-		sock, err = openSocket(key, ifi, d.enter, d.log)
+		sock, err = openSocket(key, ifi, d.enter, d.log, d.emit)
 		if err != nil {
 			return fmt.Errorf("vrrp_instance %s: %w", p.name, err)
 		}
@@ -294,7 +298,7 @@ func (d *Daemon) startInstance(p *plan) error {
 		done: make(chan struct{}),
 		plan: p,
 	}
-	if err := sock.addRoute(p.rc.VRID, route{ch: in.rx, group: p.group, drops: &in.drops}); err != nil {
+	if err := sock.addRoute(p.rc.VRID, route{name: p.name, ch: in.rx, group: p.group, drops: &in.drops}); err != nil {
 		d.releaseSocket(key, sock)
 		return fmt.Errorf("vrrp_instance %s: %w", p.name, err)
 	}

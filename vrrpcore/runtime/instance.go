@@ -80,6 +80,21 @@ type instance struct {
 	// when the instance leaves Master. Only the loop touches it.
 	announceCtx    context.Context
 	announceCancel context.CancelFunc
+	// rxDst is the destination of the advert being processed, for the
+	// events of its discards.
+	rxDst netip.Addr
+}
+
+// event completes e with the instance's identity and emits it.
+func (in *instance) event(p *plan, e Event) {
+	if in.d.opts.OnEvent == nil {
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	e.Instance, e.Interface, e.VRID, e.Family = p.name, p.ifname, p.rc.VRID, p.family
+	in.d.opts.OnEvent(e)
 }
 
 func (in *instance) currentPlan() *plan {
@@ -130,6 +145,7 @@ func (in *instance) run() {
 	timer.Stop()
 	for {
 		in.exec(ready)
+		in.rxDst = netip.Addr{}
 		if !ready.Deadline.IsZero() {
 			timer.Reset(time.Until(ready.Deadline))
 		}
@@ -138,6 +154,7 @@ func (in *instance) run() {
 			ready = in.m.Tick(time.Now())
 			continue
 		case pkt := <-in.rx:
+			in.rxDst = pkt.dst
 			ready = in.m.Receive(time.Now(), router.RecvAdvert{Advert: pkt.advert, Src: pkt.src, TTL: pkt.ttl, Interface: pkt.ifname})
 		case <-in.kick:
 			ready = in.retrack(time.Now())
@@ -297,6 +314,7 @@ func (in *instance) exec(r router.Ready) {
 		in.transition(t)
 	}
 	for _, d := range r.Discards {
+		in.event(p, Event{Kind: EventAdvertDiscarded, Reason: string(d.Reason), Src: d.Src, Dst: in.rxDst, Priority: d.Priority})
 		attrs := []any{"reason", string(d.Reason), "src", d.Src, "priority", d.Priority, "detail", d.Detail}
 		if d.VRID != p.rc.VRID {
 			attrs = append(attrs, "advert_vrid", d.VRID)
@@ -342,14 +360,18 @@ func (in *instance) sendAdvert(p *plan, a *vrrpcore.Advert) {
 	for _, dst := range dsts {
 		b, err := a.AppendBinary(in.buf[:0], p.rc.PrimaryAddr, dst, checksumKind(p.rc.Version))
 		if err != nil {
+			in.event(p, Event{Kind: EventSendFailed, Src: p.rc.PrimaryAddr, Dst: dst, Priority: a.Priority, Err: fmt.Errorf("encoding: %w", err)})
 			in.sendFailed(fmt.Sprintf("encoding: %v", err), dst)
 			continue
 		}
 		in.buf = b
-		if err := in.sock.send(b, p.rc.PrimaryAddr, dst); err != nil {
+		err = in.sock.send(b, p.rc.PrimaryAddr, dst)
+		if err != nil {
+			in.event(p, Event{Kind: EventSendFailed, Src: p.rc.PrimaryAddr, Dst: dst, Priority: a.Priority, Err: err})
 			in.sendFailed(sendReason(err), dst)
 			continue
 		}
+		in.event(p, Event{Kind: EventAdvertSent, Src: p.rc.PrimaryAddr, Dst: dst, Priority: a.Priority})
 		if in.lastErr != "" {
 			in.log.Info("adverts are sent again", "failed_before", in.sendErrs)
 			in.lastErr = ""
@@ -447,6 +469,7 @@ func (in *instance) transition(t router.Transition) {
 		attrs = append(attrs, "peer", t.Peer, "peer_priority", t.PeerPriority)
 	}
 	in.log.Info("state change", attrs...)
+	in.event(in.currentPlan(), Event{Kind: EventStateChange, From: t.From, To: t.To, Reason: string(t.Reason), Src: t.Peer, Priority: in.m.Priority()})
 	if t.From == router.Master && in.announceCancel != nil {
 		in.announceCancel()
 		in.announceCtx, in.announceCancel = nil, nil

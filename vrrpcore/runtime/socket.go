@@ -37,12 +37,14 @@ type sockKey struct {
 type packet struct {
 	advert vrrpcore.Advert
 	src    netip.Addr
+	dst    netip.Addr
 	ttl    uint8
 	ifname string
 }
 
 // route is where a socket delivers the adverts of one VRID.
 type route struct {
+	name  string // the instance's name, for events
 	ch    chan<- packet
 	group netip.Addr // multicast group the instance listens on; invalid for unicast
 	drops *atomic.Uint64
@@ -70,6 +72,7 @@ type vrrpSocket struct {
 	p4     *ipv4.PacketConn
 	p6     *ipv6.PacketConn
 	log    *slog.Logger
+	emit   func(Event)
 	done   chan struct{}
 	closed atomic.Bool
 
@@ -82,9 +85,10 @@ type vrrpSocket struct {
 }
 
 // openSocket opens the socket for key on interface ifi; enter runs the
-// socket creation in the daemon's network namespace.
-func openSocket(key sockKey, ifi *net.Interface, enter func(func() error) error, log *slog.Logger) (*vrrpSocket, error) {
-	s := &vrrpSocket{key: key, ifi: ifi, log: log, done: make(chan struct{}),
+// socket creation in the daemon's network namespace; emit receives the
+// socket's events.
+func openSocket(key sockKey, ifi *net.Interface, enter func(func() error) error, log *slog.Logger, emit func(Event)) (*vrrpSocket, error) {
+	s := &vrrpSocket{key: key, ifi: ifi, log: log, emit: emit, done: make(chan struct{}),
 		routes: map[uint8]route{}, groups: map[netip.Addr]int{}}
 	network, laddr := "ip4:112", "0.0.0.0"
 	if key.family == 6 {
@@ -277,6 +281,7 @@ func (s *vrrpSocket) readLoop() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		now := time.Now()
 		s.received.Add(1)
 		if ia, ok := from.(*net.IPAddr); ok {
 			src, _ = netip.AddrFromSlice(ia.IP)
@@ -285,6 +290,7 @@ func (s *vrrpSocket) readLoop() {
 		if ifindex != 0 && ifindex != s.ifi.Index {
 			// SO_BINDTODEVICE makes this impossible; count it anyway.
 			s.undecodable.Add(1)
+			s.event(Event{Time: now, Kind: EventAdvertDiscarded, Reason: DiscardUndecodable, Src: src, Dst: dst})
 			continue
 		}
 		var adv vrrpcore.Advert
@@ -293,6 +299,7 @@ func (s *vrrpSocket) readLoop() {
 			if !errors.As(err, &ce) {
 				// Not even a VRRP message: never reaches a machine.
 				s.undecodable.Add(1)
+				s.event(Event{Time: now, Kind: EventAdvertDiscarded, Reason: DiscardUndecodable, Src: src, Dst: dst})
 				s.limiter.do("decode "+src.String(), func() {
 					s.log.Warn("undecodable VRRP packet", "interface", s.key.ifname, "src", src, "len", n, "err", err)
 				})
@@ -303,20 +310,32 @@ func (s *vrrpSocket) readLoop() {
 		s.mu.Lock()
 		r, ok := s.routes[adv.VRID]
 		s.mu.Unlock()
+		s.event(Event{Time: now, Kind: EventAdvertReceived, Instance: r.name, VRID: adv.VRID, Src: src, Dst: dst, Priority: adv.Priority})
 		if !ok {
 			s.unknownVRID.Add(1)
+			s.event(Event{Time: now, Kind: EventAdvertDiscarded, VRID: adv.VRID, Reason: DiscardUnknownVRID, Src: src, Dst: dst, Priority: adv.Priority})
 			s.limiter.do(fmt.Sprintf("vrid %d %v", adv.VRID, src), func() {
 				s.log.Debug("advert for a VRID not configured here", "interface", s.key.ifname, "src", src, "vrid", adv.VRID)
 			})
 			continue
 		}
-		p := packet{advert: adv, src: src, ttl: uint8(min(max(ttl, 0), 255)), ifname: s.key.ifname}
+		p := packet{advert: adv, src: src, dst: dst, ttl: uint8(min(max(ttl, 0), 255)), ifname: s.key.ifname}
 		select {
 		case r.ch <- p:
 		default:
 			r.drops.Add(1)
+			s.event(Event{Time: now, Kind: EventAdvertDiscarded, Instance: r.name, VRID: adv.VRID, Reason: DiscardQueueFull, Src: src, Dst: dst, Priority: adv.Priority})
 		}
 	}
+}
+
+// event completes e with the socket's interface and family and emits it.
+func (s *vrrpSocket) event(e Event) {
+	if s.emit == nil {
+		return
+	}
+	e.Interface, e.Family = s.key.ifname, s.key.family
+	s.emit(e)
 }
 
 // stats returns the socket's counters.
