@@ -151,7 +151,9 @@ func TestLabEvents(t *testing.T) {
 	if _, ok := eb.find(func(e Event) bool { return e.Kind == EventAdvertReceived && e.VRID == 53 && e.Instance == "" }); !ok {
 		t.Error("no received event without an instance for VRID 53")
 	}
-	if _, ok := eb.find(func(e Event) bool { return e.Kind == EventStateChange && e.Instance == "VI_51" && e.To == router.Master }); ok {
+	if _, ok := eb.find(func(e Event) bool {
+		return e.Kind == EventStateChange && e.Instance == "VI_51" && e.To == router.Master
+	}); ok {
 		t.Errorf("b became Master of VI_51 while a was\n%s", eb)
 	}
 
