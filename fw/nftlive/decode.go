@@ -303,7 +303,7 @@ func (d *decoder) expr(e expr.Any) {
 	case *expr.Connlimit:
 		d.out = append(d.out, ruleset.Limit{Text: fmt.Sprintf("ct count %d", x.Count)})
 	case *expr.Reject:
-		d.out = append(d.out, rejectOf(x))
+		d.out = append(d.out, rejectOf(x, d.l3))
 	case *expr.Notrack:
 		d.out = append(d.out, ruleset.Notrack{})
 	case *expr.NAT:
@@ -407,20 +407,36 @@ var icmpxCodes = []string{"no-route", "port-unreachable", "host-unreachable", "a
 var icmpCodes = map[uint8]string{0: "net-unreachable", 1: "host-unreachable", 2: "prot-unreachable", 3: "port-unreachable",
 	9: "net-prohibited", 10: "host-prohibited", 13: "admin-prohibited"}
 
-func rejectOf(r *expr.Reject) ruleset.Reject {
-	switch r.Type {
-	case unix.NFT_REJECT_TCP_RST:
+var icmpv6Codes = map[uint8]string{0: "no-route", 1: "admin-prohibited", 3: "addr-unreachable", 4: "port-unreachable",
+	5: "policy-fail", 6: "reject-route"}
+
+// rejectOf names a reject statement as nft does: ICMP or ICMPv6 codes by the
+// rule's network protocol (l3), and nft's default, port-unreachable, bare.
+func rejectOf(r *expr.Reject, l3 string) ruleset.Reject {
+	var rj ruleset.Reject
+	switch {
+	case r.Type == unix.NFT_REJECT_TCP_RST:
 		return ruleset.Reject{Type: "tcp reset"}
-	case unix.NFT_REJECT_ICMPX_UNREACH:
+	case r.Type == unix.NFT_REJECT_ICMPX_UNREACH:
+		rj = ruleset.Reject{Type: "icmpx", Code: strconv.Itoa(int(r.Code))}
 		if int(r.Code) < len(icmpxCodes) {
-			return ruleset.Reject{Type: "icmpx", Code: icmpxCodes[r.Code]}
+			rj.Code = icmpxCodes[r.Code]
 		}
-		return ruleset.Reject{Type: "icmpx", Code: strconv.Itoa(int(r.Code))}
+	case l3 == "ip6":
+		rj = ruleset.Reject{Type: "icmpv6", Code: strconv.Itoa(int(r.Code))}
+		if n, ok := icmpv6Codes[r.Code]; ok {
+			rj.Code = n
+		}
+	default:
+		rj = ruleset.Reject{Type: "icmp", Code: strconv.Itoa(int(r.Code))}
+		if n, ok := icmpCodes[r.Code]; ok {
+			rj.Code = n
+		}
 	}
-	if n, ok := icmpCodes[r.Code]; ok {
-		return ruleset.Reject{Type: "icmp", Code: n}
+	if rj.Code == "port-unreachable" {
+		return ruleset.Reject{}
 	}
-	return ruleset.Reject{Type: "icmp", Code: strconv.Itoa(int(r.Code))}
+	return rj
 }
 
 // cmp turns a comparison into a Match, recovering prefixes, flag tests and
