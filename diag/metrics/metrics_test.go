@@ -1,0 +1,229 @@
+package metrics
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/vrrpdoctor/vrrpdoctor/diag"
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/router"
+	vrrpruntime "github.com/vrrpdoctor/vrrpdoctor/vrrpcore/runtime"
+)
+
+var (
+	peer = netip.MustParseAddr("198.51.100.1")
+	self = netip.MustParseAddr("198.51.100.2")
+)
+
+// fake holds what the sources return; tests change it between scrapes.
+type fake struct {
+	status   vrrpruntime.Status
+	findings []diag.Finding
+	flows    []Flow
+}
+
+func (f *fake) sources() Sources {
+	return Sources{
+		Status:   func() vrrpruntime.Status { return f.status },
+		Findings: func() []diag.Finding { return f.findings },
+		Flows:    func() []Flow { return f.flows },
+	}
+}
+
+func newFake() *fake {
+	return &fake{
+		status: vrrpruntime.Status{Instances: []vrrpruntime.InstanceStatus{{
+			Name: "VI_1", Interface: "eth0", VRID: 51, Version: 2, Family: 4,
+			State: router.Master, Priority: 100, Configured: 100,
+		}}},
+		findings: []diag.Finding{
+			{ID: "split-brain", Severity: diag.SeverityCritical, Summary: "both master"},
+			{ID: "firewall-input-drop", Severity: diag.SeverityCritical},
+			{ID: "keepalived-running", Severity: diag.SeverityOK},
+		},
+		flows: []Flow{
+			{Interface: "eth0", Family: 4, VRID: 51, Src: peer, Wire: 12, Socket: 0, DeliveryRatio: 0},
+			{Interface: "eth0", Family: 4, VRID: 52, Src: peer, Wire: 0, Socket: 0, DeliveryRatio: -1},
+		},
+	}
+}
+
+func observeSome(c *Collector) {
+	at := time.Unix(1700000000, 500_000_000)
+	ev := func(e vrrpruntime.Event) vrrpruntime.Event {
+		e.Instance, e.Interface, e.VRID, e.Family = "VI_1", "eth0", 51, 4
+		return e
+	}
+	c.Observe(ev(vrrpruntime.Event{Kind: vrrpruntime.EventStateChange, Time: at, From: router.Initialize, To: router.Backup, Reason: "startup"}))
+	c.Observe(ev(vrrpruntime.Event{Kind: vrrpruntime.EventStateChange, Time: at, From: router.Backup, To: router.Master, Reason: "master_down_timer"}))
+	for range 3 {
+		c.Observe(ev(vrrpruntime.Event{Kind: vrrpruntime.EventAdvertSent, Src: self, Priority: 100}))
+	}
+	c.Observe(ev(vrrpruntime.Event{Kind: vrrpruntime.EventSendFailed, Err: errors.New("operation not permitted")}))
+	c.Observe(ev(vrrpruntime.Event{Kind: vrrpruntime.EventAdvertReceived, Src: peer}))
+	c.Observe(ev(vrrpruntime.Event{Kind: vrrpruntime.EventAdvertReceived, Src: peer}))
+	c.Observe(ev(vrrpruntime.Event{Kind: vrrpruntime.EventAdvertDiscarded, Src: peer, Reason: "auth_mismatch"}))
+	// A VRID no instance runs.
+	c.Observe(vrrpruntime.Event{Kind: vrrpruntime.EventAdvertReceived, Interface: "eth0", VRID: 9, Family: 4, Src: peer})
+}
+
+func TestLint(t *testing.T) {
+	c := New(newFake().sources(), BuildInfo{Version: "1.0.0", Commit: "abc", GoVersion: "go1.26"})
+	observeSome(c)
+	problems, err := testutil.CollectAndLint(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+}
+
+func TestValues(t *testing.T) {
+	f := newFake()
+	c := New(f.sources(), BuildInfo{Version: "1.0.0", Commit: "abc", GoVersion: "go1.26"})
+	observeSome(c)
+	want := `
+# HELP vrrpdoctor_instance_state State of a VRRP instance: 1 for the state it is in, 0 for the others.
+# TYPE vrrpdoctor_instance_state gauge
+vrrpdoctor_instance_state{family="ipv4",instance="VI_1",interface="eth0",state="BACKUP",vrid="51"} 0
+vrrpdoctor_instance_state{family="ipv4",instance="VI_1",interface="eth0",state="FAULT",vrid="51"} 0
+vrrpdoctor_instance_state{family="ipv4",instance="VI_1",interface="eth0",state="INIT",vrid="51"} 0
+vrrpdoctor_instance_state{family="ipv4",instance="VI_1",interface="eth0",state="MASTER",vrid="51"} 1
+# HELP vrrpdoctor_state_transitions_total State changes of VRRP instances, by reason.
+# TYPE vrrpdoctor_state_transitions_total counter
+vrrpdoctor_state_transitions_total{from="BACKUP",instance="VI_1",reason="master_down_timer",to="MASTER"} 1
+vrrpdoctor_state_transitions_total{from="INIT",instance="VI_1",reason="startup",to="BACKUP"} 1
+# HELP vrrpdoctor_adverts_sent_total Adverts the kernel accepted for sending.
+# TYPE vrrpdoctor_adverts_sent_total counter
+vrrpdoctor_adverts_sent_total{family="ipv4",instance="VI_1",interface="eth0",vrid="51"} 3
+# HELP vrrpdoctor_advert_send_errors_total Adverts that could not be sent (e.g. EPERM from an OUTPUT firewall rule).
+# TYPE vrrpdoctor_advert_send_errors_total counter
+vrrpdoctor_advert_send_errors_total{family="ipv4",instance="VI_1",interface="eth0",vrid="51"} 1
+# HELP vrrpdoctor_adverts_received_total Adverts read from the VRRP socket, by sender (instance is empty when no instance runs the VRID).
+# TYPE vrrpdoctor_adverts_received_total counter
+vrrpdoctor_adverts_received_total{family="ipv4",instance="",interface="eth0",src="198.51.100.1",vrid="9"} 1
+vrrpdoctor_adverts_received_total{family="ipv4",instance="VI_1",interface="eth0",src="198.51.100.1",vrid="51"} 2
+# HELP vrrpdoctor_adverts_discarded_total Received adverts that were not acted on, by reason.
+# TYPE vrrpdoctor_adverts_discarded_total counter
+vrrpdoctor_adverts_discarded_total{family="ipv4",instance="VI_1",interface="eth0",reason="auth_mismatch",vrid="51"} 1
+# HELP vrrpdoctor_last_master_change_timestamp_seconds Time an instance last became Master or stopped being Master, in seconds since the epoch.
+# TYPE vrrpdoctor_last_master_change_timestamp_seconds gauge
+vrrpdoctor_last_master_change_timestamp_seconds{instance="VI_1"} 1.7000000005e+09
+# HELP vrrpdoctor_wire_adverts_total Adverts seen on the wire (AF_PACKET, before the firewall) in the diagnosis's current window, by sender.
+# TYPE vrrpdoctor_wire_adverts_total counter
+vrrpdoctor_wire_adverts_total{family="ipv4",interface="eth0",src="198.51.100.1",vrid="51"} 12
+vrrpdoctor_wire_adverts_total{family="ipv4",interface="eth0",src="198.51.100.1",vrid="52"} 0
+# HELP vrrpdoctor_delivery_ratio Share of a sender's adverts seen on the wire that reached the VRRP socket (0 to 1).
+# TYPE vrrpdoctor_delivery_ratio gauge
+vrrpdoctor_delivery_ratio{family="ipv4",interface="eth0",src="198.51.100.1",vrid="51"} 0
+# HELP vrrpdoctor_finding_active 1 while the diagnosis reports a finding with this ID and severity, 0 once it cleared.
+# TYPE vrrpdoctor_finding_active gauge
+vrrpdoctor_finding_active{id="firewall-input-drop",severity="critical"} 1
+vrrpdoctor_finding_active{id="split-brain",severity="critical"} 1
+# HELP vrrpdoctor_findings_active Number of findings the diagnosis reports, by severity.
+# TYPE vrrpdoctor_findings_active gauge
+vrrpdoctor_findings_active{severity="critical"} 2
+vrrpdoctor_findings_active{severity="info"} 0
+vrrpdoctor_findings_active{severity="warning"} 0
+# HELP vrrpdoctor_build_info Version of the running vrrpdoctor; always 1.
+# TYPE vrrpdoctor_build_info gauge
+vrrpdoctor_build_info{commit="abc",goversion="go1.26",version="1.0.0"} 1
+`
+	names := []string{
+		"vrrpdoctor_instance_state", "vrrpdoctor_state_transitions_total",
+		"vrrpdoctor_adverts_sent_total", "vrrpdoctor_advert_send_errors_total",
+		"vrrpdoctor_adverts_received_total", "vrrpdoctor_adverts_discarded_total",
+		"vrrpdoctor_last_master_change_timestamp_seconds", "vrrpdoctor_wire_adverts_total",
+		"vrrpdoctor_delivery_ratio", "vrrpdoctor_finding_active", "vrrpdoctor_findings_active",
+		"vrrpdoctor_build_info",
+	}
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), names...); err != nil {
+		t.Fatal(err)
+	}
+
+	// The split brain clears: its series reads 0 instead of vanishing,
+	// and the peer's adverts reach the socket.
+	f.findings = f.findings[1:]
+	f.flows[0].Socket, f.flows[0].DeliveryRatio = 12, 1
+	want = `
+# HELP vrrpdoctor_finding_active 1 while the diagnosis reports a finding with this ID and severity, 0 once it cleared.
+# TYPE vrrpdoctor_finding_active gauge
+vrrpdoctor_finding_active{id="firewall-input-drop",severity="critical"} 1
+vrrpdoctor_finding_active{id="split-brain",severity="critical"} 0
+# HELP vrrpdoctor_delivery_ratio Share of a sender's adverts seen on the wire that reached the VRRP socket (0 to 1).
+# TYPE vrrpdoctor_delivery_ratio gauge
+vrrpdoctor_delivery_ratio{family="ipv4",interface="eth0",src="198.51.100.1",vrid="51"} 1
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "vrrpdoctor_finding_active", "vrrpdoctor_delivery_ratio"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMonitorSources: without a daemon (monitor mode) or without a
+// diagnosis, the collector reports what it has and nothing else.
+func TestMonitorSources(t *testing.T) {
+	f := newFake()
+	for _, tc := range []struct {
+		name string
+		src  Sources
+		want int
+	}{
+		{"no daemon", Sources{Findings: f.sources().Findings, Flows: f.sources().Flows}, 1 + 5 + 2 + 3},
+		{"no diagnosis", Sources{Status: f.sources().Status}, 1 + 4 + 2},
+		{"nothing", Sources{}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := New(tc.src, BuildInfo{Version: "dev"})
+			if n := testutil.CollectAndCount(c); n != tc.want {
+				t.Errorf("%d series, want %d", n, tc.want)
+			}
+		})
+	}
+}
+
+func TestHandler(t *testing.T) {
+	c := New(newFake().sources(), BuildInfo{Version: "dev"})
+	reg, err := NewRegistry(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var healthErr error
+	srv := httptest.NewServer(Handler(reg, func() error { return healthErr }))
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("/metrics")
+	if code != 200 || !strings.Contains(body, `vrrpdoctor_finding_active{id="split-brain",severity="critical"} 1`) ||
+		!strings.Contains(body, "process_resident_memory_bytes") {
+		t.Errorf("/metrics: %d\n%s", code, body)
+	}
+	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz healthy: %d %q", code, body)
+	}
+	healthErr = errors.New("diagnosis not ready: first window not complete")
+	if code, body := get("/healthz"); code != 503 || body != "unhealthy: diagnosis not ready: first window not complete\n" {
+		t.Errorf("/healthz unhealthy: %d %q", code, body)
+	}
+	if code, _ := get("/nothing"); code != 404 {
+		t.Errorf("/nothing: %d", code)
+	}
+}
