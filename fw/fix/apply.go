@@ -2,14 +2,10 @@ package fix
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -39,14 +35,22 @@ type Session struct {
 	// settings).
 	Read func(ctx context.Context) (*fw.Live, error)
 	// State is the file recording the firewalld rich rules added (they
-	// cannot carry a comment).
+	// cannot carry a comment) and a run in progress.
 	State string
-	// NFT, when set, adds and deletes nftables rules (Netlink); nil runs
-	// the nft program with Run.
+	// NFT, when set, adds and deletes nftables rules (Netlink), all of one
+	// call in one transaction; nil runs the nft program with Run.
 	NFT NFTRules
 	// Bus, when set, is used for firewalld (firewall-cmd otherwise, and
 	// when D-Bus fails).
 	Bus *Bus
+	// Restore, when set, runs an iptables *-restore program with input on
+	// its standard input: the rules of one iptables program are then added
+	// (and removed) in one commit. nil runs one iptables command per rule.
+	Restore func(ctx context.Context, argv []string, input []byte) ([]byte, error)
+	// Step, when set, is called before each change to the firewall or the
+	// state file, with what is about to change (tests stop the process
+	// there to check that no kill leaves a half-applied change).
+	Step func(what string)
 }
 
 // Added is a rule vrrpdoctor added, as found in the live ruleset (nftables,
@@ -139,15 +143,19 @@ func (s *Session) Remove(ctx context.Context, added []Added) error {
 			undo = append(undo, a)
 		}
 	}
+	if _, err := s.begin("remove", nil); err != nil {
+		return err
+	}
 	if err := s.remove(ctx, append(undo, rich...)); err != nil {
 		return err
 	}
-	return s.record(nil, rich)
+	return s.finish(rich)
 }
 
 // Apply adds the plan's rules (runtime, and permanent for firewalld), reads
 // the live ruleset again and evaluates every advert of the plan: if one is
-// not accepted, it removes what it added and says so.
+// not accepted, it removes what it added and says so. It refuses, without
+// force, to change a ruleset that was not read in full (see Unread).
 func (s *Session) Apply(ctx context.Context, plan *Plan, force bool) (*Outcome, error) {
 	if len(plan.Refused) > 0 {
 		return nil, fmt.Errorf("refusing to apply: %s", strings.Join(plan.Refused, "; "))
@@ -156,34 +164,37 @@ func (s *Session) Apply(ctx context.Context, plan *Plan, force bool) (*Outcome, 
 	if err != nil {
 		return nil, err
 	}
+	if gaps := Unread(before); len(gaps) > 0 && !force {
+		return nil, fmt.Errorf("refusing to change a ruleset that was not read in full (%s): a rule vrrpdoctor cannot see may decide the adverts or be disturbed; --force applies anyway", strings.Join(gaps, "; "))
+	}
 	old := map[string]bool{}
 	for _, a := range Marked(before.Ruleset) {
 		old[identity(a)] = true
 	}
 	var rich []Added
-	out := &Outcome{}
 	for _, r := range plan.Rules {
 		if r.Backend == Firewalld {
-			a := Added{Backend: Firewalld, Selector: r.Command[1], Rich: r.Rich}
-			rich = append(rich, a)
-			via, err := s.firewalldRich(ctx, a, true)
-			if err != nil {
-				return out, s.abort(ctx, old, rich, err)
-			}
-			out.Notes = append(out.Notes, fmt.Sprintf("firewalld: rich rule added %s, runtime and permanent", via))
-			continue
-		}
-		if r.Backend == NFT && s.NFT != nil {
-			if err := s.NFT.Add(r); err != nil {
-				return out, s.abort(ctx, old, rich, err)
-			}
-			continue
-		}
-		if _, err := s.Run(ctx, r.Command); err != nil {
-			return out, s.abort(ctx, old, rich, err)
+			rich = append(rich, Added{Backend: Firewalld, Selector: r.Command[1], Rich: r.Rich})
 		}
 	}
-	if err := s.record(rich, nil); err != nil {
+	out := &Outcome{}
+	// Write-ahead: the rich rules are in the state file before they exist.
+	note, err := s.begin("apply", rich)
+	if err != nil {
+		return out, err
+	}
+	if note != "" {
+		out.Notes = append(out.Notes, note)
+	}
+	for _, a := range rich {
+		s.step("firewalld: add rich rule %s %s", a.Selector, a.Rich)
+		via, err := s.firewalldRich(ctx, a, true)
+		if err != nil {
+			return out, s.abort(ctx, old, rich, err)
+		}
+		out.Notes = append(out.Notes, fmt.Sprintf("firewalld: rich rule added %s, runtime and permanent", via))
+	}
+	if err := s.add(ctx, plan.Rules); err != nil {
 		return out, s.abort(ctx, old, rich, err)
 	}
 	after, err := s.Read(ctx)
@@ -211,6 +222,9 @@ func (s *Session) Apply(ctx context.Context, plan *Plan, force bool) (*Outcome, 
 	if len(bad) > 0 {
 		out.RolledBack = true
 		return out, s.abort(ctx, old, rich, fmt.Errorf("the live ruleset still does not accept the adverts (%s)", strings.Join(bad, "; ")))
+	}
+	if err := s.finish(nil); err != nil {
+		return out, fmt.Errorf("applied, but the state file: %w", err)
 	}
 	return out, nil
 }
@@ -241,7 +255,7 @@ func (s *Session) abort(ctx context.Context, old map[string]bool, rich []Added, 
 	if err := s.remove(ctx, undo); err != nil {
 		return fmt.Errorf("%w; rollback failed: %v", cause, err)
 	}
-	if err := s.record(nil, rich); err != nil {
+	if err := s.finish(rich); err != nil {
 		return fmt.Errorf("%w; rolled back, but the state file: %v", cause, err)
 	}
 	return fmt.Errorf("%w; rolled back what was added", cause)
@@ -260,43 +274,73 @@ func (s *Session) Undo(ctx context.Context) (*Outcome, error) {
 		return nil, err
 	}
 	undo = append(undo, rich...)
+	note, err := s.begin("undo", nil)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.remove(ctx, undo); err != nil {
 		return nil, err
 	}
-	if err := s.record(nil, rich); err != nil {
+	if err := s.finish(rich); err != nil {
 		return nil, err
 	}
-	return &Outcome{Added: undo}, nil
+	out := &Outcome{Added: undo}
+	if note != "" {
+		out.Notes = append(out.Notes, note)
+	}
+	return out, nil
 }
 
-// remove deletes rules: nftables by handle, iptables by position (highest
-// first, so earlier positions stay valid), firewalld runtime and permanent.
+// remove deletes rules: nftables by handle (in one transaction with NFT),
+// iptables by position (highest first, so earlier positions stay valid; in
+// one commit per program with Restore), firewalld runtime and permanent.
 func (s *Session) remove(ctx context.Context, as []Added) error {
 	as = slices.Clone(as)
 	slices.SortStableFunc(as, func(a, b Added) int { return b.Position - a.Position })
 	var errs []error
+	var nft []Added
+	restore := map[string][]string{}
+	var order []string
 	for _, a := range as {
-		var cmds [][]string
+		var cmd []string
 		switch a.Backend {
 		case NFT:
 			if s.NFT != nil {
-				if err := s.NFT.Delete(a); err != nil {
-					errs = append(errs, err)
-				}
+				nft = append(nft, a)
 				continue
 			}
-			cmds = [][]string{{"nft", "delete", "rule", string(a.Family), a.Table, a.Chain, "handle", fmt.Sprint(a.Handle)}}
+			cmd = []string{"nft", "delete", "rule", string(a.Family), a.Table, a.Chain, "handle", fmt.Sprint(a.Handle)}
 		case IptablesNFT, IptablesLegacy:
-			cmds = [][]string{{iptablesBinary(a.Backend, a.Family), "-w", "-t", a.Table, "-D", a.Chain, fmt.Sprint(a.Position)}}
+			cmd = []string{iptablesBinary(a.Backend, a.Family), "-w", "-t", a.Table, "-D", a.Chain, fmt.Sprint(a.Position)}
+			if s.Restore != nil {
+				prog, line := restoreLine(cmd)
+				if _, ok := restore[prog]; !ok {
+					order = append(order, prog)
+				}
+				restore[prog] = append(restore[prog], line)
+				continue
+			}
 		case Firewalld:
+			s.step("firewalld: remove rich rule %s %s", a.Selector, a.Rich)
 			if _, err := s.firewalldRich(ctx, a, false); err != nil {
 				errs = append(errs, err)
 			}
+			continue
 		}
-		for _, c := range cmds {
-			if out, err := s.Run(ctx, c); err != nil && !strings.Contains(string(out), "NOT_ENABLED") {
-				errs = append(errs, err)
-			}
+		s.step("run %s", Shell(cmd))
+		if out, err := s.Run(ctx, cmd); err != nil && !strings.Contains(string(out), "NOT_ENABLED") {
+			errs = append(errs, err)
+		}
+	}
+	if len(nft) > 0 {
+		s.step("nftables: delete %d rule(s) in one transaction", len(nft))
+		if err := s.NFT.Delete(nft); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, prog := range order {
+		if err := s.restore(ctx, prog, restore[prog]); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -331,60 +375,4 @@ func (s *Session) firewalldRich(ctx context.Context, a Added, add bool) (string,
 		return fmt.Sprintf("with firewall-cmd (D-Bus failed: %v)", busErr), nil
 	}
 	return "with firewall-cmd", nil
-}
-
-// load reads the firewalld rich rules recorded in the state file.
-func (s *Session) load() ([]Added, error) {
-	if s.State == "" {
-		return nil, nil
-	}
-	b, err := os.ReadFile(s.State)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var st struct {
-		Firewalld []Added `json:"firewalld"`
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("%s: %w", s.State, err)
-	}
-	return st.Firewalld, nil
-}
-
-// record adds and drops rich rules in the state file (removed when empty).
-func (s *Session) record(add, drop []Added) error {
-	if s.State == "" || len(add) == 0 && len(drop) == 0 {
-		return nil
-	}
-	cur, err := s.load()
-	if err != nil {
-		return err
-	}
-	gone := map[string]bool{}
-	for _, a := range drop {
-		gone[a.key()] = true
-	}
-	var keep []Added
-	for _, a := range append(cur, add...) {
-		if !gone[a.key()] && !slices.ContainsFunc(keep, func(k Added) bool { return k.key() == a.key() }) {
-			keep = append(keep, a)
-		}
-	}
-	if len(keep) == 0 {
-		if err := os.Remove(s.State); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		return nil
-	}
-	b, err := json.MarshalIndent(map[string][]Added{"firewalld": keep}, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(s.State), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(s.State, append(b, '\n'), 0o644)
 }

@@ -13,13 +13,14 @@ import (
 	"github.com/vrrpdoctor/vrrpdoctor/fw/ruleset"
 )
 
-// NFTRules adds and deletes vrrpdoctor's nftables rules.
+// NFTRules adds and deletes vrrpdoctor's nftables rules, each call in one
+// nftables transaction: all of its rules or none.
 type NFTRules interface {
-	// Add inserts r before the rule with handle r.Handle, or appends it
-	// to its chain when r.Handle is 0.
-	Add(r Rule) error
-	// Delete deletes the rule a by its handle.
-	Delete(a Added) error
+	// Add inserts each rule before the rule with handle r.Handle, or
+	// appends it to its chain when r.Handle is 0.
+	Add(rs []Rule) error
+	// Delete deletes the rules by their handles.
+	Delete(as []Added) error
 }
 
 // Netlink adds and deletes nftables rules over netlink (google/nftables),
@@ -54,45 +55,50 @@ func location(fam ruleset.Family, table, chain string) (*nftables.Table, *nftabl
 	return t, &nftables.Chain{Name: chain, Table: t}, nil
 }
 
-// Add inserts (or appends) the rule, with the comment Marker.
-func (n Netlink) Add(r Rule) error {
-	t, ch, err := location(r.Family, r.Table, r.Chain)
-	if err != nil {
-		return err
-	}
+// Add inserts (or appends) the rules, with the comment Marker, in one
+// netlink batch: the kernel commits all of them or none.
+func (n Netlink) Add(rs []Rule) error {
 	c, err := n.conn()
 	if err != nil {
 		return err
 	}
-	nr := &nftables.Rule{Table: t, Chain: ch, Exprs: nftExprs(r.packet, r.Family),
-		UserData: userdata.AppendString(nil, userdata.TypeComment, Marker)}
-	if r.Handle != 0 {
-		nr.Position = r.Handle
-		c.InsertRule(nr)
-	} else {
-		c.AddRule(nr)
+	for _, r := range rs {
+		t, ch, err := location(r.Family, r.Table, r.Chain)
+		if err != nil {
+			return err
+		}
+		nr := &nftables.Rule{Table: t, Chain: ch, Exprs: nftExprs(r.packet, r.Family),
+			UserData: userdata.AppendString(nil, userdata.TypeComment, Marker)}
+		if r.Handle != 0 {
+			nr.Position = r.Handle
+			c.InsertRule(nr)
+		} else {
+			c.AddRule(nr)
+		}
 	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("nftables: adding to %s %s %s: %w", r.Family, r.Table, r.Chain, err)
+		return fmt.Errorf("nftables: adding %d rule(s) (none added): %w", len(rs), err)
 	}
 	return nil
 }
 
-// Delete deletes the rule by its handle.
-func (n Netlink) Delete(a Added) error {
-	t, ch, err := location(a.Family, a.Table, a.Chain)
-	if err != nil {
-		return err
-	}
+// Delete deletes the rules by their handles, in one netlink batch.
+func (n Netlink) Delete(as []Added) error {
 	c, err := n.conn()
 	if err != nil {
 		return err
 	}
-	if err := c.DelRule(&nftables.Rule{Table: t, Chain: ch, Handle: a.Handle}); err != nil {
-		return err
+	for _, a := range as {
+		t, ch, err := location(a.Family, a.Table, a.Chain)
+		if err != nil {
+			return err
+		}
+		if err := c.DelRule(&nftables.Rule{Table: t, Chain: ch, Handle: a.Handle}); err != nil {
+			return err
+		}
 	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("nftables: deleting %s %s %s handle %d: %w", a.Family, a.Table, a.Chain, a.Handle, err)
+		return fmt.Errorf("nftables: deleting %d rule(s) (none deleted): %w", len(as), err)
 	}
 	return nil
 }

@@ -57,10 +57,8 @@ func TestNetlinkInNamespace(t *testing.T) {
 		t.Fatalf("plan: rules %+v, refused %v", plan.Rules, plan.Refused)
 	}
 	nl := Netlink{NetNS: ns.FD}
-	for _, r := range plan.Rules {
-		if err := nl.Add(r); err != nil {
-			t.Fatal(err)
-		}
+	if err := nl.Add(plan.Rules); err != nil {
+		t.Fatal(err)
 	}
 	after, rs := readNS(t, ns)
 	for _, want := range []string{
@@ -84,10 +82,8 @@ func TestNetlinkInNamespace(t *testing.T) {
 	if len(marked) != 2 {
 		t.Fatalf("marked %+v", marked)
 	}
-	for _, a := range marked {
-		if err := nl.Delete(a); err != nil {
-			t.Fatal(err)
-		}
+	if err := nl.Delete(marked); err != nil {
+		t.Fatal(err)
 	}
 	if again, _ := readNS(t, ns); again != before {
 		t.Errorf("after deleting:\n%s\nbefore:\n%s", again, before)
