@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
 )
 
@@ -17,78 +14,32 @@ import (
 // tell). Callers skip such frames.
 var ErrNotVRRP = errors.New("capture: not a VRRP packet")
 
-// Link types that carry raw IP with no link header: LINKTYPE_RAW and the
-// platform-dependent DLT_RAW values some capture files hold instead.
+// Header lengths and IPv6 header types of the decoder (EtherTypes: see
+// wire_bpf.go).
 const (
-	linkTypeDLTRaw12 layers.LinkType = 12
-	linkTypeDLTRaw14 layers.LinkType = 14
+	ethHeaderLen  = 14
+	sllHeaderLen  = 16 // LINKTYPE_LINUX_SLL
+	sll2HeaderLen = 20 // LINKTYPE_LINUX_SLL2
+	ipv4HeaderLen = 20
+	ipv6HeaderLen = 40
+
+	// IPv6 extension headers the decoder steps over (RFC 8200 §4).
+	ipv6HopByHop    = 0
+	ipv6Routing     = 43
+	ipv6Fragment    = 44
+	ipv6DestOptions = 60
+	ipv6OptJumbo    = 0xc2 // RFC 2675 jumbo payload option
 )
 
-// SupportsLinkType reports whether Decoder.Decode understands frames of
-// link type lt: Ethernet (with 802.1Q/802.1ad tags), Linux cooked capture
-// v1 and v2, and raw IPv4/IPv6.
-func SupportsLinkType(lt layers.LinkType) bool {
-	switch lt {
-	case layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, LinkTypeLinuxSLL2,
-		layers.LinkTypeRaw, linkTypeDLTRaw12, linkTypeDLTRaw14, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
-		return true
-	}
-	return false
-}
-
-// LinkTypeFromPcap converts a LINKTYPE_* value as pcap and pcapng headers
-// carry it (32 bits) to the layers.LinkType Decode takes. ok is false for
-// values above 255, which gopacket's 8-bit LinkType cannot hold, except
-// LINKTYPE_LINUX_SLL2 (276), which becomes LinkTypeLinuxSLL2.
-func LinkTypeFromPcap(v uint32) (lt layers.LinkType, ok bool) {
-	switch {
-	case v == 276:
-		return LinkTypeLinuxSLL2, true
-	case v <= 255 && v != uint32(LinkTypeLinuxSLL2):
-		return layers.LinkType(v), true
-	}
-	return 0, false
-}
-
-// Decoder turns captured frames into Packets. It decodes with gopacket's
-// DecodingLayerParser into layers it owns, so once warm (its buffers and
-// the Packet's address slice grown) it does not allocate per frame. A
-// Decoder is not safe for concurrent use.
-type Decoder struct {
-	eth  layers.Ethernet
-	vlan layers.Dot1Q
-	sll  linuxSLL
-	sll2 LinuxSLL2
-	ip4  layers.IPv4
-	ip6  layers.IPv6
-	ext  layers.IPv6ExtensionSkipper
-	vrrp vrrpcore.Layer
-
-	// One parser per first layer; they share the layers above.
-	ethP, sllP, sll2P, ip4P, ip6P *gopacket.DecodingLayerParser
-	decoded                       []gopacket.LayerType
-}
+// Decoder turns captured frames into Packets. It reads the link and IP
+// headers itself (Ethernet with 802.1Q/802.1ad tags, Linux cooked capture
+// v1 and v2, raw IPv4/IPv6; IPv4 options, IPv6 extension headers) and the
+// advert with vrrpcore, without allocating once the Packet's address slice
+// has grown. It keeps no state between frames.
+type Decoder struct{}
 
 // NewDecoder returns a Decoder.
-func NewDecoder() *Decoder {
-	d := &Decoder{decoded: make([]gopacket.LayerType, 0, 16)}
-	var c gopacket.DecodingLayerContainer = gopacket.DecodingLayerSparse(nil)
-	for _, l := range []gopacket.DecodingLayer{&d.eth, &d.vlan, &d.sll, &d.sll2, &d.ip4, &d.ip6, &d.ext, &d.vrrp} {
-		c = c.Put(l)
-	}
-	parser := func(first gopacket.LayerType) *gopacket.DecodingLayerParser {
-		p := gopacket.NewDecodingLayerParser(first)
-		p.SetDecodingLayerContainer(c)
-		p.IgnoreUnsupported = true
-		return p
-	}
-	d.ethP = parser(layers.LayerTypeEthernet)
-	d.sllP = parser(layers.LayerTypeLinuxSLL)
-	d.sll2P = parser(LayerTypeLinuxSLL2)
-	d.ip4P = parser(layers.LayerTypeIPv4)
-	d.ip6P = parser(layers.LayerTypeIPv6)
-	return d
-}
+func NewDecoder() *Decoder { return &Decoder{} }
 
 // Decode decodes frame, captured with link type lt, into p.
 //
@@ -101,212 +52,270 @@ func NewDecoder() *Decoder {
 // Errors: ErrNotVRRP for frames without VRRP; a *vrrpcore.ChecksumError
 // (returned as is) when only the checksum is wrong, with p fully filled; a
 // *vrrpcore.DecodeError wrapped with the frame offset of the VRRP message
-// for a malformed advert; other errors for IP packets of protocol 112 that
-// cannot hold an advert (fragments, truncated or malformed IP headers) and
-// for link types SupportsLinkType rejects. After an error other than
-// ErrNotVRRP, p holds what was decoded.
-func (d *Decoder) Decode(lt layers.LinkType, frame []byte, p *Packet) error {
+// for a malformed advert; other errors, naming the frame offset, for IP
+// packets of protocol 112 that cannot hold an advert (fragments, truncated
+// or malformed IP headers) and for link types SupportsLinkType rejects.
+// After an error other than ErrNotVRRP, p holds what was decoded.
+func (d *Decoder) Decode(lt LinkType, frame []byte, p *Packet) error {
 	addrs, t := p.Advert.Addrs[:0], p.Time
 	*p = Packet{Time: t}
 	p.Advert.Addrs = addrs
 
-	var parser *gopacket.DecodingLayerParser
-	first := layers.LayerTypeIPv4
-	switch lt {
-	case layers.LinkTypeEthernet:
-		parser, first = d.ethP, layers.LayerTypeEthernet
-	case layers.LinkTypeLinuxSLL:
-		parser, first = d.sllP, layers.LayerTypeLinuxSLL
-	case LinkTypeLinuxSLL2:
-		parser, first = d.sll2P, LayerTypeLinuxSLL2
-	case layers.LinkTypeIPv4:
-		parser = d.ip4P
-	case layers.LinkTypeIPv6:
-		parser, first = d.ip6P, layers.LayerTypeIPv6
-	case layers.LinkTypeRaw, linkTypeDLTRaw12, linkTypeDLTRaw14:
-		if len(frame) == 0 {
-			return ErrNotVRRP
-		}
-		switch frame[0] >> 4 {
-		case 4:
-			parser = d.ip4P
-		case 6:
-			parser, first = d.ip6P, layers.LayerTypeIPv6
-		default:
-			return ErrNotVRRP
-		}
-	default:
-		return fmt.Errorf("capture: unsupported link type %d (%v)", uint8(lt), lt)
-	}
-
-	perr := parser.DecodeLayers(frame, &d.decoded)
-	ipType := gopacket.LayerTypeZero
-	var fragment6, haveVRRP bool
-	for _, typ := range d.decoded {
-		switch typ {
-		case layers.LayerTypeEthernet:
-			copy(p.SrcMAC[:], d.eth.SrcMAC)
-			p.HasMAC = true
-		case layers.LayerTypeLinuxSLL:
-			p.Direction = direction(d.sll.PacketType)
-			if d.sll.AddrLen == 6 {
-				copy(p.SrcMAC[:], d.sll.Addr)
-				p.HasMAC = true
-			}
-		case LayerTypeLinuxSLL2:
-			p.Direction = direction(d.sll2.PacketType)
-			if d.sll2.AddrLen == 6 {
-				copy(p.SrcMAC[:], d.sll2.Addr)
-				p.HasMAC = true
-			}
-		case layers.LayerTypeDot1Q:
-			p.VLAN = d.vlan.VLANIdentifier
-		case layers.LayerTypeIPv4:
-			ipType = typ
-			p.Family = 4
-			p.Src = netip.AddrFrom4([4]byte(d.ip4.SrcIP))
-			p.Dst = netip.AddrFrom4([4]byte(d.ip4.DstIP))
-			p.TTL = d.ip4.TTL
-			p.IPID = d.ip4.Id
-		case layers.LayerTypeIPv6:
-			ipType = typ
-			p.Family = 6
-			p.Src = netip.AddrFrom16([16]byte(d.ip6.SrcIP))
-			p.Dst = netip.AddrFrom16([16]byte(d.ip6.DstIP))
-			p.TTL = d.ip6.HopLimit
-			p.FlowLabel = d.ip6.FlowLabel
-		case layers.LayerTypeIPv6Fragment:
-			fragment6 = true
-		case layers.LayerTypeVRRP:
-			haveVRRP = true
-		}
-	}
-
-	// next is the layer that failed (perr != nil) or the one the parser
-	// did not reach; lastPayload is what the last decoded layer left.
-	next, lastPayload := first, frame
-	if n := len(d.decoded); n > 0 {
-		last := d.layer(d.decoded[n-1])
-		next, lastPayload = last.NextLayerType(), last.LayerPayload()
-	}
-	isVRRP := haveVRRP || next == layers.LayerTypeVRRP
-	switch {
-	case ipType == gopacket.LayerTypeZero:
-		return brokenIPHeader(frame, lastPayload, next, perr)
-	case ipType == layers.LayerTypeIPv4 && d.ip4.Protocol != vrrpcore.IPProtocol:
-		return ErrNotVRRP
-	case ipType == layers.LayerTypeIPv4 && (d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0):
-		return fmt.Errorf("capture: IPv4 fragment (offset %d, more fragments %t) of a VRRP packet from %v: VRRP adverts are never fragmented",
-			int(d.ip4.FragOffset)*8, d.ip4.Flags&layers.IPv4MoreFragments != 0, p.Src)
-	case !isVRRP:
-		return ErrNotVRRP
-	case fragment6:
-		return fmt.Errorf("capture: IPv6 fragment of a VRRP packet from %v: VRRP adverts are never fragmented", p.Src)
-	}
-	if err := d.truncatedIP(frame, ipType); err != nil {
+	etype, off, err := decodeLink(lt, frame, p)
+	if err != nil {
 		return err
 	}
-	if !haveVRRP && perr == nil {
-		// An empty IP payload stops the parser before VRRP.
-		_ = d.vrrp.DecodeFromBytes(lastPayload, gopacket.NilDecodeFeedback)
-	}
-	msg := d.vrrp.LayerContents()
-	p.Length = len(msg)
-	err := d.vrrp.Verify(p.Src, p.Dst)
-	p.Advert = d.vrrp.Advert
-	p.Advert.Addrs = append(addrs, d.vrrp.Addrs...)
-	if _, ok := err.(*vrrpcore.DecodeError); ok {
-		return fmt.Errorf("capture: VRRP message at frame byte %d: %w", offset(frame, msg), err)
-	}
-	return err
-}
-
-// layer returns the decoding layer of type t.
-func (d *Decoder) layer(t gopacket.LayerType) gopacket.DecodingLayer {
-	switch t {
-	case layers.LayerTypeEthernet:
-		return &d.eth
-	case layers.LayerTypeDot1Q:
-		return &d.vlan
-	case layers.LayerTypeLinuxSLL:
-		return &d.sll
-	case LayerTypeLinuxSLL2:
-		return &d.sll2
-	case layers.LayerTypeIPv4:
-		return &d.ip4
-	case layers.LayerTypeIPv6:
-		return &d.ip6
-	case layers.LayerTypeVRRP:
-		return &d.vrrp
-	}
-	return &d.ext
-}
-
-// brokenIPHeader handles a frame whose IP header did not decode: an error
-// if it failed on an IP header whose protocol field says VRRP, otherwise
-// ErrNotVRRP (non-IP frames, other protocols, link headers cut short).
-func brokenIPHeader(frame, ip []byte, next gopacket.LayerType, perr error) error {
-	if perr == nil {
-		return ErrNotVRRP
-	}
-	switch {
-	case next == layers.LayerTypeIPv4 && len(ip) >= 10 && ip[9] == vrrpcore.IPProtocol:
-		return fmt.Errorf("capture: bad IPv4 header of a VRRP packet at frame byte %d: %v", offset(frame, ip), perr)
-	case next == layers.LayerTypeIPv6 && len(ip) >= 7 && ip[6] == vrrpcore.IPProtocol:
-		return fmt.Errorf("capture: bad IPv6 header of a VRRP packet at frame byte %d: %v", offset(frame, ip), perr)
+	switch etype {
+	case etherTypeIPv4:
+		return decodeIPv4Frame(frame, off, p)
+	case etherTypeIPv6:
+		return decodeIPv6Frame(frame, off, p)
 	}
 	return ErrNotVRRP
 }
 
-// truncatedIP reports an IP packet cut short by the capture: the VRRP
-// message would be incomplete and its checksum unverifiable.
-func (d *Decoder) truncatedIP(frame []byte, ipType gopacket.LayerType) error {
-	if ipType == layers.LayerTypeIPv4 {
-		start := offset(frame, d.ip4.Contents)
-		if got := len(frame) - start; got < int(d.ip4.Length) {
-			return fmt.Errorf("capture: IPv4 packet at frame byte %d truncated: total length %d, %d bytes captured", start, d.ip4.Length, got)
+// decodeLink reads the link-layer header and VLAN tags of frame into p and
+// returns the EtherType of the network layer and its offset.
+func decodeLink(lt LinkType, frame []byte, p *Packet) (etype uint16, off int, err error) {
+	be := binary.BigEndian
+	switch lt {
+	case LinkTypeEthernet:
+		if len(frame) < ethHeaderLen {
+			return 0, 0, ErrNotVRRP
 		}
-		return nil
+		p.SrcMAC, p.HasMAC = [6]byte(frame[6:12]), true
+		etype, off = be.Uint16(frame[12:14]), ethHeaderLen
+	case LinkTypeLinuxSLL:
+		// Packet type, ARPHRD_ type, address length, 8 bytes of
+		// address, protocol.
+		if len(frame) < sllHeaderLen {
+			return 0, 0, ErrNotVRRP
+		}
+		p.Direction = direction(be.Uint16(frame[0:2]))
+		if be.Uint16(frame[4:6]) == 6 {
+			p.SrcMAC, p.HasMAC = [6]byte(frame[6:12]), true
+		}
+		etype, off = be.Uint16(frame[14:16]), sllHeaderLen
+	case LinkTypeLinuxSLL2:
+		// Protocol, reserved, ifindex, ARPHRD_ type, packet type,
+		// address length, 8 bytes of address.
+		if len(frame) < sll2HeaderLen {
+			return 0, 0, ErrNotVRRP
+		}
+		p.Direction = direction(uint16(frame[10]))
+		if frame[11] == 6 {
+			p.SrcMAC, p.HasMAC = [6]byte(frame[12:18]), true
+		}
+		etype, off = be.Uint16(frame[0:2]), sll2HeaderLen
+	case LinkTypeIPv4:
+		return etherTypeIPv4, 0, nil
+	case LinkTypeIPv6:
+		return etherTypeIPv6, 0, nil
+	case LinkTypeRaw, linkTypeDLTRaw12, linkTypeDLTRaw14:
+		if len(frame) == 0 {
+			return 0, 0, ErrNotVRRP
+		}
+		switch frame[0] >> 4 {
+		case 4:
+			return etherTypeIPv4, 0, nil
+		case 6:
+			return etherTypeIPv6, 0, nil
+		}
+		return 0, 0, ErrNotVRRP
+	default:
+		return 0, 0, fmt.Errorf("capture: unsupported link type %d (%v)", uint32(lt), lt)
 	}
-	start := offset(frame, d.ip6.Contents)
-	if got := len(frame) - start - len(d.ip6.Contents); got < int(d.ip6.Length) {
-		return fmt.Errorf("capture: IPv6 packet at frame byte %d truncated: payload length %d, %d bytes captured", start, d.ip6.Length, got)
+	// VLAN tags: 802.1Q, 802.1ad, and the pre-standard QinQ TPID the wire
+	// filter accepts too.
+	for etype == etherTypeDot1Q || etype == etherTypeDot1AD || etype == etherTypeQinQ {
+		if len(frame)-off < vlanTagLen {
+			return 0, 0, ErrNotVRRP
+		}
+		p.VLAN = be.Uint16(frame[off:]) & 0x0fff
+		etype, off = be.Uint16(frame[off+2:]), off+vlanTagLen
 	}
-	return nil
+	return etype, off, nil
+}
+
+// decodeIPv4Frame decodes the IPv4 packet at frame[off:] into p.
+func decodeIPv4Frame(frame []byte, off int, p *Packet) error {
+	ip := frame[off:]
+	hlen, total, err := checkIPv4Header(ip, off)
+	if err != nil {
+		if len(ip) >= 10 && ip[9] == vrrpcore.IPProtocol {
+			return fmt.Errorf("capture: bad IPv4 header of a VRRP packet at frame byte %d: %v", off, err)
+		}
+		return ErrNotVRRP
+	}
+	p.Family = 4
+	p.Src = netip.AddrFrom4([4]byte(ip[12:16]))
+	p.Dst = netip.AddrFrom4([4]byte(ip[16:20]))
+	p.TTL = ip[8]
+	p.IPID = binary.BigEndian.Uint16(ip[4:6])
+	if ip[9] != vrrpcore.IPProtocol {
+		return ErrNotVRRP
+	}
+	flagsFrag := binary.BigEndian.Uint16(ip[6:8])
+	if more, fragOff := flagsFrag&0x2000 != 0, int(flagsFrag&0x1fff)*8; more || fragOff != 0 {
+		return fmt.Errorf("capture: IPv4 fragment (offset %d, more fragments %t) of a VRRP packet from %v: VRRP adverts are never fragmented",
+			fragOff, more, p.Src)
+	}
+	if len(ip) < total {
+		return fmt.Errorf("capture: IPv4 packet at frame byte %d truncated: total length %d, %d bytes captured", off, total, len(ip))
+	}
+	return decodeAdvert(frame, off+hlen, ip[hlen:total], p)
+}
+
+// checkIPv4Header validates the IPv4 header at the start of ip (at frame
+// offset off) and returns its length and the packet's total length. A
+// total length of 0 (captures of TCP segmentation offload) stands for the
+// captured length.
+func checkIPv4Header(ip []byte, off int) (hlen, total int, err error) {
+	if len(ip) < ipv4HeaderLen {
+		return 0, 0, fmt.Errorf("%d bytes captured, an IPv4 header has at least %d", len(ip), ipv4HeaderLen)
+	}
+	hlen = int(ip[0]&0x0f) * 4
+	total = int(binary.BigEndian.Uint16(ip[2:4]))
+	if total == 0 {
+		total = len(ip)
+	}
+	switch {
+	case total < ipv4HeaderLen:
+		return 0, 0, fmt.Errorf("total length %d at frame byte %d: less than the %d-byte header", total, off+2, ipv4HeaderLen)
+	case hlen < ipv4HeaderLen:
+		return 0, 0, fmt.Errorf("header length %d (IHL %d) at frame byte %d: less than %d", hlen, hlen/4, off, ipv4HeaderLen)
+	case hlen > total:
+		return 0, 0, fmt.Errorf("header length %d at frame byte %d exceeds the total length %d", hlen, off, total)
+	case hlen > len(ip):
+		return 0, 0, fmt.Errorf("header length %d at frame byte %d, %d bytes captured", hlen, off, len(ip))
+	}
+	// Options: end of list (0), no-op (1), or type, length (> 2), data.
+	for i := ipv4HeaderLen; i < hlen; {
+		switch ip[i] {
+		case 0:
+			return hlen, total, nil
+		case 1:
+			i++
+			continue
+		}
+		if i+1 >= hlen {
+			return 0, 0, fmt.Errorf("option %d at frame byte %d: no room for its length in the %d-byte header", ip[i], off+i, hlen)
+		}
+		n := int(ip[i+1])
+		switch {
+		case n <= 2:
+			return 0, 0, fmt.Errorf("option %d at frame byte %d: length %d, must be greater than 2", ip[i], off+i, n)
+		case i+n > hlen:
+			return 0, 0, fmt.Errorf("option %d at frame byte %d: length %d overruns the %d-byte header", ip[i], off+i, n, hlen)
+		}
+		i += n
+	}
+	return hlen, total, nil
+}
+
+// decodeIPv6Frame decodes the IPv6 packet at frame[off:] into p, stepping
+// over hop-by-hop, routing, fragment and destination options headers.
+func decodeIPv6Frame(frame []byte, off int, p *Packet) error {
+	ip := frame[off:]
+	if len(ip) < ipv6HeaderLen {
+		if len(ip) >= 7 && ip[6] == vrrpcore.IPProtocol {
+			return fmt.Errorf("capture: bad IPv6 header of a VRRP packet at frame byte %d: %d bytes captured, an IPv6 header has %d",
+				off, len(ip), ipv6HeaderLen)
+		}
+		return ErrNotVRRP
+	}
+	plen, next := int(binary.BigEndian.Uint16(ip[4:6])), ip[6]
+	if plen == 0 {
+		// A jumbogram (RFC 2675) or a broken header: no advert either way.
+		if next == vrrpcore.IPProtocol {
+			return fmt.Errorf("capture: bad IPv6 header of a VRRP packet at frame byte %d: payload length 0 at frame byte %d", off, off+4)
+		}
+		return ErrNotVRRP
+	}
+	p.Family = 6
+	p.Src = netip.AddrFrom16([16]byte(ip[8:24]))
+	p.Dst = netip.AddrFrom16([16]byte(ip[24:40]))
+	p.TTL = ip[7]
+	p.FlowLabel = binary.BigEndian.Uint32(ip[0:4]) & 0xfffff
+
+	payload := ip[ipv6HeaderLen:]
+	payload = payload[:min(plen, len(payload))]
+	pos := off + ipv6HeaderLen
+	fragment := false
+walk:
+	for first := true; ; first = false {
+		switch next {
+		case ipv6HopByHop, ipv6Routing, ipv6Fragment, ipv6DestOptions:
+		default:
+			break walk
+		}
+		if len(payload) < 2 {
+			return ErrNotVRRP
+		}
+		n := (int(payload[1]) + 1) * 8
+		if len(payload) < n || (first && next == ipv6HopByHop && !hopByHopOK(payload[2:n])) {
+			return ErrNotVRRP
+		}
+		fragment = fragment || next == ipv6Fragment
+		next, payload, pos = payload[0], payload[n:], pos+n
+	}
+	switch {
+	case next != vrrpcore.IPProtocol:
+		return ErrNotVRRP
+	case fragment:
+		return fmt.Errorf("capture: IPv6 fragment of a VRRP packet from %v: VRRP adverts are never fragmented", p.Src)
+	}
+	if got := len(ip) - ipv6HeaderLen; got < plen {
+		return fmt.Errorf("capture: IPv6 packet at frame byte %d truncated: payload length %d, %d bytes captured", off, plen, got)
+	}
+	return decodeAdvert(frame, pos, payload, p)
+}
+
+// hopByHopOK reports whether the options of a hop-by-hop header (after
+// its first two bytes) are well formed: Pad1, or type, length and data
+// within the header. A jumbo payload option is refused: the packet has a
+// payload length, so it is malformed (RFC 2675 §3).
+func hopByHopOK(opts []byte) bool {
+	for len(opts) > 0 {
+		if opts[0] == 0 {
+			opts = opts[1:]
+			continue
+		}
+		if len(opts) < 2 || len(opts) < 2+int(opts[1]) || opts[0] == ipv6OptJumbo {
+			return false
+		}
+		opts = opts[2+int(opts[1]):]
+	}
+	return true
+}
+
+// decodeAdvert decodes msg, the VRRP message at frame byte off, into p.
+func decodeAdvert(frame []byte, off int, msg []byte, p *Packet) error {
+	p.Length = len(msg)
+	err := p.Advert.Decode(msg, p.Src, p.Dst)
+	if _, ok := err.(*vrrpcore.DecodeError); ok {
+		return fmt.Errorf("capture: VRRP message at frame byte %d: %w", off, err)
+	}
+	return err
 }
 
 // direction maps a Linux cooked capture packet type to a Direction.
-func direction(t layers.LinuxSLLPacketType) Direction {
+func direction(t uint16) Direction {
 	switch t {
-	case layers.LinuxSLLPacketTypeHost, layers.LinuxSLLPacketTypeBroadcast,
-		layers.LinuxSLLPacketTypeMulticast, layers.LinuxSLLPacketTypeOtherhost:
+	case unixPacketHost, unixPacketBroadcast, unixPacketMulticast, unixPacketOtherhost:
 		return DirIn
-	case layers.LinuxSLLPacketTypeOutgoing:
+	case unixPacketOutgoing:
 		return DirOut
 	}
 	return DirUnknown
 }
 
-// offset is the position of sub, a subslice of frame, in frame.
-func offset(frame, sub []byte) int {
-	return cap(frame) - cap(sub)
-}
-
-// linuxSLL is layers.LinuxSLL safe for link-layer address lengths over 8,
-// which libpcap records for interfaces with longer addresses (the header
-// holds only their first 8 bytes) and on which gopacket's decoder slices
-// past the header.
-type linuxSLL struct{ layers.LinuxSLL }
-
-func (s *linuxSLL) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
-	if len(data) < 16 || binary.BigEndian.Uint16(data[4:6]) <= 8 {
-		return s.LinuxSLL.DecodeFromBytes(data, df)
-	}
-	s.PacketType = layers.LinuxSLLPacketType(binary.BigEndian.Uint16(data[0:2]))
-	s.AddrType = binary.BigEndian.Uint16(data[2:4])
-	s.AddrLen = binary.BigEndian.Uint16(data[4:6])
-	s.Addr = data[6:14]
-	s.EthernetType = layers.EthernetType(binary.BigEndian.Uint16(data[14:16]))
-	s.BaseLayer = layers.BaseLayer{Contents: data[:16], Payload: data[16:]}
-	return nil
-}
+// Linux packet types (PACKET_HOST, ... in linux/if_packet.h), as Linux
+// cooked captures record them.
+const (
+	unixPacketHost      = 0
+	unixPacketBroadcast = 1
+	unixPacketMulticast = 2
+	unixPacketOtherhost = 3
+	unixPacketOutgoing  = 4
+)

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/gopacket/layers"
-
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
 )
 
@@ -16,12 +14,12 @@ import (
 // testdata/fuzz/FuzzDecodeFrame (the real and derived frames of the tests).
 func FuzzDecodeFrame(f *testing.F) {
 	for _, fr := range allTestFrames(f) {
-		f.Add(uint8(fr.lt), fr.frame)
+		f.Add(uint16(fr.lt), fr.frame)
 	}
 	d := NewDecoder()
 	var p Packet
-	f.Fuzz(func(t *testing.T, lt uint8, frame []byte) {
-		err := d.Decode(layers.LinkType(lt), frame, &p)
+	f.Fuzz(func(t *testing.T, lt uint16, frame []byte) {
+		err := d.Decode(LinkType(lt), frame, &p)
 		var de *vrrpcore.DecodeError
 		var ce *vrrpcore.ChecksumError
 		switch {
@@ -51,7 +49,7 @@ func FuzzDecodeFrame(f *testing.F) {
 			if !strings.HasPrefix(err.Error(), "capture: ") {
 				t.Fatalf("error without prefix: %v", err)
 			}
-			if SupportsLinkType(layers.LinkType(lt)) && strings.Contains(err.Error(), "unsupported link type") {
+			if SupportsLinkType(LinkType(lt)) && strings.Contains(err.Error(), "unsupported link type") {
 				t.Fatalf("supported link type %d rejected: %v", lt, err)
 			}
 		}

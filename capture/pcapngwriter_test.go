@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/gopacket/layers"
-
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
 )
 
@@ -70,7 +68,7 @@ func TestPcapngWriterReadBack(t *testing.T) {
 			t.Errorf("frame %d: got %v len %d orig %d, want %v len %d", i, f.Time, len(f.Data), f.OrigLen, times[i], len(frames[i]))
 		}
 		var p Packet
-		if err := dec.Decode(layers.LinkTypeEthernet, f.Data, &p); err != nil || p.Advert.VRID != uint8(1+i) {
+		if err := dec.Decode(LinkTypeEthernet, f.Data, &p); err != nil || p.Advert.VRID != uint8(1+i) {
 			t.Errorf("frame %d decodes to VRID %d: %v", i, p.Advert.VRID, err)
 		}
 	}

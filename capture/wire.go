@@ -12,7 +12,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/google/gopacket/layers"
 	"golang.org/x/sys/unix"
 )
 
@@ -98,7 +97,7 @@ type WireStats struct {
 type WireTap struct {
 	iface    string
 	ifindex  int
-	linkType layers.LinkType
+	linkType LinkType
 	file     *os.File
 	rc       syscall.RawConn
 	snaplen  int
@@ -137,7 +136,7 @@ func OpenWire(iface string, o WireOptions) (*WireTap, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	lt := layers.LinkTypeEthernet
+	lt := LinkTypeEthernet
 	cooked := false
 	if hwtype != unix.ARPHRD_ETHER && hwtype != unix.ARPHRD_LOOPBACK {
 		// No Ethernet header to parse: take packets from the network
@@ -146,7 +145,7 @@ func OpenWire(iface string, o WireOptions) (*WireTap, error) {
 		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
 			return nil, socketError("open AF_PACKET socket", err)
 		}
-		lt, cooked = layers.LinkTypeRaw, true
+		lt, cooked = LinkTypeRaw, true
 	}
 	t, err := setupWire(fd, iface, ifindex, cooked, o)
 	if err != nil {
@@ -232,7 +231,7 @@ func (t *WireTap) Interface() string { return t.iface }
 
 // LinkType is the link type of the frames: Ethernet, or raw IP on
 // interfaces without an Ethernet header.
-func (t *WireTap) LinkType() layers.LinkType { return t.linkType }
+func (t *WireTap) LinkType() LinkType { return t.linkType }
 
 // SnapLen is the most bytes kept per frame.
 func (t *WireTap) SnapLen() int { return t.snaplen }
@@ -299,7 +298,7 @@ func (t *WireTap) Next(f *WireFrame) error {
 	}
 	start := off + int(h.Mac)
 	n := int(h.Snaplen)
-	if h.Status&unix.TP_STATUS_VLAN_VALID != 0 && t.linkType == layers.LinkTypeEthernet && n >= 12 {
+	if h.Status&unix.TP_STATUS_VLAN_VALID != 0 && t.linkType == LinkTypeEthernet && n >= 12 {
 		tpid := uint16(etherTypeDot1Q)
 		if h.Status&unix.TP_STATUS_VLAN_TPID_VALID != 0 && h.Hv1.Vlan_tpid != 0 {
 			tpid = h.Hv1.Vlan_tpid

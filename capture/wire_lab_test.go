@@ -382,7 +382,7 @@ func TestWireTapRawIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	tap := openWireIn(t, h, "tun0", WireOptions{})
-	if tap.LinkType() != layers.LinkTypeRaw {
+	if tap.LinkType() != LinkTypeRaw {
 		t.Fatalf("link type %v, want raw IP", tap.LinkType())
 	}
 	time.Sleep(timestampWarmup)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/google/gopacket/layers"
-
 	"github.com/vrrpdoctor/vrrpdoctor/capture"
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
 )
@@ -50,18 +48,6 @@ func (c *CaptureAnalysis) AddReader(r io.Reader, name string) {
 	c.read(fr, name)
 }
 
-// decoderLinkType converts a file's LINKTYPE_ value to the decoder's link
-// type, which gopacket limits to 8 bits.
-func decoderLinkType(lt uint32) (layers.LinkType, bool) {
-	switch {
-	case lt == 276:
-		return capture.LinkTypeLinuxSLL2, true
-	case lt > 255 || layers.LinkType(lt) == capture.LinkTypeLinuxSLL2:
-		return 0, false
-	}
-	return layers.LinkType(lt), capture.SupportsLinkType(layers.LinkType(lt))
-}
-
 func (c *CaptureAnalysis) read(fr *capture.FileReader, name string) {
 	fs := FileSummary{Name: name, Format: fr.Format()}
 	f, p := &c.frame, &c.pkt
@@ -78,7 +64,7 @@ func (c *CaptureAnalysis) read(fr *capture.FileReader, name string) {
 			fs.First = f.Time
 		}
 		fs.Last = f.Time
-		lt, ok := decoderLinkType(f.LinkType)
+		lt, ok := capture.LinkTypeFromPcap(f.LinkType)
 		if !ok {
 			fs.NotVRRP++
 			if fs.UnsupportedFrames == 0 {

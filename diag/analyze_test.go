@@ -7,25 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/google/gopacket/layers"
-
 	"github.com/vrrpdoctor/vrrpdoctor/capture"
 )
 
 const captures = "../testdata/captures"
-
-func TestDecoderLinkType(t *testing.T) {
-	for lt, want := range map[uint32]layers.LinkType{1: layers.LinkTypeEthernet, 113: layers.LinkTypeLinuxSLL, 276: capture.LinkTypeLinuxSLL2, 101: layers.LinkTypeRaw} {
-		if got, ok := decoderLinkType(lt); !ok || got != want {
-			t.Errorf("link type %d: %v %v, want %v", lt, got, ok, want)
-		}
-	}
-	for _, lt := range []uint32{20, 147, 277, 1 << 16} {
-		if got, ok := decoderLinkType(lt); ok {
-			t.Errorf("link type %d accepted as %v", lt, got)
-		}
-	}
-}
 
 func TestAnalyzeFilesCorruptChecksum(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(captures, "v2-healthy.pcap"))

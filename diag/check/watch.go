@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/gopacket/layers"
-
 	"github.com/vrrpdoctor/vrrpdoctor/capture"
 	"github.com/vrrpdoctor/vrrpdoctor/diag"
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
@@ -22,7 +20,7 @@ import (
 // figures.
 type observation struct {
 	mu   sync.Mutex
-	lt   layers.LinkType
+	lt   capture.LinkType
 	dec  *capture.Decoder
 	pkt  capture.Packet
 	an   *diag.Analyzer
