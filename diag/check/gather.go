@@ -18,6 +18,7 @@ import (
 	"github.com/vrrpdoctor/vrrpdoctor/fw"
 	"github.com/vrrpdoctor/vrrpdoctor/fw/eval"
 	"github.com/vrrpdoctor/vrrpdoctor/fw/firewalld"
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/keepalived"
 )
 
@@ -223,6 +224,12 @@ func durationOf(s float64) time.Duration { return time.Duration(s*1e9 + 0.5) }
 
 // interfaceFacts reads an interface's state and group memberships.
 func interfaceFacts(name, procDir string) Interface {
+	return interfaceFactsExcept(name, procDir, 0, 0)
+}
+
+// interfaceFactsExcept reads an interface's state and group memberships,
+// leaving out own4 and own6 holders of 224.0.0.18 and ff02::12.
+func interfaceFactsExcept(name, procDir string, own4, own6 int) Interface {
 	ifc := Interface{Name: name, Addrs: []netip.Prefix{}, Senders: []SenderCheck{}}
 	f, err := hostfacts.Gather(name, hostfacts.Options{ProcDir: procDir})
 	if err != nil {
@@ -241,6 +248,13 @@ func interfaceFacts(name, procDir string) Interface {
 	}
 	if memberships {
 		j4, j6 := f.JoinedVRRP4, f.JoinedVRRP6
+		if own4 > 0 || own6 > 0 {
+			j4, j6 = false, false
+			for _, m := range f.Memberships {
+				j4 = j4 || m.Group == vrrpcore.GroupIPv4 && m.Users > own4
+				j6 = j6 || m.Group == vrrpcore.GroupIPv6 && m.Users > own6
+			}
+		}
 		ifc.JoinedVRRP4, ifc.JoinedVRRP6 = &j4, &j6
 	}
 	return ifc

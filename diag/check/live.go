@@ -1,0 +1,84 @@
+package check
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/vrrpdoctor/vrrpdoctor/capture"
+	"github.com/vrrpdoctor/vrrpdoctor/fw"
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/keepalived"
+)
+
+// This file exports the pieces of Run that a continuous watch (diag/watch)
+// puts together itself: it keeps one capture session per interface open
+// for as long as it runs, cuts its observations into windows and builds a
+// Report for each window from them and from the latest host and firewall
+// facts, then judges it with Evaluate — the same judgement as check's.
+
+// Window is what a live session's wire tap saw during one window of a
+// continuous watch: the session's OnFrame passes every frame to Frame, and
+// Fill puts the frames, with the correlator's figures for the same time,
+// into an instance of the window's Report. Its methods are safe for
+// concurrent use.
+type Window struct{ o *observation }
+
+// NewWindow starts a window for frames of the wire tap t.
+func NewWindow(t *capture.WireTap) *Window {
+	o := newObservation()
+	_ = o.start(t) // never fails
+	return &Window{o: o}
+}
+
+// Frame takes one frame of the wire tap; frames that are not VRRP are
+// ignored.
+func (w *Window) Frame(f *capture.WireFrame) { _ = w.o.frame(f) }
+
+// Fill sets in.Observed, in.Local and in.Peers from the window's frames and
+// flows, the correlator's figures for the window (each the difference of
+// the flow's figures at the window's end and at its start). ifc is the
+// instance's interface (its addresses tell this node's adverts from its
+// peers').
+func (w *Window) Fill(in *Instance, ifc *Interface, flows []capture.FlowStats) {
+	w.o.mu.Lock()
+	w.o.stats = capture.SessionStats{Snapshot: capture.Snapshot{Flows: flows}}
+	w.o.mu.Unlock()
+	w.o.fill(in, ifc)
+}
+
+// InstanceFrom is the Instance of a configured vrrp_instance, before any
+// fact about it is gathered.
+func InstanceFrom(ci *keepalived.Instance) Instance { return instanceFrom(ci) }
+
+// InterfaceFacts reads an interface's state, addresses and VRRP group
+// memberships. own4 and own6 are the memberships of 224.0.0.18 and ff02::12
+// the caller's own sockets hold on it (a watch's socket taps): they are
+// left out, so that the memberships say whether the VRRP daemon joined.
+func InterfaceFacts(name, procDir string, own4, own6 int) Interface {
+	return interfaceFactsExcept(name, procDir, own4, own6)
+}
+
+// HeldAddrs sets, per instance, the virtual addresses some interface of
+// this host holds (netlink): with again, only those held before (in.Held)
+// and now are kept.
+func HeldAddrs(r *Report, again bool) { heldAddrs(r, again) }
+
+// SenderFacts adds to each interface of r the rp_filter settings and the
+// kernel's reverse-path verdict for every peer the instances heard.
+func SenderFacts(r *Report, procDir string) { senderFacts(r, procDir) }
+
+// FirewallFacts sets r.Firewall and each instance's FirewallIn and
+// FirewallOut: the verdicts of the firewall live (as fw.ReadLive read it,
+// or the error of that reading) on the peers' adverts coming in and this
+// node's going out. Peers heard (Fill) are evaluated by their address.
+func FirewallFacts(ctx context.Context, r *Report, live *fw.Live, err error) {
+	firewallFacts(ctx, r, live, err)
+}
+
+// Daemons lists the VRRP daemons (keepalived, vrrpdoctor run) running in
+// the caller's network namespace, and what could not be read.
+func Daemons(procDir string) ([]Process, []string) { return daemons(procDir) }
+
+// LocalAddr is the source address of this node's adverts for the instance:
+// unicast_src_ip, else the interface's first IPv4 address or its IPv6
+// link-local address.
+func LocalAddr(in *Instance, ifc *Interface) netip.Addr { return localAddr(in, ifc) }

@@ -1,0 +1,765 @@
+// Package watch keeps `vrrpdoctor check`'s diagnosis running: inside the
+// VRRP daemon (`vrrpdoctor run`) about itself, or beside keepalived
+// (`vrrpdoctor run --monitor`). It opens the wire and socket taps once per
+// interface and keeps them, cuts what they see into windows, builds a check
+// Report for each window from the taps and the latest host and firewall
+// facts, judges it with check.Evaluate (so findings carry check's IDs) and
+// reports each finding once when it appears and once when it clears.
+//
+// Hysteresis: a finding appears once it has held for a full window and
+// clears after a full window without it. The firewall is read again only
+// when it may have changed (the nftables generation moved; every 10 s while
+// iptables-legacy tables exist). docs/watch.md describes what is watched
+// and what it costs.
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mdlayher/netlink"
+
+	"github.com/vrrpdoctor/vrrpdoctor/capture"
+	"github.com/vrrpdoctor/vrrpdoctor/diag"
+	"github.com/vrrpdoctor/vrrpdoctor/diag/check"
+	"github.com/vrrpdoctor/vrrpdoctor/fw"
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/keepalived"
+)
+
+// Config says what a Watcher watches.
+type Config struct {
+	// Config holds the instances to watch.
+	Config     *keepalived.Config
+	ConfigPath string
+	// Enter runs fn in the watched network namespace; nil runs it in the
+	// caller's.
+	Enter func(fn func() error) error
+	// Window is the evaluation window; 0 means check's default for the
+	// configuration's longest advert interval (check.DefaultDuration).
+	Window time.Duration
+	// NoFirewall skips the firewall evaluation.
+	NoFirewall bool
+	// Monitor says a keepalived host is watched (keepalived-not-running and
+	// the like apply); false means this process is the VRRP speaker
+	// (self-diagnosis inside `vrrpdoctor run`): no keepalived process is
+	// expected, and the sends it reports with NoteSend are compared with
+	// the wire.
+	Monitor bool
+	Logger  *slog.Logger
+	// OnChange is called, from the watcher's goroutine, for every finding
+	// that appeared or cleared.
+	OnChange func(Change)
+}
+
+// Change is a finding that appeared (Active) or cleared.
+type Change struct {
+	Time    time.Time
+	Finding diag.Finding
+	Active  bool
+}
+
+// Flow is what the taps saw of one peer's adverts for one virtual router.
+type Flow struct {
+	Interface string
+	Family    int
+	VRID      uint8
+	Src       netip.Addr
+	// Wire and Socket count the adverts seen on the wire and delivered to
+	// the VRRP socket since the watch began.
+	Wire, Socket uint64
+	// DeliveryRatio is the share of the last window's adverts on the wire
+	// that reached the socket; -1 when none was on the wire.
+	DeliveryRatio float64
+	LastSeen      time.Time
+}
+
+// Tuning of the watch.
+const (
+	// wireRing is the wire tap's ring: the capture layer's smallest (its
+	// ring counts in the process's RSS), some thousands of adverts.
+	wireRing = 256 << 10
+	// socketBuffer is each socket tap's receive buffer.
+	socketBuffer = 64 << 10
+	// maxEvents bounds the correlator's event log, unused here.
+	maxEvents = 8
+	// advanceEvery is how often the correlator decides pending
+	// observations: matches need not be decided faster than a window.
+	advanceEvery = 500 * time.Millisecond
+	// processEvery is how often the VRRP daemons are listed (Monitor).
+	processEvery = 10 * time.Second
+	// legacyEvery is how often the firewall is read while iptables-legacy
+	// tables exist (no generation counter tells their changes), and how
+	// long after a failed reading it is tried again.
+	legacyEvery = 10 * time.Second
+	// unchangedEvery re-reads the firewall when the generation cannot be
+	// read.
+	unchangedEvery = 60 * time.Second
+	// maxFlows bounds Flows; maxCorrelatorFlows bounds a session's
+	// correlator (every sender it ever saw): beyond, the session reopens.
+	maxFlows           = 64
+	maxCorrelatorFlows = 1024
+	// flowExpiry is how many windows a silent flow stays in Flows.
+	flowExpiry = 10
+)
+
+// Watcher watches the instances of a configuration. Its methods are safe
+// for concurrent use.
+type Watcher struct {
+	c       Config
+	window  time.Duration
+	log     *slog.Logger
+	base    []check.Instance
+	ifaces  []string
+	procDir string
+	node    string
+	running atomic.Bool
+
+	mu    sync.Mutex
+	taps  map[string]*tap
+	track *tracker
+	flows map[flowKey]*Flow
+	ready bool
+
+	// Used by the watcher goroutine only.
+	held     [][]check.HeldAddr // per instance, at the last window's end
+	procs    []check.Process
+	procsErr []string
+	procsAt  time.Time
+	fwall    firewallState
+}
+
+type flowKey struct {
+	iface  string
+	family uint8
+	vrid   uint8
+	src    netip.Addr
+}
+
+// tap is the capture session on one interface.
+type tap struct {
+	name  string
+	sess  *capture.Session
+	wire  *capture.WireTap
+	win   atomic.Pointer[check.Window]
+	since time.Time
+	prev  map[capture.FlowKey]capture.FlowStats // figures at the window's start
+	// own4 and own6 are the group memberships the session's socket taps
+	// hold.
+	own4, own6 int
+}
+
+// New checks the configuration and prepares a watch; Run starts it.
+func New(c Config) (*Watcher, error) {
+	if c.Config == nil {
+		return nil, errors.New("watch: no configuration")
+	}
+	w := &Watcher{c: c, log: c.Logger, procDir: "/proc", taps: map[string]*tap{}, flows: map[flowKey]*Flow{}}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	longest := time.Duration(0)
+	for i := range c.Config.Instances {
+		ci := &c.Config.Instances[i]
+		if ci.VRID == 0 || ci.Interface == "" {
+			continue
+		}
+		w.base = append(w.base, check.InstanceFrom(ci))
+		longest = max(longest, ci.AdvertInt)
+		if !slices.Contains(w.ifaces, ci.Interface) {
+			w.ifaces = append(w.ifaces, ci.Interface)
+		}
+	}
+	if len(w.base) == 0 {
+		return nil, fmt.Errorf("watch: %s has no vrrp_instance with an interface and a virtual router ID", orUnnamed(c.ConfigPath))
+	}
+	w.window = c.Window
+	if w.window <= 0 {
+		w.window = check.DefaultDuration(longest)
+	}
+	w.track = newTracker(w.window)
+	w.held = make([][]check.HeldAddr, len(w.base))
+	w.node, _ = os.Hostname()
+	return w, nil
+}
+
+func orUnnamed(p string) string {
+	if p == "" {
+		return "the configuration"
+	}
+	return p
+}
+
+// Window is the evaluation window in use.
+func (w *Watcher) Window() time.Duration { return w.window }
+
+func (w *Watcher) enter(fn func() error) error {
+	if w.c.Enter == nil {
+		return fn()
+	}
+	return w.c.Enter(fn)
+}
+
+// Run watches until ctx ends, then releases the taps. It returns an error
+// only when the watch cannot run at all (no CAP_NET_RAW, or Run called
+// twice); taps that cannot open on an interface are tried again every
+// window.
+func (w *Watcher) Run(ctx context.Context) error {
+	if !w.running.CompareAndSwap(false, true) {
+		return errors.New("watch: Run called twice")
+	}
+	defer w.closeTaps()
+	defer w.fwall.close()
+	start := time.Now()
+	var openErr error
+	err := w.enter(func() error {
+		openErr = w.openTaps(start)
+		w.fwall.open()
+		w.readHeld(nil)
+		return nil
+	})
+	if err == nil {
+		err = openErr
+	}
+	if err != nil {
+		return err
+	}
+	t := time.NewTicker(w.window)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C:
+			w.step(ctx, start, now)
+			start = now
+		}
+	}
+}
+
+// openTaps starts a session on every watched interface that has none; a
+// missing privilege is an error, other failures are logged and retried.
+func (w *Watcher) openTaps(now time.Time) error {
+	for _, name := range w.ifaces {
+		w.mu.Lock()
+		_, ok := w.taps[name]
+		w.mu.Unlock()
+		if ok {
+			continue
+		}
+		t, err := w.openTap(name, now)
+		if err != nil {
+			var pe *capture.PermissionError
+			if errors.As(err, &pe) {
+				return fmt.Errorf("watch: %w", err)
+			}
+			w.log.Debug("watch: taps not open", "interface", name, "err", err)
+			continue
+		}
+		w.mu.Lock()
+		w.taps[name] = t
+		w.mu.Unlock()
+	}
+	return nil
+}
+
+func (w *Watcher) openTap(name string, now time.Time) (*tap, error) {
+	t := &tap{name: name, since: now, prev: map[capture.FlowKey]capture.FlowStats{}}
+	var fams []uint8
+	var unicast []netip.Addr
+	multicast := false
+	ifc := check.InterfaceFacts(name, w.procDir, 0, 0)
+	for i := range w.base {
+		in := &w.base[i]
+		if in.Interface != name {
+			continue
+		}
+		if !slices.Contains(fams, in.Family) {
+			fams = append(fams, in.Family)
+		}
+		if in.Unicast {
+			if a := check.LocalAddr(in, &ifc); a.IsValid() && !slices.Contains(unicast, a) {
+				unicast = append(unicast, a)
+			}
+		} else {
+			multicast = true
+		}
+	}
+	so := capture.SessionOptions{
+		Interface:    name,
+		Families:     fams,
+		Wire:         capture.WireOptions{BufferSize: wireRing},
+		Socket:       capture.SocketOptions{BufferSize: socketBuffer},
+		Correlator:   capture.CorrelatorOptions{MaxEvents: maxEvents},
+		AdvanceEvery: advanceEvery,
+		OnStart: func(wt *capture.WireTap) error {
+			t.wire = wt
+			t.win.Store(check.NewWindow(wt))
+			return nil
+		},
+		OnFrame: func(f *capture.WireFrame) error {
+			t.win.Load().Frame(f)
+			return nil
+		},
+	}
+	if !multicast && len(unicast) == 1 && len(fams) == 1 {
+		so.Socket.Unicast = unicast[0]
+	}
+	sess, err := capture.StartSession(so)
+	if err != nil {
+		return nil, err
+	}
+	t.sess = sess
+	if so.Socket.Unicast.IsValid() {
+		return t, nil
+	}
+	for _, s := range sess.Stats().Sockets {
+		switch {
+		case s.Open && s.Family == 4:
+			t.own4++
+		case s.Open && s.Family == 6:
+			t.own6++
+		}
+	}
+	return t, nil
+}
+
+func (w *Watcher) closeTaps() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for name, t := range w.taps {
+		t.sess.Stop()
+		delete(w.taps, name)
+	}
+}
+
+// NoteSend reports one of the daemon's own send attempts, so that its
+// adverts are compared with what leaves on the wire.
+func (w *Watcher) NoteSend(a capture.SendAttempt) {
+	w.mu.Lock()
+	t := w.taps[a.Interface]
+	w.mu.Unlock()
+	if t != nil {
+		t.sess.Correlator().AddSend(a)
+	}
+}
+
+// Ready says whether the first window has been evaluated.
+func (w *Watcher) Ready() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ready
+}
+
+// Findings returns the active findings, worst first, then by ID.
+func (w *Watcher) Findings() []diag.Finding {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.track.active()
+}
+
+// Flows returns what the taps saw of each peer's adverts, by interface,
+// family, VRID and sender.
+func (w *Watcher) Flows() []Flow {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fs := make([]Flow, 0, len(w.flows))
+	for _, f := range w.flows {
+		fs = append(fs, *f)
+	}
+	slices.SortFunc(fs, func(a, b Flow) int {
+		switch {
+		case a.Interface != b.Interface:
+			if a.Interface < b.Interface {
+				return -1
+			}
+			return 1
+		case a.Family != b.Family:
+			return a.Family - b.Family
+		case a.VRID != b.VRID:
+			return int(a.VRID) - int(b.VRID)
+		}
+		return a.Src.Compare(b.Src)
+	})
+	return fs
+}
+
+// windowData is one interface's window, cut.
+type windowData struct {
+	win   *check.Window
+	flows []capture.FlowStats // figures of the window
+	snap  []capture.FlowStats // cumulative figures at its end
+	stats capture.SessionStats
+}
+
+// step ends the window [start, now]: it cuts the taps' observations,
+// builds and judges the window's report and applies the hysteresis.
+func (w *Watcher) step(ctx context.Context, start, now time.Time) {
+	var fs []diag.Finding
+	err := w.enter(func() error {
+		if err := w.openTaps(now); err != nil {
+			w.log.Warn("watch: taps", "err", err)
+		}
+		cut := w.cut()
+		r := w.report(ctx, now, cut)
+		w.updateFlows(now, cut)
+		for _, f := range check.Evaluate(r) {
+			if f.Severity > diag.SeverityOK {
+				fs = append(fs, f)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		w.log.Warn("watch: cannot enter the watched network namespace", "err", err)
+		return
+	}
+	w.mu.Lock()
+	changes := w.track.update(start, now, fs)
+	w.ready = true
+	w.mu.Unlock()
+	for _, c := range changes {
+		if w.c.OnChange != nil {
+			w.c.OnChange(c)
+		}
+	}
+}
+
+// cut starts a new window on every tap and returns the old ones with the
+// correlator's figures over them. A session that failed is stopped (it is
+// reopened at the next window).
+func (w *Watcher) cut() map[string]*windowData {
+	w.mu.Lock()
+	taps := make([]*tap, 0, len(w.taps))
+	for _, t := range w.taps {
+		taps = append(taps, t)
+	}
+	w.mu.Unlock()
+	out := map[string]*windowData{}
+	for _, t := range taps {
+		select {
+		case <-t.sess.Failed():
+			_, err := t.sess.Stop()
+			w.log.Warn("watch: capture stopped; reopening", "interface", t.name, "err", err)
+			w.dropTap(t)
+			continue
+		default:
+		}
+		old := t.win.Swap(check.NewWindow(t.wire))
+		st := t.sess.Stats()
+		d := &windowData{win: old, snap: st.Flows, stats: st}
+		next := make(map[capture.FlowKey]capture.FlowStats, len(st.Flows))
+		for _, f := range st.Flows {
+			next[f.FlowKey] = f
+			if g, ok := delta(f, t.prev[f.FlowKey]); ok {
+				d.flows = append(d.flows, g)
+			}
+		}
+		t.prev = next
+		out[t.name] = d
+		if len(st.Flows) > maxCorrelatorFlows {
+			// Bounded state: a flood of senders grows the correlator;
+			// start afresh.
+			w.log.Warn("watch: too many senders; capture restarted", "interface", t.name, "flows", len(st.Flows))
+			t.sess.Stop()
+			w.dropTap(t)
+		}
+	}
+	return out
+}
+
+func (w *Watcher) dropTap(t *tap) {
+	w.mu.Lock()
+	if w.taps[t.name] == t {
+		delete(w.taps, t.name)
+	}
+	w.mu.Unlock()
+}
+
+// delta is a flow's figures between two snapshots; ok is false when
+// nothing happened.
+func delta(now, before capture.FlowStats) (capture.FlowStats, bool) {
+	d := now
+	d.Wire.Packets -= before.Wire.Packets
+	d.Wire.BadChecksum -= before.Wire.BadChecksum
+	d.Socket.Packets -= before.Socket.Packets
+	d.Socket.BadChecksum -= before.Socket.BadChecksum
+	d.Matched -= before.Matched
+	d.Lost -= before.Lost
+	d.SocketOnly -= before.SocketOnly
+	d.Sends -= before.Sends
+	d.SendErrors -= before.SendErrors
+	d.SentOnWire -= before.SentOnWire
+	d.SentMissing -= before.SentMissing
+	ok := d.Wire.Packets+d.Socket.Packets+d.Matched+d.Lost+d.Sends > 0
+	return d, ok
+}
+
+// report builds the window's report, in the watched namespace.
+func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*windowData) *check.Report {
+	r := &check.Report{
+		Schema: check.Schema, Node: w.node, Time: now.UTC(),
+		Config:     check.ConfigFacts{Path: w.c.ConfigPath, Source: "watch", Errors: []string{}},
+		Interfaces: []check.Interface{}, Instances: make([]check.Instance, len(w.base)), Skipped: []string{},
+	}
+	copy(r.Instances, w.base)
+	w.processes(r, now)
+	for _, name := range w.ifaces {
+		own4, own6 := 0, 0
+		w.mu.Lock()
+		if t := w.taps[name]; t != nil {
+			own4, own6 = t.own4, t.own6
+		}
+		w.mu.Unlock()
+		r.Interfaces = append(r.Interfaces, check.InterfaceFacts(name, w.procDir, own4, own6))
+	}
+	w.readHeld(r)
+	info := &check.CaptureInfo{Duration: w.window.Seconds(), Interfaces: []check.CaptureIface{}}
+	for _, name := range w.ifaces {
+		d := cut[name]
+		if d == nil {
+			continue
+		}
+		info.Interfaces = append(info.Interfaces, check.CaptureIface{Name: name, Frames: d.stats.Frames, KernelDropped: d.stats.Wire.Dropped})
+		for i := range r.Instances {
+			if in := &r.Instances[i]; in.Interface == name {
+				d.win.Fill(in, ifaceOf(r, name), d.flows)
+			}
+		}
+	}
+	r.Capture = info
+	check.SenderFacts(r, w.procDir)
+	if w.c.NoFirewall {
+		for i := range r.Instances {
+			r.Instances[i].FirewallIn, r.Instances[i].FirewallOut = []check.Verdict{}, []check.Verdict{}
+		}
+		r.Skipped = append(r.Skipped, "firewall not evaluated (switched off)")
+	} else {
+		w.fwall.refresh(ctx, now, w.procDir, w.log)
+		w.fwall.facts(ctx, r)
+	}
+	return r
+}
+
+func ifaceOf(r *check.Report, name string) *check.Interface {
+	for i := range r.Interfaces {
+		if r.Interfaces[i].Name == name {
+			return &r.Interfaces[i]
+		}
+	}
+	return nil
+}
+
+// processes sets the report's VRRP daemons: in Monitor mode those running
+// (listed every processEvery), else this process, the VRRP speaker.
+func (w *Watcher) processes(r *check.Report, now time.Time) {
+	if !w.c.Monitor {
+		r.Processes = []check.Process{{PID: os.Getpid(), Kind: "vrrpdoctor-run", Config: w.c.ConfigPath}}
+		return
+	}
+	if w.procsAt.IsZero() || now.Sub(w.procsAt) >= processEvery || len(w.procs) == 0 {
+		w.procs, w.procsErr = check.Daemons(w.procDir)
+		w.procsAt = now
+	}
+	r.Processes = append([]check.Process{}, w.procs...)
+	r.Skipped = append(r.Skipped, w.procsErr...)
+	r.ProcessesUnreadable = len(w.procsErr) > 0
+}
+
+// readHeld reads the virtual addresses held now; with r, each instance
+// keeps those held at the last window's end and now, as check keeps those
+// held before and after its watch.
+func (w *Watcher) readHeld(r *check.Report) {
+	scratch := &check.Report{Instances: slices.Clone(w.base)}
+	check.HeldAddrs(scratch, false)
+	for i := range scratch.Instances {
+		now := scratch.Instances[i].Held
+		if r != nil {
+			r.Instances[i].Held = slices.DeleteFunc(slices.Clone(now), func(h check.HeldAddr) bool { return !slices.Contains(w.held[i], h) })
+			if r.Instances[i].Held == nil {
+				r.Instances[i].Held = []check.HeldAddr{}
+			}
+		}
+		w.held[i] = now
+	}
+	if r != nil {
+		r.Skipped = append(r.Skipped, scratch.Skipped...)
+	}
+}
+
+// updateFlows folds the window's incoming flows into Flows.
+func (w *Watcher) updateFlows(now time.Time, cut map[string]*windowData) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	seen := map[flowKey]bool{}
+	for _, d := range cut {
+		win := map[capture.FlowKey]capture.FlowStats{}
+		for _, f := range d.flows {
+			win[f.FlowKey] = f
+		}
+		for _, f := range d.snap {
+			if f.Direction != capture.DirIn {
+				continue
+			}
+			k := flowKey{f.Interface, f.Family, f.VRID, f.Sender}
+			fl := w.flows[k]
+			if fl == nil {
+				fl = &Flow{Interface: f.Interface, Family: int(f.Family), VRID: f.VRID, Src: f.Sender}
+			}
+			fl.Wire, fl.Socket = f.Wire.Packets, f.Socket.Packets
+			fl.LastSeen = latest(f.Wire.Last, f.Socket.Last)
+			fl.DeliveryRatio = ratio(win[f.FlowKey])
+			w.flows[k] = fl
+			seen[k] = true
+		}
+	}
+	for k, f := range w.flows {
+		if !seen[k] && now.Sub(f.LastSeen) > flowExpiry*w.window {
+			delete(w.flows, k)
+		}
+	}
+	if len(w.flows) > maxFlows {
+		fs := make([]*Flow, 0, len(w.flows))
+		for _, f := range w.flows {
+			fs = append(fs, f)
+		}
+		slices.SortFunc(fs, func(a, b *Flow) int { return b.LastSeen.Compare(a.LastSeen) })
+		for _, f := range fs[maxFlows:] {
+			delete(w.flows, flowKey{f.Interface, uint8(f.Family), f.VRID, f.Src})
+		}
+	}
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// ratio is the window's delivery ratio: decided wire observations matched
+// at the socket, else socket deliveries per advert on the wire; -1 when
+// nothing was on the wire.
+func ratio(f capture.FlowStats) float64 {
+	if n := f.Matched + f.Lost; n > 0 {
+		return float64(f.Matched) / float64(n)
+	}
+	if f.Wire.Packets == 0 {
+		return -1
+	}
+	return min(1, float64(f.Socket.Packets)/float64(f.Wire.Packets))
+}
+
+// firewallState is the firewall as last read, and when to read it again.
+type firewallState struct {
+	nl      *netlink.Conn
+	genErr  error
+	gen     uint32
+	live    *fw.Live
+	err     error
+	read    bool
+	readAt  time.Time
+	version int // counts readings
+	// cache of the last evaluation
+	cacheKey     string
+	cacheFW      *check.Firewall
+	cacheIn      [][]check.Verdict
+	cacheOut     [][]check.Verdict
+	cacheSkipped []string
+}
+
+func (s *firewallState) open() {
+	s.nl, s.genErr = dialNetfilter()
+}
+
+func (s *firewallState) close() {
+	if s.nl != nil {
+		s.nl.Close()
+	}
+}
+
+// refresh reads the firewall when it may have changed.
+func (s *firewallState) refresh(ctx context.Context, now time.Time, procDir string, log *slog.Logger) {
+	due := !s.read
+	var gen uint32
+	if s.nl != nil {
+		var err error
+		gen, err = nftGen(s.nl)
+		switch {
+		case err != nil:
+			if s.genErr == nil {
+				log.Debug("watch: nftables generation unreadable; the firewall is read periodically", "err", err)
+			}
+			s.genErr = err
+		case s.genErr != nil || gen != s.gen:
+			due = true
+			s.genErr = nil
+		}
+	}
+	since := now.Sub(s.readAt)
+	switch {
+	case s.err != nil && since >= legacyEvery:
+		due = true
+	case legacyTables(procDir) && since >= legacyEvery:
+		due = true
+	case s.genErr != nil && since >= unchangedEvery:
+		due = true
+	}
+	if !due {
+		return
+	}
+	s.live, s.err = fw.ReadLive(ctx)
+	s.read, s.readAt, s.gen = true, now, gen
+	s.version++
+	if s.err != nil {
+		log.Debug("watch: firewall not read", "err", s.err)
+	}
+}
+
+// facts sets the report's firewall verdicts, evaluated again only when the
+// firewall or the adverts to evaluate changed.
+func (s *firewallState) facts(ctx context.Context, r *check.Report) {
+	key := fmt.Sprint(s.version)
+	for i := range r.Instances {
+		in := &r.Instances[i]
+		key += fmt.Sprintf("|%d:%v", i, check.LocalAddr(in, ifaceOf(r, in.Interface)))
+		for _, p := range in.Peers {
+			key += "," + p.Address.String()
+		}
+	}
+	if key == s.cacheKey {
+		r.Firewall = s.cacheFW
+		for i := range r.Instances {
+			r.Instances[i].FirewallIn, r.Instances[i].FirewallOut = s.cacheIn[i], s.cacheOut[i]
+		}
+		r.Skipped = append(r.Skipped, s.cacheSkipped...)
+		return
+	}
+	n := len(r.Skipped)
+	check.FirewallFacts(ctx, r, s.live, s.err)
+	s.cacheKey, s.cacheFW = key, r.Firewall
+	s.cacheSkipped = slices.Clone(r.Skipped[n:])
+	s.cacheIn, s.cacheOut = make([][]check.Verdict, len(r.Instances)), make([][]check.Verdict, len(r.Instances))
+	for i := range r.Instances {
+		s.cacheIn[i], s.cacheOut[i] = r.Instances[i].FirewallIn, r.Instances[i].FirewallOut
+	}
+}
+
+// legacyTables says whether iptables-legacy tables exist in the calling
+// thread's network namespace.
+func legacyTables(procDir string) bool {
+	for _, f := range []string{"ip_tables_names", "ip6_tables_names"} {
+		b, err := os.ReadFile(procDir + "/thread-self/net/" + f)
+		if err == nil && len(b) > 0 {
+			return true
+		}
+	}
+	return false
+}
