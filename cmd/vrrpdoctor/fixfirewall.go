@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -158,7 +160,7 @@ func runFixFirewall(ctx context.Context, s streams, o fixFirewallOptions) error 
 		}}
 	}
 	if sess == nil {
-		sess = &fix.Session{Run: fix.Exec, Read: fw.ReadLive, State: o.state, NFT: fix.Netlink{}}
+		sess = &fix.Session{Run: fix.Exec, Read: fw.ReadLive, State: o.state, NFT: fix.Netlink{}, Restore: fix.ExecInput, Step: killStep(s)}
 		if o.apply || o.undo {
 			// firewalld over D-Bus where it answers; firewall-cmd otherwise.
 			if bus, err := fix.ConnectBus(ctx); err == nil {
@@ -247,6 +249,11 @@ func runFixFirewall(ctx context.Context, s streams, o fixFirewallOptions) error 
 	}
 	report.Mode = "apply"
 	if plan.NothingToDo() {
+		if note, err := sess.Settle(); err != nil {
+			fmt.Fprintf(s.ErrOut, "warning: state file: %v\n", err)
+		} else if note != "" {
+			fmt.Fprintf(s.ErrOut, "note: %s\n", note)
+		}
 		if !o.json {
 			fmt.Fprintln(s.Out, "Nothing to do: the firewall already lets these VRRP adverts through; nothing added.")
 		}
@@ -286,6 +293,29 @@ func runFixFirewall(ctx context.Context, s streams, o fixFirewallOptions) error 
 		}
 	}
 	return emit(fixExitOK, nil)
+}
+
+// killStepEnv names the environment variable that makes fix-firewall kill
+// itself with SIGKILL at the N-th change it is about to make (counted from
+// 1): the lab tests (internal/e2e/fault_fixfirewall_test.go) use it to check
+// that no kill leaves a half-applied change.
+const killStepEnv = "VRRPDOCTOR_TEST_KILL_STEP"
+
+// killStep returns the Step hook of killStepEnv, or nil when it is unset.
+func killStep(s streams) func(string) {
+	n, err := strconv.Atoi(os.Getenv(killStepEnv))
+	if err != nil || n <= 0 {
+		return nil
+	}
+	seen := 0
+	return func(what string) {
+		seen++
+		if seen == n {
+			fmt.Fprintf(s.ErrOut, "%s=%d: killed before %s\n", killStepEnv, n, what)
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // SIGKILL is not delivered synchronously
+		}
+	}
 }
 
 // checkDelivery watches the peers' adverts reach the VRRP socket after

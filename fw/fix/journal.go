@@ -151,6 +151,18 @@ func (s *Session) begin(what string, rich []Added) (string, error) {
 	return note, nil
 }
 
+// Settle ends the record of an interrupted run when this run finds nothing
+// to change (an --apply killed after its last rule: the fix is complete),
+// and returns a note naming it ("" when there was none).
+func (s *Session) Settle() (string, error) {
+	st, err := s.readState()
+	if err != nil || st.Running == "" {
+		return "", err
+	}
+	note := fmt.Sprintf("an earlier run was interrupted (%s); the firewall is complete as it is", st.Running)
+	return note, s.finish(nil)
+}
+
 // finish drops the rich rules removed from the state file and ends the run.
 func (s *Session) finish(drop []Added) error {
 	if s.State == "" {
@@ -200,7 +212,6 @@ func (s *Session) add(ctx context.Context, rules []Rule) error {
 			return err
 		}
 	}
-	s.step("all rules added")
 	return nil
 }
 

@@ -157,8 +157,8 @@ func TestApplyOneTransactionPerBackend(t *testing.T) {
 	if len(h.cmds) != 0 {
 		t.Errorf("commands run one by one: %v", h.cmds)
 	}
-	if len(steps) < 3 {
-		t.Errorf("steps %v", steps)
+	if want := []string{"nftables: add 2 rule(s) in one transaction", "iptables-legacy-restore: 2 change(s) in one commit"}; !slices.Equal(steps, want) {
+		t.Errorf("steps %q, want %q", steps, want)
 	}
 }
 
