@@ -1,11 +1,20 @@
-package vrrpcore
+// Package gopacketlayer adapts vrrpcore's VRRP codec to
+// github.com/google/gopacket, for programs that decode with gopacket's
+// DecodingLayerParser or build packets with gopacket.SerializeLayers.
+//
+// It is a package of its own so that importing vrrpcore does not link
+// gopacket: gopacket/layers fills large tables at init (about 9 MB of
+// resident memory), which the vrrpdoctor daemon does not pay. vrrpdoctor
+// itself decodes frames with capture.Decoder.
+package gopacketlayer
 
 import (
-	"fmt"
 	"net/netip"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
 )
 
 // Layer is a gopacket layer for VRRPv2 and VRRPv3 over IPv4 and IPv6. It
@@ -18,14 +27,13 @@ import (
 // checksum unverified; call Verify with the packet's source and destination
 // afterwards.
 type Layer struct {
-	Advert
+	vrrpcore.Advert
 	// Src and Dst are the IP source and destination. SerializeTo uses them
 	// for the family and the VRRPv3 pseudo-header; Verify sets them.
 	Src, Dst netip.Addr
 
 	contents []byte
-	family   uint8 // family inferred by DecodeFromBytes, 0 if none
-	err      error // error of the last DecodeFromBytes
+	scratch  []byte // SerializeTo's encoding buffer
 }
 
 var (
@@ -51,49 +59,28 @@ func (l *Layer) LayerPayload() []byte { return nil }
 
 // DecodeFromBytes decodes one VRRP message, aliasing data. The address
 // family is inferred and the checksum left unverified (ChecksumUnverified)
-// until Verify. Errors are *DecodeError; a truncated message also marks df
-// truncated.
+// until Verify. Errors are *vrrpcore.DecodeError; a truncated message also
+// marks df truncated.
 func (l *Layer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
 	l.contents = data
 	l.Src, l.Dst = netip.Addr{}, netip.Addr{}
-	l.family = 0
-	l.err = l.Advert.decode(data, 0)
-	if l.err != nil {
-		if e, ok := l.err.(*DecodeError); ok && e.Offset == len(data) {
-			df.SetTruncated()
-		}
-		return l.err
+	err := l.Advert.Decode(data, netip.Addr{}, netip.Addr{})
+	if e, ok := err.(*vrrpcore.DecodeError); ok && e.Offset == len(data) {
+		df.SetTruncated()
 	}
-	if len(l.Addrs) > 0 {
-		l.family = family(l.Addrs[0])
-	}
-	return nil
+	return err
 }
 
 // Verify completes the decoding with the packet's IP source and
-// destination and returns what Advert.Decode would for the same message
-// and addresses: it checks that the message fits the packet's address
-// family (a *DecodeError if not, for example VRRPv2 over IPv6 or IPv4
-// addresses in an IPv6 packet) and, with both addresses valid, verifies
-// the checksum and sets Checksummed (a *ChecksumError if no variant
-// matches). After a failed DecodeFromBytes it decodes again with the
-// family the addresses give, so the error names the real problem.
+// destination: it decodes the message again as vrrpcore.Advert.Decode does
+// with those addresses and returns its result. That checks that the
+// message fits the packet's address family (a *vrrpcore.DecodeError if
+// not, for example VRRPv2 over IPv6 or IPv4 addresses in an IPv6 packet)
+// and, with both addresses valid, verifies the checksum and sets
+// Checksummed (a *vrrpcore.ChecksumError if no variant matches).
 func (l *Layer) Verify(src, dst netip.Addr) error {
-	src, dst = src.Unmap(), dst.Unmap()
-	l.Src, l.Dst = src, dst
-	fam := family(src)
-	if fam == 0 {
-		fam = family(dst)
-	}
-	mismatch := fam != 0 && ((l.family != 0 && l.family != fam) || (l.Version == 2 && fam == 6))
-	if l.err != nil || mismatch || (src.IsValid() && dst.IsValid() && family(dst) != family(src)) {
-		return l.Advert.Decode(l.contents, src, dst)
-	}
-	if !src.IsValid() || !dst.IsValid() {
-		l.Checksummed = ChecksumUnverified
-		return nil
-	}
-	return l.Advert.verify(l.contents, src, dst)
+	l.Src, l.Dst = src.Unmap(), dst.Unmap()
+	return l.Advert.Decode(l.contents, l.Src, l.Dst)
 }
 
 // SerializeTo writes the advert in front of b's contents. The family comes
@@ -103,30 +90,25 @@ func (l *Layer) Verify(src, dst netip.Addr) error {
 // pseudo-header for VRRPv3, which needs l.Src and l.Dst); without, it
 // writes l.Checksum unchanged. The address count always follows l.Addrs.
 func (l *Layer) SerializeTo(b gopacket.SerializeBuffer, opts gopacket.SerializeOptions) error {
-	kind := ChecksumUnverified
+	kind := vrrpcore.ChecksumUnverified
 	if opts.ComputeChecksums {
 		kind = l.Checksummed
-		if kind != ChecksumMessage && kind != ChecksumPseudoHeader {
-			kind = ChecksumMessage
+		if kind != vrrpcore.ChecksumMessage && kind != vrrpcore.ChecksumPseudoHeader {
+			kind = vrrpcore.ChecksumMessage
 			if l.Version == 3 {
-				kind = ChecksumPseudoHeader
+				kind = vrrpcore.ChecksumPseudoHeader
 			}
 		}
 	}
-	fam, err := l.Advert.checkEncode(l.Src.Unmap(), l.Dst.Unmap(), kind)
+	out, err := l.Advert.AppendBinary(l.scratch[:0], l.Src, l.Dst, kind)
 	if err != nil {
 		return err
 	}
-	buf, err := b.PrependBytes(l.Advert.encodedLen(fam))
+	l.scratch = out
+	buf, err := b.PrependBytes(len(out))
 	if err != nil {
 		return err
 	}
-	out, err := l.Advert.AppendBinary(buf[:0], l.Src, l.Dst, kind)
-	if err != nil {
-		return err
-	}
-	if len(out) != len(buf) {
-		return fmt.Errorf("vrrp: encoded %d bytes, reserved %d", len(out), len(buf))
-	}
+	copy(buf, out)
 	return nil
 }
