@@ -30,10 +30,12 @@ type Flow struct {
 	Family    int // 4 or 6
 	VRID      uint8
 	Src       netip.Addr
-	// Wire and Socket count the adverts seen at each tap.
+	// Wire and Socket count the adverts seen at each tap since the
+	// diagnosis started.
 	Wire, Socket uint64
-	// DeliveryRatio is Socket/Wire over the diagnosis's window, or -1
-	// when nothing was seen on the wire in it.
+	// DeliveryRatio is the share of the last window's adverts on the
+	// wire that reached the socket, or -1 when nothing was seen on the
+	// wire in it.
 	DeliveryRatio float64
 }
 
@@ -91,10 +93,10 @@ var (
 		"Time an instance last became Master or stopped being Master, in seconds since the epoch.",
 		[]string{"instance"}, nil)
 	descWire = prometheus.NewDesc("vrrpdoctor_wire_adverts_total",
-		"Adverts seen on the wire (AF_PACKET, before the firewall) in the diagnosis's current window, by sender.",
+		"Adverts seen on the wire (AF_PACKET, before the firewall) since the diagnosis started (it restarts on reload), by sender.",
 		flowLabels, nil)
 	descSocket = prometheus.NewDesc("vrrpdoctor_socket_adverts_total",
-		"Adverts that reached a VRRP socket (after the firewall) in the diagnosis's current window, by sender.",
+		"Adverts that reached a VRRP socket (after the firewall) since the diagnosis started (it restarts on reload), by sender.",
 		flowLabels, nil)
 	descRatio = prometheus.NewDesc("vrrpdoctor_delivery_ratio",
 		"Share of a sender's adverts seen on the wire that reached the VRRP socket (0 to 1).",

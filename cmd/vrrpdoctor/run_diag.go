@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vrrpdoctor/vrrpdoctor/capture"
+	"github.com/vrrpdoctor/vrrpdoctor/diag"
+	"github.com/vrrpdoctor/vrrpdoctor/diag/metrics"
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/keepalived"
+	vrrpruntime "github.com/vrrpdoctor/vrrpdoctor/vrrpcore/runtime"
+)
+
+// diagnoser is the self-diagnosis running beside the daemon, or alone in
+// monitor mode: a diag/watch Watcher.
+type diagnoser interface {
+	Run(ctx context.Context) error
+	Findings() []diag.Finding
+	Flows() []metrics.Flow
+	NoteSend(capture.SendAttempt)
+	Ready() bool
+}
+
+// diagSpec is what a diagnoser is built from.
+type diagSpec struct {
+	cfg      *keepalived.Config
+	path     string
+	window   time.Duration
+	monitor  bool
+	log      *slog.Logger
+	onChange func(findingChange)
+}
+
+// findingChange is a finding that appeared (Active) or cleared.
+type findingChange struct {
+	Time    time.Time
+	Finding diag.Finding
+	Active  bool
+}
+
+// selfDiag runs one diagnoser at a time and replaces it when the
+// configuration is reloaded. It logs each finding once when it appears
+// and once when it clears, across replacements: a finding the new
+// diagnoser finds again is not logged a second time, and one it no longer
+// finds is logged as cleared once its first window is complete.
+type selfDiag struct {
+	log  *slog.Logger
+	make func(diagSpec) (diagnoser, error)
+	spec diagSpec
+
+	mu     sync.Mutex
+	cur    diagnoser
+	cancel context.CancelFunc
+	done   chan struct{}
+	// active are the findings logged as appeared and not yet as cleared,
+	// by ID and subject.
+	active map[string]diag.Finding
+}
+
+func findingKey(f diag.Finding) string { return f.ID + "\x00" + f.Subject }
+
+// start builds a diagnoser for cfg and runs it, stopping the one before.
+func (s *selfDiag) start(cfg *keepalived.Config) error {
+	spec := s.spec
+	spec.cfg = cfg
+	spec.log = s.log
+	spec.onChange = s.change
+	w, err := s.make(spec)
+	if err != nil {
+		return err
+	}
+	s.stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	s.mu.Lock()
+	s.cur, s.cancel, s.done = w, cancel, done
+	if s.active == nil {
+		s.active = map[string]diag.Finding{}
+	}
+	carried := len(s.active) > 0
+	s.mu.Unlock()
+	go func() {
+		defer close(done)
+		if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("self-diagnosis stopped", "err", err)
+		}
+	}()
+	if carried {
+		go s.reconcile(ctx, w)
+	}
+	return nil
+}
+
+// reconcile logs as cleared the findings the previous diagnoser had
+// reported and w does not, once w's first window is complete.
+func (s *selfDiag) reconcile(ctx context.Context, w diagnoser) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for !w.Ready() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+	still := map[string]bool{}
+	for _, f := range w.Findings() {
+		still[findingKey(f)] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur != w {
+		return
+	}
+	for k, f := range s.active {
+		if !still[k] {
+			delete(s.active, k)
+			logFinding(s.log, findingChange{Time: time.Now(), Finding: f})
+		}
+	}
+}
+
+// change is the diagnoser's OnChange.
+func (s *selfDiag) change(c findingChange) {
+	k := findingKey(c.Finding)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active == nil {
+		s.active = map[string]diag.Finding{}
+	}
+	_, was := s.active[k]
+	switch {
+	case c.Active && !was:
+		s.active[k] = c.Finding
+	case !c.Active && was:
+		delete(s.active, k)
+	default:
+		return // already logged
+	}
+	logFinding(s.log, c)
+}
+
+// stop stops the running diagnoser, if any, and waits for it.
+func (s *selfDiag) stop() {
+	s.mu.Lock()
+	cancel, done := s.cancel, s.done
+	s.cur, s.cancel, s.done = nil, nil, nil
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+func (s *selfDiag) current() diagnoser {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur
+}
+
+// findings returns the current diagnoser's findings.
+func (s *selfDiag) findings() []diag.Finding {
+	if w := s.current(); w != nil {
+		return w.Findings()
+	}
+	return nil
+}
+
+// flows returns the current diagnoser's wire-versus-socket flows.
+func (s *selfDiag) flows() []metrics.Flow {
+	if w := s.current(); w != nil {
+		return w.Flows()
+	}
+	return nil
+}
+
+// ready reports whether the current diagnoser completed its first window.
+func (s *selfDiag) ready() bool {
+	w := s.current()
+	return w != nil && w.Ready()
+}
+
+// activeIDs returns the IDs of the findings logged as active, for the
+// systemd status line.
+func (s *selfDiag) activeIDs() []string {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[string]bool{}
+	var ids []string
+	for _, f := range s.active {
+		if !seen[f.ID] {
+			seen[f.ID] = true
+			ids = append(ids, f.ID)
+		}
+	}
+	return ids
+}
+
+// noteSend tells the diagnoser about an advert the daemon sent or failed
+// to send, so that it can tell an OUTPUT drop from a silent peer.
+func (s *selfDiag) noteSend(e vrrpruntime.Event) {
+	w := s.current()
+	if w == nil {
+		return
+	}
+	w.NoteSend(capture.SendAttempt{Time: e.Time, Interface: e.Interface, VRID: e.VRID, Src: e.Src, Dst: e.Dst, Err: e.Err})
+}
+
+// logFinding logs a finding that appeared (at its severity: info, warn or
+// error) or cleared (info), with its ID, severity, subject, summary and
+// evidence.
+func logFinding(log *slog.Logger, c findingChange) {
+	f := c.Finding
+	args := []any{"id", f.ID, "severity", f.Severity.String()}
+	if f.Subject != "" {
+		args = append(args, "subject", f.Subject)
+	}
+	args = append(args, "summary", f.Summary)
+	if !c.Active {
+		log.Info("finding cleared", args...)
+		return
+	}
+	if len(f.Evidence) > 0 {
+		ev := make([]string, len(f.Evidence))
+		for i, e := range f.Evidence {
+			ev[i] = e.Label + ": " + e.Value
+		}
+		args = append(args, "evidence", strings.Join(ev, "; "))
+	}
+	lv := slog.LevelInfo
+	switch {
+	case f.Severity >= diag.SeverityCritical:
+		lv = slog.LevelError
+	case f.Severity == diag.SeverityWarning:
+		lv = slog.LevelWarn
+	}
+	log.Log(context.Background(), lv, "finding", args...)
+}
