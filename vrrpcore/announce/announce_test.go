@@ -112,6 +112,53 @@ func checksum6(src, dst net.IP, msg []byte) uint16 {
 	return ^uint16(sum)
 }
 
+// The hand-built frames are byte for byte those gopacket's layers build
+// from the same fields (the package built them so before).
+func TestFramesMatchGopacket(t *testing.T) {
+	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+	for _, s := range []string{"198.51.100.10", "203.0.113.255"} {
+		ip := netip.MustParseAddr(s)
+		a := ip.As4()
+		buf := gopacket.NewSerializeBuffer()
+		if err := gopacket.SerializeLayers(buf, opts,
+			&layers.Ethernet{SrcMAC: testMAC, DstMAC: broadcastMAC, EthernetType: layers.EthernetTypeARP},
+			&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
+				Operation: layers.ARPRequest, SourceHwAddress: testMAC, SourceProtAddress: a[:], DstHwAddress: broadcastMAC, DstProtAddress: a[:]},
+		); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := GratuitousARP(testMAC, ip); !bytes.Equal(got, buf.Bytes()) {
+			t.Errorf("GratuitousARP(%v) =\n% x\ngopacket:\n% x", ip, got, buf.Bytes())
+		}
+	}
+	for _, s := range []string{"2001:db8::10", "fe80::1:2:3:4"} {
+		for _, router := range []bool{true, false} {
+			ip := netip.MustParseAddr(s)
+			src := net.IP(ip.AsSlice())
+			ip6 := &layers.IPv6{Version: 6, NextHeader: layers.IPProtocolICMPv6, HopLimit: 255, SrcIP: src, DstIP: net.IP(allNodesAddr.AsSlice())}
+			icmp := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeNeighborAdvertisement, 0)}
+			if err := icmp.SetNetworkLayerForChecksum(ip6); err != nil {
+				t.Fatal(err)
+			}
+			flags := uint8(naOverride)
+			if router {
+				flags |= naRouter
+			}
+			buf := gopacket.NewSerializeBuffer()
+			if err := gopacket.SerializeLayers(buf, opts,
+				&layers.Ethernet{SrcMAC: testMAC, DstMAC: allNodesMAC, EthernetType: layers.EthernetTypeIPv6}, ip6, icmp,
+				&layers.ICMPv6NeighborAdvertisement{Flags: flags, TargetAddress: src,
+					Options: layers.ICMPv6Options{{Type: layers.ICMPv6OptTargetAddress, Data: testMAC}}},
+			); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := UnsolicitedNA(testMAC, ip, router); !bytes.Equal(got, buf.Bytes()) {
+				t.Errorf("UnsolicitedNA(%v, %v) =\n% x\ngopacket:\n% x", ip, router, got, buf.Bytes())
+			}
+		}
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	v4, v6 := netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("2001:db8::1")
 	if _, err := GratuitousARP(testMAC, v6); err == nil {

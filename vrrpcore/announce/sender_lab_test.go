@@ -3,22 +3,49 @@ package announce
 import (
 	"bytes"
 	"net/netip"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab"
 	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab/netlabtest"
 )
 
 // TestSenderLab sends a gratuitous ARP and an unsolicited NA from one lab
-// host and checks that the other one receives exactly those frames.
+// host and checks that the other one receives exactly those frames, and
+// that tshark, reading tcpdump's capture of them, calls them a gratuitous
+// ARP and an unsolicited (not solicited, override) router NA.
 func TestSenderLab(t *testing.T) {
-	lab := netlabtest.New(t)
+	lab := netlabtest.New(t, "tcpdump", "tshark")
 	a, b, err := lab.Pair()
 	if err != nil {
 		t.Fatal(err)
 	}
+	capt, err := b.StartCapture(netlab.CaptureOptions{Interface: "eth0", Filter: "arp or icmp6"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := capt.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("tshark", "-r", capt.File, "-Y", "arp or icmpv6.type == 136", "-T", "fields", "-E", "separator=,",
+			"-e", "arp.isgratuitous", "-e", "arp.src.proto_ipv4", "-e", "icmpv6.nd.na.target_address",
+			"-e", "icmpv6.nd.na.flag.r", "-e", "icmpv6.nd.na.flag.s", "-e", "icmpv6.nd.na.flag.o").CombinedOutput()
+		if err != nil {
+			t.Fatalf("tshark: %v\n%s", err, out)
+		}
+		// tshark 4.0 prints booleans as 1/0 (newer ones True/False).
+		got := strings.NewReplacer("True", "1", "False", "0").Replace(string(out))
+		for _, want := range []string{"1,198.51.100.77,,,,\n", ",,2001:db8::77,1,0,1\n"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("tshark does not show %q in:\n%s", want, out)
+			}
+		}
+	}()
 	// A packet socket in b that sees every frame arriving on eth0.
 	var fd int
 	if err := b.Do(func() error {
