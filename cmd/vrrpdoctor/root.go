@@ -52,6 +52,7 @@ which firewall rule drops them, and the narrow fix.`,
 	root.AddCommand(newCaptureCmd(s))
 	root.AddCommand(newCheckCmd(s))
 	root.AddCommand(newFixFirewallCmd(s))
+	root.AddCommand(newLabCmd(s))
 	root.AddCommand(newGenDocsCmd())
 	return root
 }
