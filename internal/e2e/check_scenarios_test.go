@@ -143,6 +143,31 @@ func TestCheckScenarios(t *testing.T) {
 			a:       &nodeWant{exit: 2, ids: []string{"split-brain"}, text: "it does not hear us"},
 		},
 		{
+			// Every second advert dropped: never two in a row, so b stays
+			// backup, but the loss shows between wire and socket.
+			name:     "partial-loss",
+			programs: []string{"nft"},
+			setup: func(t *testing.T, p *checkPair) {
+				must(t, p.kb.WaitState(15*time.Second, "VI_51", "BACKUP"))
+				must(t, p.b.NftScript("table ip lossy {\n chain input {\n  type filter hook input priority 0; policy accept;\n  ip protocol vrrp numgen inc mod 2 0 drop\n }\n}\n"))
+			},
+			holders: "a",
+			b:       &nodeWant{exit: 1, ids: []string{"adverts-not-delivered/warning"}, not: []string{"split-brain", "firewall-input-drop"}, text: "seen on the wire did not reach the VRRP socket"},
+		},
+		{
+			// A drop the evaluator cannot decide (numgen: it depends on a
+			// counter), taking every advert: the loss is critical and says
+			// why the firewall could not be blamed with certainty.
+			name:     "undecidable-drop",
+			programs: []string{"nft"},
+			setup: func(t *testing.T, p *checkPair) {
+				must(t, p.kb.WaitState(15*time.Second, "VI_51", "BACKUP"))
+				must(t, p.b.NftScript("table ip lossy {\n chain input {\n  type filter hook input priority 0; policy accept;\n  ip protocol vrrp numgen inc mod 1 0 drop\n }\n}\n"))
+			},
+			holders: "ab",
+			b:       &nodeWant{exit: 2, ids: []string{"adverts-not-delivered/critical", "split-brain"}, text: "none the VRRP socket"},
+		},
+		{
 			name: "peer-stopped",
 			setup: func(t *testing.T, p *checkPair) {
 				must(t, p.kb.WaitState(15*time.Second, "VI_51", "BACKUP"))
