@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/signal"
 	"syscall"
 
@@ -84,13 +83,14 @@ func labFlags(cmd *cobra.Command, o *labOptions) {
 	cmd.Flags().BoolVar(&o.noFirewalld, "no-firewalld", false, "stage the split brain with an nftables rule even when firewalld is installed")
 }
 
-// labSignals returns a context cancelled by SIGINT, SIGTERM or SIGHUP; later
+// labSignals returns a context cancelled by SIGINT, SIGTERM or SIGHUP, or
+// by SIGPIPE (the reader of the output went away, as with `| head`); later
 // signals are swallowed until stop, so the teardown runs to its end.
 func labSignals(ctx context.Context) (context.Context, context.CancelFunc) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	return signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 }
 
 // labErr maps a lab error to its exit status.
@@ -216,7 +216,15 @@ and vrrpdoctor see b's firewalld, never the machine's.`,
   sudo vrrpdoctor lab exec a -- ip addr show dev eth0`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			code, err := demo.Exec(context.Background(), o.demo(s), args[0], args[1:], os.Stdin, s.Out, s.ErrOut)
+			node, argv := args[0], args[1:]
+			// With interspersed flags off, cobra leaves a "--" after NODE.
+			if argv[0] == "--" {
+				argv = argv[1:]
+			}
+			if len(argv) == 0 {
+				return &exitError{code: labExitUsage, err: errors.New("lab exec: no command after the node: vrrpdoctor lab exec NODE -- CMD [ARG...]")}
+			}
+			code, err := demo.Exec(context.Background(), o.demo(s), node, argv, s.In, s.Out, s.ErrOut)
 			if err != nil {
 				return &exitError{code: labExitFailed, err: err}
 			}

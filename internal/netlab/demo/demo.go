@@ -35,7 +35,8 @@ func Demo(ctx context.Context, o Options) (err error) {
 	p := l.p
 	defer func() {
 		if ctx.Err() != nil {
-			err = fmt.Errorf("%w: %v", ErrInterrupted, err)
+			// What the signal cut short does not matter: say so once.
+			err = fmt.Errorf("%w by a signal at step %d: the lab is removed", ErrInterrupted, p.step)
 		}
 		if o.Keep && ctx.Err() == nil {
 			l.st.Mode, l.st.Complete = ModeUp, true
@@ -53,7 +54,7 @@ func Demo(ctx context.Context, o Options) (err error) {
 		if terr := teardown(p, l.st, l.opts.stateDir()); terr != nil {
 			err = errors.Join(err, terr)
 		} else {
-			p.note("lab removed: no vdlab namespace, no lab process left")
+			p.note("lab removed: its processes stopped, namespaces and files deleted")
 		}
 		if err == nil {
 			p.good("demo done in %s", time.Since(started).Round(time.Second))

@@ -30,7 +30,7 @@ func Up(ctx context.Context, o Options) (err error) {
 			return
 		}
 		if ctx.Err() != nil {
-			err = fmt.Errorf("%w: %v", ErrInterrupted, err)
+			err = fmt.Errorf("%w by a signal: the lab is removed", ErrInterrupted)
 		}
 		fmt.Fprintf(p.w, "\n%s\n", p.head.Sprint("== Tear down"))
 		err = errors.Join(err, teardown(p, l.st, l.opts.stateDir()))
@@ -101,21 +101,20 @@ func Status(ctx context.Context, o Options) error {
 		return err
 	}
 	p := newPrinter(o.Out, o.Colour, o.Self)
-	state := "up"
-	switch {
-	case st.Mode == ModeDemo && st.Owner.Alive():
-		state = fmt.Sprintf("running a demo (pid %d)", st.Owner.PID)
-	case !st.Complete && st.Owner.Alive():
-		state = fmt.Sprintf("being built (pid %d)", st.Owner.PID)
-	case !st.Complete || st.Mode == ModeDemo:
-		state = "stale (its builder is gone): vrrpdoctor lab down removes it"
-	}
 	fw := st.Firewall
 	if fw == FirewallFirewalld {
 		fw = "firewalld (private D-Bus " + st.Bus + ")"
 	}
-	p.say("%s lab %s since %s; daemon %s; firewall on b: %s", p.cmd.Sprint("vrrpdoctor"), state, st.Created.Local().Format("2006-01-02 15:04:05"), st.Daemon, fw)
+	p.say("%s since %s: daemon %s, firewall on b: %s", p.cmd.Sprint("vrrpdoctor lab"), st.Created.Local().Format("2006-01-02 15:04:05"), st.Daemon, fw)
 	p.say("VRID %d, VIP %s, files in %s", VRID, st.VIP, st.Dir)
+	switch {
+	case st.Owner.Alive() && st.Mode == ModeDemo:
+		p.note("a demo (pid %d) is running it and removes it when it ends", st.Owner.PID)
+	case st.Owner.Alive() && !st.Complete:
+		p.note("being built by pid %d", st.Owner.PID)
+	case !st.Complete || st.Mode == ModeDemo:
+		p.warnf("stale: the run that built it (pid %d) is gone; vrrpdoctor lab down removes it", st.Owner.PID)
+	}
 	fmt.Fprintln(p.w)
 	tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tNAMESPACE\tADDRESS\tPRIO\tVRRP\tVIP\tPROCESSES")

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,6 +86,11 @@ func (s *State) Validate() error {
 	for _, ns := range s.Namespaces {
 		if !nsRE.MatchString(ns) {
 			return fmt.Errorf("namespace %q is not a lab namespace (%s)", ns, nsRE)
+		}
+	}
+	for _, n := range s.Nodes {
+		if !slices.Contains(s.Namespaces, n.Namespace) {
+			return fmt.Errorf("node %q: namespace %q is not one of the lab's", n.Name, n.Namespace)
 		}
 	}
 	if s.Dir != "" && (!filepath.IsAbs(s.Dir) || !dirRE.MatchString(filepath.Base(s.Dir))) {
