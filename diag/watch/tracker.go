@@ -48,8 +48,12 @@ func keys(fs []diag.Finding) []string {
 }
 
 // update takes the findings of the window [start, end] and returns what
-// appeared and what cleared at end, appearances first.
-func (t *tracker) update(start, end time.Time, fs []diag.Finding) []Change {
+// appeared and what cleared at end, appearances first. An unsettled window
+// is one in which a fact the judgement rests on changed (the firewall's
+// verdicts, the virtual addresses held): its figures mix two states, so a
+// finding first seen in it counts from its end, and must hold for the
+// whole next window to appear.
+func (t *tracker) update(start, end time.Time, fs []diag.Finding, settled bool) []Change {
 	hold := t.hold - t.hold/slack
 	var ups, downs []Change
 	present := map[string]bool{}
@@ -58,6 +62,9 @@ func (t *tracker) update(start, end time.Time, fs []diag.Finding) []Change {
 		e := t.entries[k]
 		if e == nil {
 			e = &entry{since: start}
+			if !settled {
+				e.since = end
+			}
 			t.entries[k] = e
 		}
 		e.f, e.seen = fs[i], end

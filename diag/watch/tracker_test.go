@@ -43,11 +43,11 @@ func ids(cs []Change) []string {
 func TestTrackerAppearsAfterFullWindowAndClearsAfterFullWindowWithout(t *testing.T) {
 	tr := newTracker(w)
 	s, e := win(0)
-	if got := ids(tr.update(s, e, nil)); len(got) != 0 {
+	if got := ids(tr.update(s, e, nil, true)); len(got) != 0 {
 		t.Fatalf("empty window: %v", got)
 	}
 	s, e = win(1)
-	got := tr.update(s, e, []diag.Finding{tie, splitBrain, inputDrop})
+	got := tr.update(s, e, []diag.Finding{tie, splitBrain, inputDrop}, true)
 	if want := []string{"+firewall-input-drop", "+split-brain", "+priority-tie"}; !slices.Equal(ids(got), want) {
 		t.Fatalf("appear: %v, want %v (worst first, then by ID)", ids(got), want)
 	}
@@ -61,7 +61,7 @@ func TestTrackerAppearsAfterFullWindowAndClearsAfterFullWindowWithout(t *testing
 	s, e = win(2)
 	sb2 := splitBrain
 	sb2.Summary = "both master, again"
-	if got := tr.update(s, e, []diag.Finding{sb2, inputDrop, tie}); len(got) != 0 {
+	if got := tr.update(s, e, []diag.Finding{sb2, inputDrop, tie}, true); len(got) != 0 {
 		t.Fatalf("unchanged findings reported again: %v", ids(got))
 	}
 	if a := tr.active(); a[1].Summary != sb2.Summary {
@@ -69,7 +69,7 @@ func TestTrackerAppearsAfterFullWindowAndClearsAfterFullWindowWithout(t *testing
 	}
 	// The drop fixed: both clear after one window without them.
 	s, e = win(3)
-	got = tr.update(s, e, []diag.Finding{tie})
+	got = tr.update(s, e, []diag.Finding{tie}, true)
 	if want := []string{"-firewall-input-drop", "-split-brain"}; !slices.Equal(ids(got), want) {
 		t.Fatalf("clear: %v, want %v", ids(got), want)
 	}
@@ -86,18 +86,18 @@ func TestTrackerShortWindowDoesNotMakeAFindingAppear(t *testing.T) {
 	// A window cut short (the first after an interface came up, say)
 	// cannot prove a finding held for a full window.
 	s, _ := win(0)
-	if got := tr.update(s, s.Add(w/2), []diag.Finding{splitBrain}); len(got) != 0 {
+	if got := tr.update(s, s.Add(w/2), []diag.Finding{splitBrain}, true); len(got) != 0 {
 		t.Fatalf("half a window: %v", ids(got))
 	}
 	// The next full window completes it.
-	if got := tr.update(s.Add(w/2), s.Add(w/2+w), []diag.Finding{splitBrain}); !slices.Equal(ids(got), []string{"+split-brain"}) {
+	if got := tr.update(s.Add(w/2), s.Add(w/2+w), []diag.Finding{splitBrain}, true); !slices.Equal(ids(got), []string{"+split-brain"}) {
 		t.Fatalf("after 1.5 windows: %v", ids(got))
 	}
 	// A blip that disappears before holding a window never appears, and
 	// leaves nothing behind.
 	tr = newTracker(w)
-	tr.update(s, s.Add(w/2), []diag.Finding{inputDrop})
-	if got := tr.update(s.Add(w/2), s.Add(w), nil); len(got) != 0 {
+	tr.update(s, s.Add(w/2), []diag.Finding{inputDrop}, true)
+	if got := tr.update(s.Add(w/2), s.Add(w), nil, true); len(got) != 0 {
 		t.Fatalf("blip: %v", ids(got))
 	}
 	if len(tr.entries) != 0 {
@@ -108,18 +108,51 @@ func TestTrackerShortWindowDoesNotMakeAFindingAppear(t *testing.T) {
 func TestTrackerClearNeedsAFullWindowWithout(t *testing.T) {
 	tr := newTracker(w)
 	s, e := win(0)
-	tr.update(s, e, []diag.Finding{splitBrain})
+	tr.update(s, e, []diag.Finding{splitBrain}, true)
 	// Half a window without it is not enough.
-	if got := tr.update(e, e.Add(w/2), nil); len(got) != 0 {
+	if got := tr.update(e, e.Add(w/2), nil, true); len(got) != 0 {
 		t.Fatalf("half a window without: %v", ids(got))
 	}
-	if got := tr.update(e.Add(w/2), e.Add(w), nil); !slices.Equal(ids(got), []string{"-split-brain"}) {
+	if got := tr.update(e.Add(w/2), e.Add(w), nil, true); !slices.Equal(ids(got), []string{"-split-brain"}) {
 		t.Fatalf("a window without: %v", ids(got))
 	}
 	// Timer jitter: a window a few milliseconds short still counts.
 	tr = newTracker(w)
-	if got := tr.update(s, e.Add(-5*time.Millisecond), []diag.Finding{splitBrain}); len(got) != 1 {
+	if got := tr.update(s, e.Add(-5*time.Millisecond), []diag.Finding{splitBrain}, true); len(got) != 1 {
 		t.Fatalf("jittered window: %v", ids(got))
+	}
+}
+
+// A window in which the firewall or the addresses held changed mixes two
+// states: what it alone shows (adverts lost before a fix, delivered after)
+// does not appear; what goes on holding appears a window later.
+func TestTrackerUnsettledWindow(t *testing.T) {
+	tr := newTracker(w)
+	s, e := win(0)
+	lossAtFix := finding("adverts-not-delivered", "VRID 51 on eth0 (VRRPv2, IPv4)", diag.SeverityWarning, "5 of 6 lost")
+	if got := tr.update(s, e, []diag.Finding{lossAtFix}, false); len(got) != 0 {
+		t.Fatalf("unsettled window: %v", ids(got))
+	}
+	s, e = win(1)
+	if got := tr.update(s, e, nil, true); len(got) != 0 {
+		t.Fatalf("after the unsettled window: %v", ids(got))
+	}
+	if len(tr.entries) != 0 {
+		t.Errorf("%d entries left", len(tr.entries))
+	}
+	// A split brain beginning in an unsettled window appears after the
+	// next full window.
+	s, e = win(2)
+	tr.update(s, e, []diag.Finding{splitBrain}, false)
+	s, e = win(3)
+	if got := tr.update(s, e, []diag.Finding{splitBrain}, true); !slices.Equal(ids(got), []string{"+split-brain"}) {
+		t.Fatalf("next window: %v", ids(got))
+	}
+	// Clearing is not delayed by an unsettled window: the change that
+	// unsettles it (a fix) is what clears a finding.
+	s, e = win(4)
+	if got := tr.update(s, e, nil, false); !slices.Equal(ids(got), []string{"-split-brain"}) {
+		t.Fatalf("clear in an unsettled window: %v", ids(got))
 	}
 }
 
@@ -129,11 +162,11 @@ func TestTrackerSameIDTwiceIsTwoFindings(t *testing.T) {
 	b := finding("split-brain", "VRID 51 on eth0 (VRRPv2, IPv4)", diag.SeverityCritical, "peer 198.51.100.3")
 	other := finding("split-brain", "VRID 52 on eth0 (VRRPv2, IPv4)", diag.SeverityCritical, "peer 198.51.100.1")
 	s, e := win(0)
-	if got := tr.update(s, e, []diag.Finding{a, b, other}); len(got) != 3 {
+	if got := tr.update(s, e, []diag.Finding{a, b, other}, true); len(got) != 3 {
 		t.Fatalf("%d changes, want 3: %v", len(got), ids(got))
 	}
 	s, e = win(1)
-	got := tr.update(s, e, []diag.Finding{a, other})
+	got := tr.update(s, e, []diag.Finding{a, other}, true)
 	if len(got) != 1 || got[0].Active || got[0].Finding.Summary != b.Summary {
 		t.Fatalf("second peer's split brain should clear alone: %+v", got)
 	}

@@ -21,6 +21,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -403,17 +404,22 @@ type windowData struct {
 // builds and judges the window's report and applies the hysteresis.
 func (w *Watcher) step(ctx context.Context, start, now time.Time) {
 	var fs []diag.Finding
+	settled := false
 	err := w.enter(func() error {
 		if err := w.openTaps(now); err != nil {
 			w.log.Warn("watch: taps", "err", err)
 		}
 		cut := w.cut()
-		r := w.report(ctx, now, cut)
+		var r *check.Report
+		r, settled = w.report(ctx, now, cut)
 		w.updateFlows(now, cut)
 		for _, f := range check.Evaluate(r) {
 			if f.Severity > diag.SeverityOK {
 				fs = append(fs, f)
 			}
+		}
+		if w.log.Enabled(ctx, slog.LevelDebug) {
+			w.log.Debug("watch: window judged", "findings", findingIDs(fs), "settled", settled, "report", debugReport(r))
 		}
 		return nil
 	})
@@ -422,7 +428,7 @@ func (w *Watcher) step(ctx context.Context, start, now time.Time) {
 		return
 	}
 	w.mu.Lock()
-	changes := w.track.update(start, now, fs)
+	changes := w.track.update(start, now, fs, settled)
 	w.ready = true
 	w.mu.Unlock()
 	for _, c := range changes {
@@ -502,9 +508,11 @@ func delta(now, before capture.FlowStats) (capture.FlowStats, bool) {
 	return d, ok
 }
 
-// report builds the window's report, in the watched namespace.
-func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*windowData) *check.Report {
-	r := &check.Report{
+// report builds the window's report, in the watched namespace. settled is
+// false when the addresses held or the firewall's verdicts changed during
+// the window.
+func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*windowData) (r *check.Report, settled bool) {
+	r = &check.Report{
 		Schema: check.Schema, Node: w.node, Time: now.UTC(),
 		Config:     check.ConfigFacts{Path: w.c.ConfigPath, Source: "watch", Errors: []string{}},
 		Interfaces: []check.Interface{}, Instances: make([]check.Instance, len(w.base)), Skipped: []string{},
@@ -520,7 +528,7 @@ func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*win
 		w.mu.Unlock()
 		r.Interfaces = append(r.Interfaces, check.InterfaceFacts(name, w.procDir, own4, own6))
 	}
-	w.readHeld(r)
+	heldChanged := w.readHeld(r)
 	info := &check.CaptureInfo{Duration: w.window.Seconds(), Interfaces: []check.CaptureIface{}}
 	for _, name := range w.ifaces {
 		d := cut[name]
@@ -536,6 +544,7 @@ func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*win
 	}
 	r.Capture = info
 	check.SenderFacts(r, w.procDir)
+	fwChanged := false
 	if w.c.NoFirewall {
 		for i := range r.Instances {
 			r.Instances[i].FirewallIn, r.Instances[i].FirewallOut = []check.Verdict{}, []check.Verdict{}
@@ -543,9 +552,36 @@ func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*win
 		r.Skipped = append(r.Skipped, "firewall not evaluated (switched off)")
 	} else {
 		w.fwall.refresh(ctx, now, w.procDir, w.log)
-		w.fwall.facts(ctx, r)
+		fwChanged = w.fwall.facts(ctx, r)
 	}
-	return r
+	return r, !heldChanged && !fwChanged
+}
+
+func findingIDs(fs []diag.Finding) []string {
+	ids := make([]string, len(fs))
+	for i, f := range fs {
+		ids[i] = f.ID
+	}
+	return ids
+}
+
+// debugReport summarises a window's report for the debug log.
+func debugReport(r *check.Report) string {
+	var b strings.Builder
+	for _, in := range r.Instances {
+		fmt.Fprintf(&b, "[VRID %d on %s: held %d", in.VRID, in.Interface, len(in.Held))
+		if in.Local != nil {
+			fmt.Fprintf(&b, ", sent %d", in.Local.Adverts)
+		}
+		for _, p := range in.Peers {
+			fmt.Fprintf(&b, ", peer %s wire %d socket %d", p.Address, p.Adverts, p.Socket)
+		}
+		for _, v := range append(slices.Clone(in.FirewallIn), in.FirewallOut...) {
+			fmt.Fprintf(&b, ", %s %v→%v %s", v.Direction, v.Src, v.Dst, v.Verdict)
+		}
+		b.WriteString("]")
+	}
+	return b.String()
 }
 
 func ifaceOf(r *check.Report, name string) *check.Interface {
@@ -575,12 +611,14 @@ func (w *Watcher) processes(r *check.Report, now time.Time) {
 
 // readHeld reads the virtual addresses held now; with r, each instance
 // keeps those held at the last window's end and now, as check keeps those
-// held before and after its watch.
-func (w *Watcher) readHeld(r *check.Report) {
+// held before and after its watch. It says whether the addresses held
+// changed.
+func (w *Watcher) readHeld(r *check.Report) (changed bool) {
 	scratch := &check.Report{Instances: slices.Clone(w.base)}
 	check.HeldAddrs(scratch, false)
 	for i := range scratch.Instances {
 		now := scratch.Instances[i].Held
+		changed = changed || !slices.Equal(now, w.held[i])
 		if r != nil {
 			r.Instances[i].Held = slices.DeleteFunc(slices.Clone(now), func(h check.HeldAddr) bool { return !slices.Contains(w.held[i], h) })
 			if r.Instances[i].Held == nil {
@@ -592,6 +630,7 @@ func (w *Watcher) readHeld(r *check.Report) {
 	if r != nil {
 		r.Skipped = append(r.Skipped, scratch.Skipped...)
 	}
+	return changed
 }
 
 // updateFlows folds the window's incoming flows into Flows.
@@ -673,6 +712,9 @@ type firewallState struct {
 	cacheIn      [][]check.Verdict
 	cacheOut     [][]check.Verdict
 	cacheSkipped []string
+	// signature of the last verdicts (verdictSignature)
+	signature string
+	evaluated bool
 }
 
 func (s *firewallState) open() {
@@ -715,17 +757,21 @@ func (s *firewallState) refresh(ctx context.Context, now time.Time, procDir stri
 	if !due {
 		return
 	}
+	t0 := time.Now()
 	s.live, s.err = fw.ReadLive(ctx)
 	s.read, s.readAt, s.gen = true, now, gen
 	s.version++
 	if s.err != nil {
 		log.Debug("watch: firewall not read", "err", s.err)
+	} else {
+		log.Debug("watch: firewall read", "generation", gen, "took", time.Since(t0))
 	}
 }
 
 // facts sets the report's firewall verdicts, evaluated again only when the
-// firewall or the adverts to evaluate changed.
-func (s *firewallState) facts(ctx context.Context, r *check.Report) {
+// firewall or the adverts to evaluate changed, and says whether the
+// verdicts changed since the last window.
+func (s *firewallState) facts(ctx context.Context, r *check.Report) (changed bool) {
 	key := fmt.Sprint(s.version)
 	for i := range r.Instances {
 		in := &r.Instances[i]
@@ -740,7 +786,7 @@ func (s *firewallState) facts(ctx context.Context, r *check.Report) {
 			r.Instances[i].FirewallIn, r.Instances[i].FirewallOut = s.cacheIn[i], s.cacheOut[i]
 		}
 		r.Skipped = append(r.Skipped, s.cacheSkipped...)
-		return
+		return false
 	}
 	n := len(r.Skipped)
 	check.FirewallFacts(ctx, r, s.live, s.err)
@@ -750,6 +796,27 @@ func (s *firewallState) facts(ctx context.Context, r *check.Report) {
 	for i := range r.Instances {
 		s.cacheIn[i], s.cacheOut[i] = r.Instances[i].FirewallIn, r.Instances[i].FirewallOut
 	}
+	sig := verdictSignature(r)
+	changed = s.evaluated && sig != s.signature
+	s.signature, s.evaluated = sig, true
+	return changed
+}
+
+// verdictSignature lists the distinct verdicts of a report (direction,
+// verdict, deciding rule), whatever the addresses evaluated.
+func verdictSignature(r *check.Report) string {
+	var vs []string
+	for _, in := range r.Instances {
+		for _, v := range append(slices.Clone(in.FirewallIn), in.FirewallOut...) {
+			s := fmt.Sprintf("%d/%s %s %s", in.VRID, v.Direction, v.Verdict, v.UnknownReason)
+			if v.Rule != nil {
+				s += " " + v.Rule.String()
+			}
+			vs = append(vs, s)
+		}
+	}
+	slices.Sort(vs)
+	return strings.Join(slices.Compact(vs), "\n")
 }
 
 // legacyTables says whether iptables-legacy tables exist in the calling

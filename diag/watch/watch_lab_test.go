@@ -1,0 +1,366 @@
+package watch
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vrrpdoctor/vrrpdoctor/diag"
+	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab"
+	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab/netlabtest"
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/keepalived"
+)
+
+// Lab tests: a keepalived pair (a priority 150, b 100, VRID 51) and a
+// watcher in b's network namespace in Monitor mode, as `vrrpdoctor run
+// --monitor` runs beside keepalived. The watcher runs in a child process
+// (this test binary again, TestWatchHelperProcess) started in b's namespace
+// with ip netns exec, as the daemon would run there: the firewall reader
+// (fw.ReadLive) reads the namespace of the whole process, not of one
+// thread.
+
+var labVIP = netip.MustParseAddr("198.51.100.100")
+
+type labPair struct {
+	lab    *netlab.Lab
+	a, b   *netlab.Host
+	ka, kb *netlab.Keepalived
+}
+
+func newLabPair(t *testing.T, advertInt time.Duration, programs ...string) *labPair {
+	t.Helper()
+	lab := netlabtest.New(t, append([]string{"keepalived"}, programs...)...)
+	a, b, err := lab.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &labPair{lab: lab, a: a, b: b}
+	for i, h := range []*netlab.Host{a, b} {
+		in := netlab.VRRPInstance{Interface: "eth0", VRID: 51, Version: 3, Priority: 150 - 50*i, AdvertInt: advertInt, VIPs: []string{labVIP.String() + "/24"}}
+		k, err := h.StartKeepalivedConfig(netlab.KeepalivedConfig{RouterID: h.Name(), Instances: []netlab.VRRPInstance{in}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			p.ka = k
+		} else {
+			p.kb = k
+		}
+	}
+	if err := p.kb.WaitState(20*time.Second, "VI_51", "BACKUP"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ka.WaitState(20*time.Second, "VI_51", "MASTER"); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The child's output: one JSON object a line.
+type helperLine struct {
+	Kind string `json:"kind"` // "change" or "state"
+	// change
+	Time    time.Time    `json:"time,omitzero"`
+	Active  bool         `json:"active,omitempty"`
+	Finding diag.Finding `json:"finding,omitzero"`
+	// state
+	Window   time.Duration  `json:"window,omitempty"`
+	Ready    bool           `json:"ready,omitempty"`
+	Findings []diag.Finding `json:"findings,omitempty"`
+	Flows    []Flow         `json:"flows,omitempty"`
+}
+
+// TestWatchHelperProcess is the watcher run by the lab tests in a lab
+// host's namespace; it does nothing in a normal test run.
+func TestWatchHelperProcess(t *testing.T) {
+	path := os.Getenv("VRRPDOCTOR_WATCH_HELPER")
+	if path == "" {
+		t.Skip("helper process of the lab tests")
+	}
+	cfg, err := keepalived.ParseFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	enc := json.NewEncoder(os.Stdout)
+	emit := func(l helperLine) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err := enc.Encode(l); err != nil {
+			panic(err)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	w, err := New(Config{Config: cfg, ConfigPath: path, Monitor: os.Getenv("VRRPDOCTOR_WATCH_MONITOR") == "1", Logger: log,
+		OnChange: func(c Change) { emit(helperLine{Kind: "change", Time: c.Time, Active: c.Active, Finding: c.Finding}) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go func() {
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				emit(helperLine{Kind: "state", Window: w.Window(), Ready: w.Ready(), Findings: w.Findings(), Flows: w.Flows()})
+			}
+		}
+	}()
+	if err := w.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// watchProc is a watcher running in a child process.
+type watchProc struct {
+	proc *netlab.Process
+
+	mu      sync.Mutex
+	changes []Change
+	state   helperLine
+}
+
+func (p *watchProc) all() []Change {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.changes)
+}
+
+func (p *watchProc) current() helperLine {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state
+}
+
+// find returns the latest change of id with the given state at or after
+// since.
+func (p *watchProc) find(id string, active bool, since time.Time) *Change {
+	cs := p.all()
+	for i := len(cs) - 1; i >= 0; i-- {
+		if c := cs[i]; c.Finding.ID == id && c.Active == active && !c.Time.Before(since) {
+			return &c
+		}
+	}
+	return nil
+}
+
+func (p *watchProc) flow(src string) *Flow {
+	for _, f := range p.current().Flows {
+		if f.Src.String() == src && f.VRID == 51 {
+			return &f
+		}
+	}
+	return nil
+}
+
+func changeList(cs []Change) string {
+	var s []string
+	for _, c := range cs {
+		st := "appeared"
+		if !c.Active {
+			st = "cleared"
+		}
+		s = append(s, c.Time.Format("15:04:05.000")+" "+c.Finding.ID+" "+st+": "+c.Finding.Summary)
+	}
+	return strings.Join(s, "\n")
+}
+
+// startWatch runs a watcher in h's namespace for the configuration of k
+// and waits until it has judged its first window.
+func startWatch(t *testing.T, h *netlab.Host, k *netlab.Keepalived, monitor bool) *watchProc {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := "0"
+	if monitor {
+		m = "1"
+	}
+	// The lab's process runner takes a program and its arguments: env
+	// sets the child's variables.
+	proc, err := h.Start("env", "VRRPDOCTOR_WATCH_HELPER="+k.ConfigPath, "VRRPDOCTOR_WATCH_MONITOR="+m,
+		exe, "-test.run=^TestWatchHelperProcess$", "-test.v", "-test.count=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &watchProc{proc: proc}
+	t.Cleanup(func() {
+		proc.Signal(syscall.SIGTERM)
+		proc.Wait(10 * time.Second)
+		if t.Failed() {
+			t.Logf("watcher output:\n%s", tail(proc.Log(), 200))
+		}
+	})
+	go p.follow(proc)
+	if err := netlab.WaitFor(30*time.Second, func() (bool, error) { return p.current().Ready, nil }); err != nil {
+		t.Fatalf("watcher not ready: %v\n%s", err, tail(proc.Log(), 50))
+	}
+	return p
+}
+
+// follow reads the child's log (its stdout and stderr) as it grows.
+func (p *watchProc) follow(proc *netlab.Process) {
+	seen := 0
+	for {
+		log := proc.Log()
+		rest := log[seen:]
+		if i := strings.LastIndexByte(rest, '\n'); i >= 0 {
+			seen += i + 1
+			sc := bufio.NewScanner(strings.NewReader(rest[:i]))
+			sc.Buffer(nil, 1<<20)
+			for sc.Scan() {
+				var l helperLine
+				if !strings.HasPrefix(sc.Text(), "{") || json.Unmarshal(sc.Bytes(), &l) != nil {
+					continue
+				}
+				p.mu.Lock()
+				switch l.Kind {
+				case "change":
+					p.changes = append(p.changes, Change{Time: l.Time, Active: l.Active, Finding: l.Finding})
+				case "state":
+					p.state = l
+				}
+				p.mu.Unlock()
+			}
+		}
+		if proc.Exited() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func evidence(f diag.Finding, label string) string {
+	for _, e := range f.Evidence {
+		if e.Label == label {
+			return e.Value
+		}
+	}
+	return ""
+}
+
+// usage returns the CPU time and the resident set size of a process.
+func usage(pid int) (cpu time.Duration, rssKB int, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.Atoi(f[11])
+	st, _ := strconv.Atoi(f[12])
+	cpu = time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ 100
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			rssKB, _ = strconv.Atoi(strings.Fields(v)[0])
+		}
+	}
+	return cpu, rssKB, nil
+}
+
+// TestWatchLabInputDrop: healthy at first (no finding over several
+// windows), then the staged split brain — an INPUT drop on b — makes
+// split-brain and firewall-input-drop appear with the deciding rule and a
+// delivery ratio of 0; deleting the rule clears both within about two
+// windows.
+func TestWatchLabInputDrop(t *testing.T) {
+	p := newLabPair(t, 250*time.Millisecond, "iptables")
+	w := startWatch(t, p.b, p.kb, true)
+	win := w.current().Window
+	t.Logf("window %s", win)
+
+	// Healthy: nothing over four windows.
+	time.Sleep(4 * win)
+	if cs := w.all(); len(cs) > 0 {
+		t.Fatalf("healthy pair: changes\n%s", changeList(cs))
+	}
+	if fl := w.flow("198.51.100.1"); fl == nil || fl.DeliveryRatio != 1 || fl.Socket == 0 {
+		t.Errorf("healthy flow from a: %+v", fl)
+	}
+
+	dropAt := time.Now()
+	if _, err := p.b.Iptables("-A", "INPUT", "-d", "224.0.0.18", "-j", "DROP"); err != nil {
+		t.Fatal(err)
+	}
+	err := netlab.WaitFor(6*win+10*time.Second, func() (bool, error) {
+		return w.find("split-brain", true, dropAt) != nil && w.find("firewall-input-drop", true, dropAt) != nil, nil
+	})
+	if err != nil {
+		t.Fatalf("split brain not reported: %v\n%s", err, changeList(w.all()))
+	}
+	sb, fd := w.find("split-brain", true, dropAt), w.find("firewall-input-drop", true, dropAt)
+	t.Logf("after the drop: split-brain in %s, firewall-input-drop in %s", sb.Time.Sub(dropAt).Round(time.Millisecond), fd.Time.Sub(dropAt).Round(time.Millisecond))
+	if !strings.Contains(sb.Finding.Summary, "198.51.100.1 advertises VRID 51 at priority 150") || !strings.Contains(sb.Finding.Summary, "0 reached the VRRP socket") {
+		t.Errorf("split-brain: %s", sb.Finding.Summary)
+	}
+	if r := evidence(fd.Finding, "deciding rule"); !strings.Contains(r, "chain INPUT of table ip filter (iptables-nft") || !strings.Contains(r, "-d 224.0.0.18/32 -j DROP") {
+		t.Errorf("firewall-input-drop deciding rule %q", r)
+	}
+	if fd.Finding.Severity != diag.SeverityCritical {
+		t.Errorf("firewall-input-drop severity %s, want critical (confirmed by the taps)", fd.Finding.Severity)
+	}
+	if err := netlab.WaitFor(2*win+2*time.Second, func() (bool, error) {
+		fl := w.flow("198.51.100.1")
+		return fl != nil && fl.DeliveryRatio == 0 && fl.Wire > 0, nil
+	}); err != nil {
+		t.Errorf("flow from a under the drop: %+v", w.flow("198.51.100.1"))
+	}
+	var ids []string
+	for _, f := range w.current().Findings {
+		ids = append(ids, f.ID)
+	}
+	if !slices.Contains(ids, "split-brain") || !slices.Contains(ids, "firewall-input-drop") {
+		t.Errorf("active findings %v", ids)
+	}
+
+	fixAt := time.Now()
+	if _, err := p.b.Iptables("-D", "INPUT", "-d", "224.0.0.18", "-j", "DROP"); err != nil {
+		t.Fatal(err)
+	}
+	err = netlab.WaitFor(6*win+10*time.Second, func() (bool, error) {
+		return w.find("split-brain", false, fixAt) != nil && w.find("firewall-input-drop", false, fixAt) != nil, nil
+	})
+	if err != nil {
+		t.Fatalf("findings did not clear: %v\n%s", err, changeList(w.all()))
+	}
+	sc, fc := w.find("split-brain", false, fixAt), w.find("firewall-input-drop", false, fixAt)
+	took := max(sc.Time.Sub(fixAt), fc.Time.Sub(fixAt))
+	t.Logf("after the fix: split-brain cleared in %s, firewall-input-drop in %s (window %s)", sc.Time.Sub(fixAt).Round(time.Millisecond), fc.Time.Sub(fixAt).Round(time.Millisecond), win)
+	if took > 2*win+win/2 {
+		t.Errorf("clearing took %s, want within about 2 windows (%s)", took, 2*win)
+	}
+	time.Sleep(win + 500*time.Millisecond)
+	if fs := w.current().Findings; len(fs) > 0 {
+		t.Errorf("findings left after the fix: %v", fs)
+	}
+	t.Logf("changes:\n%s", changeList(w.all()))
+}
