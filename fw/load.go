@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/vrrpdoctor/vrrpdoctor/fw/firewalld"
 	"github.com/vrrpdoctor/vrrpdoctor/fw/iptsave"
 	"github.com/vrrpdoctor/vrrpdoctor/fw/nftjson"
 	"github.com/vrrpdoctor/vrrpdoctor/fw/ruleset"
@@ -17,15 +18,22 @@ type Format string
 const (
 	FormatNFTJSON      Format = "nft-json"      // nft -j list ruleset
 	FormatIptablesSave Format = "iptables-save" // iptables-save / ip6tables-save, either flavour
+	// FormatFirewalldDirect is firewalld's /etc/firewalld/direct.xml: it
+	// holds no ruleset, but tells which saved iptables rules are
+	// firewalld's direct rules (as the live D-Bus reading does).
+	FormatFirewalldDirect Format = "firewalld-direct-xml"
 )
 
-// DetectFormat tells nft JSON from iptables-save text by content.
+// DetectFormat tells nft JSON, iptables-save text and firewalld's
+// direct.xml apart by content.
 func DetectFormat(data []byte) (Format, error) {
 	switch {
 	case nftjson.Looks(data):
 		return FormatNFTJSON, nil
 	case iptsave.Looks(data):
 		return FormatIptablesSave, nil
+	case firewalld.LooksDirectXML(data):
+		return FormatFirewalldDirect, nil
 	}
 	t := bytes.TrimSpace(data)
 	switch {
@@ -36,16 +44,20 @@ func DetectFormat(data []byte) (Format, error) {
 	case bytes.HasPrefix(t, []byte("table ")):
 		return "", fmt.Errorf("nft text syntax; save the ruleset with `nft -j list ruleset` instead")
 	}
-	return "", fmt.Errorf("neither `nft -j list ruleset` JSON nor iptables-save output")
+	return "", fmt.Errorf("neither `nft -j list ruleset` JSON, iptables-save output nor firewalld's direct.xml")
 }
 
-// Parse reads one saved ruleset of either format; name is used in errors.
+// Parse reads one saved ruleset, nft JSON or iptables-save text; name is
+// used in errors.
 func Parse(name string, data []byte, opts iptsave.Options) (*ruleset.Ruleset, error) {
 	f, err := DetectFormat(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if f == FormatNFTJSON {
+	switch f {
+	case FormatFirewalldDirect:
+		return nil, fmt.Errorf("%s: firewalld's direct.xml holds no ruleset; give it with the saved rulesets", name)
+	case FormatNFTJSON:
 		rs, err := nftjson.Parse(data, name)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
@@ -57,6 +69,8 @@ func Parse(name string, data []byte, opts iptsave.Options) (*ruleset.Ruleset, er
 
 // LoadFiles reads saved rulesets of one host (any mix of nft JSON and
 // iptables-save files of both flavours and families) into one Ruleset.
+// firewalld's direct.xml among them marks the iptables rules it adds as
+// firewalld's.
 //
 // iptables-nft tables appear both in `nft -j list ruleset` and in
 // iptables-nft-save; given both, the JSON's tables are kept (with their
@@ -64,10 +78,21 @@ func Parse(name string, data []byte, opts iptsave.Options) (*ruleset.Ruleset, er
 // where nft could not decode an xt extension, the save file's matches.
 func LoadFiles(paths []string, opts iptsave.Options) (*ruleset.Ruleset, error) {
 	var nft, ipt []*ruleset.Ruleset
+	var direct []firewalld.DirectRule
+	var directFiles []string
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
 		if err != nil {
 			return nil, err
+		}
+		if firewalld.LooksDirectXML(data) {
+			rules, err := firewalld.ParseDirectXML(data, p)
+			if err != nil {
+				return nil, err
+			}
+			direct = append(direct, rules...)
+			directFiles = append(directFiles, p)
+			continue
 		}
 		rs, err := Parse(p, data, opts)
 		if err != nil {
@@ -99,6 +124,10 @@ func LoadFiles(paths []string, opts iptsave.Options) (*ruleset.Ruleset, error) {
 		if err := out.Add(rest); err != nil {
 			return nil, err
 		}
+	}
+	if len(directFiles) > 0 {
+		(&firewalld.Info{Direct: direct}).MarkDirectRules(out)
+		out.Sources = append(out.Sources, directFiles...)
 	}
 	return out, nil
 }

@@ -105,7 +105,7 @@ decide, the kernel trace disagrees, or bad usage / unreadable input).`,
 	f.StringVar(&o.dst, "dst", "", "destination address (default: the VRRP group, or the unicast peer)")
 	f.StringVar(&o.direction, "direction", "", "in (adverts arriving) or out (the host's own); default both")
 	f.IntVar(&o.family, "family", 0, "4 or 6")
-	f.StringArrayVar(&o.rulesets, "ruleset", nil, "saved ruleset file (nft -j list ruleset, iptables-save); repeatable; default: the live ruleset")
+	f.StringArrayVar(&o.rulesets, "ruleset", nil, "saved ruleset file (nft -j list ruleset, iptables-save; firewalld's direct.xml marks its direct rules); repeatable; default: the live ruleset")
 	f.BoolVar(&o.trace, "trace", false, "trace real adverts with nftables and report the kernel's verdict (root)")
 	f.IntVar(&o.traceCount, "trace-count", 3, "adverts to trace per explanation")
 	f.DurationVar(&o.traceTimeout, "trace-timeout", 10*time.Second, "how long to trace at most")

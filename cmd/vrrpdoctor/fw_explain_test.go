@@ -56,7 +56,7 @@ var fwGolden = []struct {
 	// The product's case: firewalld's default zone rejects the adverts.
 	{"firewalld-default", append(scenario("firewalld-nft-default", "nft.json"), "-c", "testdata/fw/backup.conf"), 2},
 	// The classic direct rule accepts, firewalld's zone still rejects.
-	{"firewalld-direct-in", append(scenario("firewalld-nft-direct", "nft.json", "iptables-nft-save.txt"), "-c", "testdata/fw/backup.conf", "--direction", "in", "--src", "198.51.100.1"), 2},
+	{"firewalld-direct-in", append(scenario("firewalld-nft-direct", "nft.json", "iptables-nft-save.txt", "firewalld-direct.xml"), "-c", "testdata/fw/backup.conf", "--direction", "in", "--src", "198.51.100.1"), 2},
 	{"firewalld-rich", append(scenario("firewalld-nft-rich", "nft.json"), "-i", "eth0", "--direction", "in"), 0},
 	{"firewalld-legacy", append(scenario("firewalld-legacy-default", "nft.json", "iptables-legacy-save.txt"), "-i", "eth0", "--direction", "in"), 2},
 	{"ufw-vrrp", append(scenario("ufw-like-vrrp", "nft.json", "iptables-nft-save.txt"), "-i", "eth0"), 0},
@@ -180,7 +180,7 @@ func TestFwExplainUsage(t *testing.T) {
 		{append(rs, "-i", "eth0", "--trace"), "--trace watches this host's kernel; it cannot be combined with --ruleset"},
 		{append(rs, "-c", "testdata/fw/missing.conf"), "testdata/fw/missing.conf: no such file"},
 		{append(rs, "-c", "testdata/fw/backup.conf", "-i", "eth7"), `no vrrp_instance matches -i "eth7"`},
-		{[]string{"-i", "eth0", "--ruleset", "testdata/fw/backup.conf"}, "neither `nft -j list ruleset` JSON nor iptables-save output"},
+		{[]string{"-i", "eth0", "--ruleset", "testdata/fw/backup.conf"}, "neither `nft -j list ruleset` JSON, iptables-save output nor firewalld's direct.xml"},
 		{[]string{"-i", "eth0", "--bogus"}, "unknown flag: --bogus"},
 	} {
 		_, errOut, code := runFwExplainArgs(t, c.args...)

@@ -313,6 +313,10 @@ func (l *lab) dump() (map[string]string, error) {
 			files[tool+".txt"] = out
 		}
 	}
+	// firewalld's permanent direct rules, as /etc/firewalld/direct.xml.
+	if b, err := os.ReadFile(filepath.Join(l.dir, "etc-firewalld", "direct.xml")); err == nil {
+		files["firewalld-direct.xml"] = string(b)
+	}
 	return files, nil
 }
 
@@ -472,6 +476,8 @@ fw/internal/rulesetlab/scenarios.go). Files per directory:
 - nft.txt: ` + "`nft list ruleset`" + ` of the same, to check how rules are rendered;
 - iptables-nft-save.txt, ip6tables-nft-save.txt, iptables-legacy-save.txt,
   ip6tables-legacy-save.txt: the save output of each flavour that had tables;
+- firewalld-direct.xml: firewalld's permanent direct rules
+  (/etc/firewalld/direct.xml), where the scenario added some;
 - expected.json: the advert (direction, family, interface, source,
   destination) and what the kernel did with real keepalived adverts from the
   peer namespace (or, for "out", from keepalived on the host): adverts seen on
