@@ -521,7 +521,7 @@ func (b *builder) authentication(in *Instance, n *node) {
 			in.Auth.Pass = w.text
 			if len(w.text) > 8 {
 				in.Auth.Pass = w.text[:8]
-				b.warnf(c.pos, WarnAdjusted, "auth_pass is %d characters: keepalived uses only the first 8, %q", len(w.text), in.Auth.Pass)
+				b.warnf(c.pos, WarnAdjusted, "auth_pass is %d characters: keepalived uses only the first 8", len(w.text))
 			}
 			in.Set["auth_pass"] = c.pos
 		default:

@@ -234,9 +234,10 @@ func familyOf(a netip.Addr) Family {
 type Auth struct {
 	Type AuthType
 	// Pass is auth_pass, at most 8 bytes: keepalived truncates a longer
-	// one. In adverts it is padded with NUL bytes to 8.
-	Pass string
-	Pos  Pos // of the authentication keyword
+	// one. In adverts it is padded with NUL bytes to 8. It is a secret:
+	// never marshalled to JSON, never quoted in errors or warnings.
+	Pass string `json:"-"`
+	Pos  Pos    // of the authentication keyword
 }
 
 // VIP is one line of virtual_ipaddress or virtual_ipaddress_excluded:

@@ -70,6 +70,9 @@ func Check(path string, host Host, opts ...Option) (*Config, error) {
 	if cfg == nil || host == nil {
 		return cfg, err
 	}
+	secretWarnings(newOptions(opts).fsys, cfg, func(pos Pos, kind WarningKind, format string, args ...any) {
+		cfg.Warnings = append(cfg.Warnings, Warning{Pos: pos, Kind: kind, Msg: fmt.Sprintf(format, args...)})
+	})
 	var errs ErrorList
 	if l, ok := err.(ErrorList); ok {
 		errs = l

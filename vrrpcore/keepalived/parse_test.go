@@ -320,7 +320,7 @@ func TestWarningsConfig(t *testing.T) {
 	want := []string{
 		"5:5: adjusted: nopreempt has no effect with state MASTER: keepalived clears it (use state BACKUP on every node)",
 		"9:5: adjusted: advert_int 1.5s: VRRPv2 counts whole seconds, keepalived rounds it to 2s",
-		`12:9: adjusted: auth_pass is 9 characters: keepalived uses only the first 8, "12345678"`,
+		`12:9: adjusted: auth_pass is 9 characters: keepalived uses only the first 8`,
 		"16:9: adjusted: virtual_ipaddress 2001:db8::131: IPv6 address in an IPv4 instance (family set by line 15): ignored as keepalived does (addresses of the other family go in virtual_ipaddress_excluded)",
 		"23:5: suspicious: priority 255 makes this router the owner of the virtual addresses, but its source address 203.0.113.1 is not one of them",
 		"26:9: suspicious: unicast_peer 203.0.113.1 is this router's own unicast_src_ip",
