@@ -62,7 +62,7 @@ var states = []router.State{router.Initialize, router.Backup, router.Master, rou
 var activeSeverities = []diag.Severity{diag.SeverityInfo, diag.SeverityWarning, diag.SeverityCritical}
 
 var (
-	instLabels = []string{"instance", "interface", "vrid", "family"}
+	instLabels = []string{"vrrp_instance", "interface", "vrid", "family"}
 	flowLabels = []string{"interface", "vrid", "family", "src"}
 
 	descState = prometheus.NewDesc("vrrpdoctor_instance_state",
@@ -76,7 +76,7 @@ var (
 		instLabels, nil)
 	descTransitions = prometheus.NewDesc("vrrpdoctor_state_transitions_total",
 		"State changes of VRRP instances, by reason.",
-		[]string{"instance", "from", "to", "reason"}, nil)
+		[]string{"vrrp_instance", "from", "to", "reason"}, nil)
 	descSent = prometheus.NewDesc("vrrpdoctor_adverts_sent_total",
 		"Adverts the kernel accepted for sending.",
 		instLabels, nil)
@@ -84,14 +84,14 @@ var (
 		"Adverts that could not be sent (e.g. EPERM from an OUTPUT firewall rule).",
 		instLabels, nil)
 	descReceived = prometheus.NewDesc("vrrpdoctor_adverts_received_total",
-		"Adverts read from the VRRP socket, by sender (instance is empty when no instance runs the VRID).",
+		"Adverts read from the VRRP socket, by sender (vrrp_instance is empty when no instance runs the VRID).",
 		append(instLabels[:4:4], "src"), nil)
 	descDiscarded = prometheus.NewDesc("vrrpdoctor_adverts_discarded_total",
 		"Received adverts that were not acted on, by reason.",
 		append(instLabels[:4:4], "reason"), nil)
 	descLastMaster = prometheus.NewDesc("vrrpdoctor_last_master_change_timestamp_seconds",
 		"Time an instance last became Master or stopped being Master, in seconds since the epoch.",
-		[]string{"instance"}, nil)
+		[]string{"vrrp_instance"}, nil)
 	descWire = prometheus.NewDesc("vrrpdoctor_wire_adverts_total",
 		"Adverts seen on the wire (AF_PACKET, before the firewall) since the diagnosis started (it restarts on reload), by sender.",
 		flowLabels, nil)

@@ -93,30 +93,30 @@ func TestValues(t *testing.T) {
 	want := `
 # HELP vrrpdoctor_instance_state State of a VRRP instance: 1 for the state it is in, 0 for the others.
 # TYPE vrrpdoctor_instance_state gauge
-vrrpdoctor_instance_state{family="ipv4",instance="VI_1",interface="eth0",state="BACKUP",vrid="51"} 0
-vrrpdoctor_instance_state{family="ipv4",instance="VI_1",interface="eth0",state="FAULT",vrid="51"} 0
-vrrpdoctor_instance_state{family="ipv4",instance="VI_1",interface="eth0",state="INIT",vrid="51"} 0
-vrrpdoctor_instance_state{family="ipv4",instance="VI_1",interface="eth0",state="MASTER",vrid="51"} 1
+vrrpdoctor_instance_state{family="ipv4",interface="eth0",state="BACKUP",vrid="51",vrrp_instance="VI_1"} 0
+vrrpdoctor_instance_state{family="ipv4",interface="eth0",state="FAULT",vrid="51",vrrp_instance="VI_1"} 0
+vrrpdoctor_instance_state{family="ipv4",interface="eth0",state="INIT",vrid="51",vrrp_instance="VI_1"} 0
+vrrpdoctor_instance_state{family="ipv4",interface="eth0",state="MASTER",vrid="51",vrrp_instance="VI_1"} 1
 # HELP vrrpdoctor_state_transitions_total State changes of VRRP instances, by reason.
 # TYPE vrrpdoctor_state_transitions_total counter
-vrrpdoctor_state_transitions_total{from="BACKUP",instance="VI_1",reason="master_down_timer",to="MASTER"} 1
-vrrpdoctor_state_transitions_total{from="INIT",instance="VI_1",reason="startup",to="BACKUP"} 1
+vrrpdoctor_state_transitions_total{from="BACKUP",reason="master_down_timer",to="MASTER",vrrp_instance="VI_1"} 1
+vrrpdoctor_state_transitions_total{from="INIT",reason="startup",to="BACKUP",vrrp_instance="VI_1"} 1
 # HELP vrrpdoctor_adverts_sent_total Adverts the kernel accepted for sending.
 # TYPE vrrpdoctor_adverts_sent_total counter
-vrrpdoctor_adverts_sent_total{family="ipv4",instance="VI_1",interface="eth0",vrid="51"} 3
+vrrpdoctor_adverts_sent_total{family="ipv4",interface="eth0",vrid="51",vrrp_instance="VI_1"} 3
 # HELP vrrpdoctor_advert_send_errors_total Adverts that could not be sent (e.g. EPERM from an OUTPUT firewall rule).
 # TYPE vrrpdoctor_advert_send_errors_total counter
-vrrpdoctor_advert_send_errors_total{family="ipv4",instance="VI_1",interface="eth0",vrid="51"} 1
-# HELP vrrpdoctor_adverts_received_total Adverts read from the VRRP socket, by sender (instance is empty when no instance runs the VRID).
+vrrpdoctor_advert_send_errors_total{family="ipv4",interface="eth0",vrid="51",vrrp_instance="VI_1"} 1
+# HELP vrrpdoctor_adverts_received_total Adverts read from the VRRP socket, by sender (vrrp_instance is empty when no instance runs the VRID).
 # TYPE vrrpdoctor_adverts_received_total counter
-vrrpdoctor_adverts_received_total{family="ipv4",instance="",interface="eth0",src="198.51.100.1",vrid="9"} 1
-vrrpdoctor_adverts_received_total{family="ipv4",instance="VI_1",interface="eth0",src="198.51.100.1",vrid="51"} 2
+vrrpdoctor_adverts_received_total{family="ipv4",interface="eth0",src="198.51.100.1",vrid="9",vrrp_instance=""} 1
+vrrpdoctor_adverts_received_total{family="ipv4",interface="eth0",src="198.51.100.1",vrid="51",vrrp_instance="VI_1"} 2
 # HELP vrrpdoctor_adverts_discarded_total Received adverts that were not acted on, by reason.
 # TYPE vrrpdoctor_adverts_discarded_total counter
-vrrpdoctor_adverts_discarded_total{family="ipv4",instance="VI_1",interface="eth0",reason="auth_mismatch",vrid="51"} 1
+vrrpdoctor_adverts_discarded_total{family="ipv4",interface="eth0",reason="auth_mismatch",vrid="51",vrrp_instance="VI_1"} 1
 # HELP vrrpdoctor_last_master_change_timestamp_seconds Time an instance last became Master or stopped being Master, in seconds since the epoch.
 # TYPE vrrpdoctor_last_master_change_timestamp_seconds gauge
-vrrpdoctor_last_master_change_timestamp_seconds{instance="VI_1"} 1.7000000005e+09
+vrrpdoctor_last_master_change_timestamp_seconds{vrrp_instance="VI_1"} 1.7000000005e+09
 # HELP vrrpdoctor_wire_adverts_total Adverts seen on the wire (AF_PACKET, before the firewall) since the diagnosis started (it restarts on reload), by sender.
 # TYPE vrrpdoctor_wire_adverts_total counter
 vrrpdoctor_wire_adverts_total{family="ipv4",interface="eth0",src="198.51.100.1",vrid="51"} 12
