@@ -350,7 +350,17 @@ func (e *evaluator) firewall(in *Instance, vs []Verdict) map[netip.Addr]*fwDrop 
 			}
 			drops[v.Src] = d
 		} else {
+			if s := in.Sends; s != nil && s.Failed > 0 {
+				// The speaker's own word: sendto refused its adverts.
+				d.confirmed = true
+				v := fmt.Sprintf("%d of this node's %d attempts to send an advert failed", s.Failed, s.Attempts)
+				if s.LastError != "" {
+					v += ": " + s.LastError
+				}
+				d.evidence = append(d.evidence, diag.Evidence{Label: "send attempts", Value: v})
+			}
 			switch {
+			case d.confirmed && in.Sending():
 			case in.Sending():
 				continue // the adverts left: trust the wire
 			case in.Observed && len(in.Held) > 0:

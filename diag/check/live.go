@@ -38,11 +38,30 @@ func (w *Window) Frame(f *capture.WireFrame) { _ = w.o.frame(f) }
 // the flow's figures at the window's end and at its start). ifc is the
 // instance's interface (its addresses tell this node's adverts from its
 // peers').
+//
+// The flows of this node's own adverts that carry send attempts
+// (capture.Correlator.AddSend, reported by the VRRP speaker) set in.Sends.
 func (w *Window) Fill(in *Instance, ifc *Interface, flows []capture.FlowStats) {
 	w.o.mu.Lock()
 	w.o.stats = capture.SessionStats{Snapshot: capture.Snapshot{Flows: flows}}
 	w.o.mu.Unlock()
 	w.o.fill(in, ifc)
+	for _, f := range flows {
+		if f.Direction != capture.DirOut || f.Interface != in.Interface || f.VRID != in.VRID || f.Family != in.Family || f.Sends == 0 {
+			continue
+		}
+		if in.Sends == nil {
+			in.Sends = &SendFacts{}
+		}
+		s := in.Sends
+		s.Attempts += f.Sends
+		s.Failed += f.SendErrors
+		s.OnWire += f.SentOnWire
+		s.Missing += f.SentMissing
+		if f.SendErrors > 0 && f.LastSendError != "" {
+			s.LastError = f.LastSendError
+		}
+	}
 }
 
 // InstanceFrom is the Instance of a configured vrrp_instance, before any

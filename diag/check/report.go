@@ -140,6 +140,23 @@ type Instance struct {
 	// Observed says the taps ran on the instance's interface, so Local and
 	// Peers are measurements (empty means none seen).
 	Observed bool `json:"observed"`
+	// Sends are this node's own send attempts, when the VRRP speaker
+	// reported them (a watch inside `vrrpdoctor run`); nil otherwise.
+	Sends *SendFacts `json:"sends,omitempty"`
+}
+
+// SendFacts are the send attempts of this node's VRRP speaker for an
+// instance, compared with what left on the wire.
+type SendFacts struct {
+	Attempts uint64 `json:"attempts"`
+	// Failed counts the attempts sendto(2) refused (EPERM: a netfilter
+	// OUTPUT drop); LastError is the latest error.
+	Failed    uint64 `json:"failed"`
+	LastError string `json:"last_error,omitempty"`
+	// OnWire and Missing count the accepted attempts seen leaving on the
+	// wire, and those never seen there.
+	OnWire  uint64 `json:"on_wire"`
+	Missing uint64 `json:"missing"`
 }
 
 // UnicastPeer is a unicast_peer with its accepted TTL range.
