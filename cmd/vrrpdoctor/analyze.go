@@ -32,7 +32,7 @@ Exit status (monitoring-plugin convention): 0 OK, 1 WARNING, 2 CRITICAL,
 cut short file is reported on standard error; what was read before the damage
 is still analysed and shown.`,
 		Example: `  vrrpdoctor analyze vrrp.pcap
-  tcpdump -ni eth0 -w - 'ip proto 112' | vrrpdoctor analyze -
+  tcpdump -ni eth0 -U -w - 'ip proto 112' | vrrpdoctor analyze -
   vrrpdoctor analyze --json capture-*.pcapng`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {

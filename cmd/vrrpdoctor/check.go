@@ -65,7 +65,8 @@ Exit status (monitoring-plugin convention): 0 OK, 1 WARNING, 2 CRITICAL,
   vrrpdoctor check -c /etc/keepalived/keepalived.conf --json > a.json
   vrrpdoctor check -i eth0 --vrid 51 --duration 5s
   vrrpdoctor check --nagios
-  vrrpdoctor check --combine a.json b.json`,
+  vrrpdoctor check --combine a.json b.json
+  vrrpdoctor check --peer a.json          # on node b: check b, then combine with a's report`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runCheck(cmd.Context(), s, o, args)
 		},

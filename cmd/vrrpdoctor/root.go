@@ -38,7 +38,28 @@ func newRootCmd(s streams) *cobra.Command {
 		Short: "Diagnose and fix VRRP clusters (keepalived and friends)",
 		Long: `vrrpdoctor explains what is wrong with a VRRP cluster, with evidence:
 which peers advertise, which adverts reach the wire but never the VRRP socket,
-which firewall rule drops them, and the narrow fix.`,
+which firewall rule drops them, and the narrow fix.
+
+Run check on each node first; the guides are in the docs/ directory of the
+source (docs/README.md lists them; docs/troubleshooting-split-brain.md walks
+through the classic case).`,
+		Example: `  # what is wrong with this node's VRRP (root, where keepalived runs)
+  vrrpdoctor check
+
+  # both nodes together: a report from each, then one verdict
+  vrrpdoctor check --json > a.json        # on node a; b.json on node b
+  vrrpdoctor check --combine a.json b.json
+
+  # which firewall rule drops the adverts, and the narrowest fix
+  vrrpdoctor fw explain
+  vrrpdoctor fix-firewall                 # prints the plan
+  vrrpdoctor fix-firewall --apply         # applies, verifies, rolls back on failure
+
+  # a capture someone sent you
+  vrrpdoctor analyze vrrp.pcap
+
+  # the classic split brain, staged and fixed in network namespaces
+  vrrpdoctor lab demo`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

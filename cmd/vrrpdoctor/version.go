@@ -48,9 +48,10 @@ func buildInfo() (ver, rev string) {
 
 func newVersionCmd(s streams) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print version, commit and Go version",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print version, commit and Go version",
+		Example: `  vrrpdoctor version`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ver, rev := buildInfo()
 			fmt.Fprintf(s.Out, "vrrpdoctor %s\ncommit: %s\ngo: %s %s/%s\n", ver, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
