@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -52,7 +53,9 @@ func Up(ctx context.Context, o Options) (err error) {
 	p.say("    sudo vrrpdoctor lab status")
 	p.say("    sudo vrrpdoctor lab exec b -- tcpdump -c 4 -ni eth0 vrrp")
 	p.say("    sudo vrrpdoctor lab exec b -- vrrpdoctor check")
-	p.say("    sudo vrrpdoctor lab exec b -- vrrpdoctor fix-firewall --apply")
+	// fix-firewall's own --state would record the lab's rich rule in the
+	// machine's /var/lib/vrrpdoctor: keep it in the lab's directory.
+	p.say("    sudo vrrpdoctor lab exec b -- vrrpdoctor fix-firewall -i eth0 --in --apply --state %s", filepath.Join(l.nodeDir("b"), "fix-firewall.json"))
 	p.say("    sudo vrrpdoctor lab down")
 	return nil
 }
