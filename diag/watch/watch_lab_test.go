@@ -102,7 +102,13 @@ func TestWatchHelperProcess(t *testing.T) {
 			panic(err)
 		}
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// VRRPDOCTOR_WATCH_QUIET: as a daemon runs, for measuring its cost —
+	// no debug log, the state told every 2 s.
+	level, every := slog.LevelDebug, 200*time.Millisecond
+	if os.Getenv("VRRPDOCTOR_WATCH_QUIET") == "1" {
+		level, every = slog.LevelInfo, 2*time.Second
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	w, err := New(Config{Config: cfg, ConfigPath: path, Monitor: os.Getenv("VRRPDOCTOR_WATCH_MONITOR") == "1", Logger: log,
 		OnChange: func(c Change) { emit(helperLine{Kind: "change", Time: c.Time, Active: c.Active, Finding: c.Finding}) }})
 	if err != nil {
@@ -111,7 +117,7 @@ func TestWatchHelperProcess(t *testing.T) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	go func() {
-		tick := time.NewTicker(200 * time.Millisecond)
+		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
 			select {
@@ -181,9 +187,10 @@ func changeList(cs []Change) string {
 	return strings.Join(s, "\n")
 }
 
-// startWatch runs a watcher in h's namespace for the configuration of k
-// and waits until it has judged its first window.
-func startWatch(t *testing.T, h *netlab.Host, k *netlab.Keepalived, monitor bool) *watchProc {
+// startWatch runs a watcher in h's namespace for the configuration at
+// path, with env added to the helper's environment, and waits until it
+// has judged its first window.
+func startWatch(t *testing.T, h *netlab.Host, path string, monitor bool, env ...string) *watchProc {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -195,8 +202,9 @@ func startWatch(t *testing.T, h *netlab.Host, k *netlab.Keepalived, monitor bool
 	}
 	// The lab's process runner takes a program and its arguments: env
 	// sets the child's variables.
-	proc, err := h.Start("env", "VRRPDOCTOR_WATCH_HELPER="+k.ConfigPath, "VRRPDOCTOR_WATCH_MONITOR="+m,
-		exe, "-test.run=^TestWatchHelperProcess$", "-test.v", "-test.count=1")
+	args := append([]string{"VRRPDOCTOR_WATCH_HELPER=" + path, "VRRPDOCTOR_WATCH_MONITOR=" + m}, env...)
+	args = append(args, exe, "-test.run=^TestWatchHelperProcess$", "-test.v", "-test.count=1")
+	proc, err := h.Start("env", args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,6 +295,71 @@ func usage(pid int) (cpu time.Duration, rssKB int, err error) {
 	return cpu, rssKB, nil
 }
 
+// memDetail is how a process's resident memory divides (anonymous, file,
+// shared: the wire tap's ring), from /proc/PID/status.
+func memDetail(pid int) string {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return err.Error()
+	}
+	var parts []string
+	for _, l := range strings.Split(string(status), "\n") {
+		for _, k := range []string{"RssAnon:", "RssFile:", "RssShmem:", "VmHWM:"} {
+			if v, ok := strings.CutPrefix(l, k); ok {
+				parts = append(parts, k+" "+strings.Join(strings.Fields(v), " "))
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// TestWatchLabIdleCost: one instance at 1 s adverts, healthy: no finding
+// over the whole run, and the watcher's CPU and memory beside keepalived's.
+// VRRPDOCTOR_WATCH_COST_SECONDS sets how long it measures (default 30).
+func TestWatchLabIdleCost(t *testing.T) {
+	p := newLabPair(t, time.Second)
+	w := startWatch(t, p.b, p.kb.ConfigPath, true, "VRRPDOCTOR_WATCH_QUIET=1")
+	secs := 30
+	if s, err := strconv.Atoi(os.Getenv("VRRPDOCTOR_WATCH_COST_SECONDS")); err == nil && s > 0 {
+		secs = s
+	}
+	pid := w.proc.PID()
+	cpu0, _, err := usage(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	time.Sleep(time.Duration(secs) * time.Second)
+	cpu1, rss, err := usage(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wall := time.Since(start)
+	share := 100 * (cpu1 - cpu0).Seconds() / wall.Seconds()
+	var kaRSS int
+	kaPIDs := []int{p.kb.Process.PID()}
+	if child, err := p.kb.VRRPPID(); err == nil {
+		kaPIDs = append(kaPIDs, child)
+	}
+	for _, k := range kaPIDs {
+		if _, r, err := usage(k); err == nil {
+			kaRSS += r
+		}
+	}
+	t.Logf("watcher (window %s, test binary as the process): %.2f%% of a core over %s (%s CPU), RSS %d KiB; keepalived on b: RSS %d KiB (%d processes)",
+		w.current().Window, share, wall.Round(time.Second), cpu1-cpu0, rss, kaRSS, len(kaPIDs))
+	t.Logf("watcher memory: %s", memDetail(pid))
+	if cs := w.all(); len(cs) > 0 {
+		t.Errorf("healthy pair: changes\n%s", changeList(cs))
+	}
+	if fl := w.flow("198.51.100.1"); fl == nil || fl.DeliveryRatio != 1 || fl.Socket < uint64(secs/2) {
+		t.Errorf("flow from a: %+v", fl)
+	}
+	if share >= 1 {
+		t.Errorf("watcher used %.2f%% of a core at idle, want under 1%%", share)
+	}
+}
+
 // TestWatchLabInputDrop: healthy at first (no finding over several
 // windows), then the staged split brain — an INPUT drop on b — makes
 // split-brain and firewall-input-drop appear with the deciding rule and a
@@ -294,7 +367,7 @@ func usage(pid int) (cpu time.Duration, rssKB int, err error) {
 // windows.
 func TestWatchLabInputDrop(t *testing.T) {
 	p := newLabPair(t, 250*time.Millisecond, "iptables")
-	w := startWatch(t, p.b, p.kb, true)
+	w := startWatch(t, p.b, p.kb.ConfigPath, true)
 	win := w.current().Window
 	t.Logf("window %s", win)
 
