@@ -298,7 +298,12 @@ func (d *Daemon) startInstance(p *plan) error {
 		done: make(chan struct{}),
 		plan: p,
 	}
+	if in.timer, err = newDeadlineTimer(); err != nil {
+		d.releaseSocket(key, sock)
+		return fmt.Errorf("vrrp_instance %s: %w", p.name, err)
+	}
 	if err := sock.addRoute(p.rc.VRID, route{name: p.name, ch: in.rx, group: p.group, drops: &in.drops}); err != nil {
+		in.timer.Close()
 		d.releaseSocket(key, sock)
 		return fmt.Errorf("vrrp_instance %s: %w", p.name, err)
 	}

@@ -63,6 +63,7 @@ type instance struct {
 	kick  chan struct{}
 	ctl   chan any
 	done  chan struct{}
+	timer *deadlineTimer
 	drops atomic.Uint64
 
 	planMu sync.Mutex
@@ -115,6 +116,7 @@ func (in *instance) setPlan(p *plan) {
 // to stop.
 func (in *instance) run() {
 	defer close(in.done)
+	defer in.timer.Close()
 	p := in.currentPlan()
 	for !in.trackersReady(p) {
 		select {
@@ -141,21 +143,33 @@ func (in *instance) run() {
 	in.exec(pre)
 	in.clearStale(p)
 	ready := in.m.Start(now)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+	var armed time.Time // the deadline the timer is set for; zero: none
 	for {
 		in.exec(ready)
 		in.rxDst = netip.Addr{}
-		if !ready.Deadline.IsZero() {
-			timer.Reset(time.Until(ready.Deadline))
+		if !ready.Deadline.Equal(armed) {
+			if err := in.timer.Set(ready.Deadline); err != nil {
+				// Not expected of a valid timerfd; keep the machine
+				// moving rather than stall it.
+				in.log.Error("timer", "err", err)
+				time.Sleep(10 * time.Millisecond)
+				ready = in.m.Tick(time.Now())
+				continue
+			}
+			armed = ready.Deadline
 		}
 		select {
-		case <-timer.C:
+		case <-in.timer.C:
+			armed = time.Time{} // fired (or a stale wake-up: re-armed below)
 			ready = in.m.Tick(time.Now())
 			continue
 		case pkt := <-in.rx:
 			in.rxDst = pkt.dst
-			ready = in.m.Receive(time.Now(), router.RecvAdvert{Advert: pkt.advert, Src: pkt.src, TTL: pkt.ttl, Interface: pkt.ifname})
+			ready = in.m.Receive(pkt.at, router.RecvAdvert{Advert: pkt.advert, Src: pkt.src, TTL: pkt.ttl, Interface: pkt.ifname})
+			if pkt.advert.Priority == 0 && in.m.State() == router.Backup && len(ready.Discards) == 0 {
+				in.log.Debug("master resigned (priority 0): taking over after Skew_Time", "src", pkt.src,
+					"skew_time", in.m.SkewTime(), "read_at", pkt.at, "queued", time.Since(pkt.at))
+			}
 		case <-in.kick:
 			ready = in.retrack(time.Now())
 		case msg := <-in.ctl:
@@ -171,12 +185,6 @@ func (in *instance) run() {
 			}
 		}
 		// Another input came first: the old deadline may still hold.
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
 		if ready.Deadline.IsZero() {
 			ready.Deadline = in.m.Deadline()
 		}

@@ -35,6 +35,10 @@ type sockKey struct {
 
 // packet is one received advert on its way to an instance.
 type packet struct {
+	// at is when the socket read it: the machine's "now" for it, so that
+	// the time it waits for the instance's loop does not delay the timers
+	// it sets (Skew_Time after a priority 0 advert).
+	at     time.Time
 	advert vrrpcore.Advert
 	src    netip.Addr
 	dst    netip.Addr
@@ -319,7 +323,7 @@ func (s *vrrpSocket) readLoop() {
 			})
 			continue
 		}
-		p := packet{advert: adv, src: src, dst: dst, ttl: uint8(min(max(ttl, 0), 255)), ifname: s.key.ifname}
+		p := packet{at: now, advert: adv, src: src, dst: dst, ttl: uint8(min(max(ttl, 0), 255)), ifname: s.key.ifname}
 		select {
 		case r.ch <- p:
 		default:
