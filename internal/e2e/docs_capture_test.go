@@ -158,14 +158,53 @@ func docsQuote(args []string) string {
 	return strings.Join(q, " ")
 }
 
-func TestDocsSplitBrain(t *testing.T) {
+// docsOut is the directory the documentation's output goes to (sub under
+// VRRPDOCTOR_DOCS_OUT); the test is skipped without the variable.
+func docsOut(t *testing.T, sub string) string {
+	t.Helper()
 	out := os.Getenv("VRRPDOCTOR_DOCS_OUT")
 	if out == "" {
 		t.Skip("set VRRPDOCTOR_DOCS_OUT=DIR to record the documentation's lab output into DIR")
 	}
+	out = filepath.Join(out, sub)
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return out
+}
+
+// TestDocsFirewalldIptablesBackend records, for docs/firewalld.md, the
+// same split brain with FirewallBackend=iptables, where the classic direct
+// rules do end it.
+func TestDocsFirewalldIptablesBackend(t *testing.T) {
+	out := docsOut(t, "iptables-backend")
+	p := newCheckLab(t, "firewalld", "firewall-cmd", "dbus-daemon", "unshare", "iptables")
+	bus := checkStartFirewalld(t, p.b, "iptables")
+	p.envB = []string{"DBUS_SYSTEM_BUS_ADDRESS=" + bus}
+	p.start(t, 2, time.Second)
+	p.waitHolders(t, p.a, p.b)
+	d := &docsRecorder{t: t, dir: out, lab: p.lab}
+	b, envB := p.b, p.envB
+	fwc := func(name string, args ...string) {
+		t.Helper()
+		d.must(b, envB, name, "firewall-cmd "+docsQuote(args), append([]string{"firewall-cmd"}, args...)...)
+	}
+	conf := p.kb.ConfigPath
+	state := filepath.Join(p.lab.Dir(), "fix-firewall.json")
+	d.vd(b, envB, "fw-explain-b", "fw", "explain", "-c", conf, "--direction", "in")
+	d.vd(b, envB, "fix-firewall-print", "fix-firewall", "-c", conf, "--state", state)
+	fwc("direct-add-in", "--direct", "--permanent", "--add-rule", "ipv4", "filter", "INPUT", "0", "--in-interface", "eth0", "--destination", "224.0.0.18", "--protocol", "vrrp", "-j", "ACCEPT")
+	fwc("direct-add-out", "--direct", "--permanent", "--add-rule", "ipv4", "filter", "OUTPUT", "0", "--out-interface", "eth0", "--destination", "224.0.0.18", "--protocol", "vrrp", "-j", "ACCEPT")
+	fwc("direct-reload", "--reload")
+	p.waitHolders(t, p.a)
+	d.must(b, nil, "direct-ip-addr-b", "ip -4 addr show dev eth0", "ip", "-4", "addr", "show", "dev", "eth0")
+	d.must(b, nil, "direct-iptables-input", "iptables -S INPUT", "iptables", "-S", "INPUT")
+	d.must(b, nil, "direct-iptables-input-direct", "iptables -S INPUT_direct", "iptables", "-S", "INPUT_direct")
+	d.vd(b, envB, "direct-fw-explain-b", "fw", "explain", "-c", conf, "--direction", "in")
+}
+
+func TestDocsSplitBrain(t *testing.T) {
+	out := docsOut(t, "")
 	p := newCheckLab(t, "firewalld", "firewall-cmd", "dbus-daemon", "unshare", "nft", "iptables", "tcpdump")
 	bus := checkStartFirewalld(t, p.b, "nftables")
 	p.envB = []string{"DBUS_SYSTEM_BUS_ADDRESS=" + bus}
