@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vrrpdoctor/vrrpdoctor/capture"
 	"github.com/vrrpdoctor/vrrpdoctor/diag"
 	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab"
 	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab/netlabtest"
@@ -128,6 +129,38 @@ func TestWatchHelperProcess(t *testing.T) {
 			}
 		}
 	}()
+	// VRRPDOCTOR_WATCH_SPEAK=IFACE:VRID: this process is the VRRP speaker,
+	// as `vrrpdoctor run` is: it joins the VRRP group with a receiving
+	// socket, sends adverts every 250 ms and reports each send attempt.
+	if sp := os.Getenv("VRRPDOCTOR_WATCH_SPEAK"); sp != "" {
+		iface, v, _ := strings.Cut(sp, ":")
+		vrid, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("VRRPDOCTOR_WATCH_SPEAK=%q: %v", sp, err)
+		}
+		recv, err := capture.OpenSocket(iface, 4, capture.SocketOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer recv.Close()
+		pr, err := capture.OpenProber(iface, 4, uint8(vrid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pr.Close()
+		go func() {
+			tick := time.NewTicker(250 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+					w.NoteSend(pr.Send())
+				}
+			}
+		}()
+	}
 	if err := w.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -358,6 +391,74 @@ func TestWatchLabIdleCost(t *testing.T) {
 	if share >= 1 {
 		t.Errorf("watcher used %.2f%% of a core at idle, want under 1%%", share)
 	}
+}
+
+// TestWatchLabSpeakerOutputDrop: self-diagnosis inside the VRRP speaker
+// (Monitor false). b's watcher process is the speaker: it holds the
+// virtual address and sends adverts, and no keepalived runs — which a
+// Monitor-mode watcher beside it reports (keepalived-not-running) and the
+// speaker's own must not. An OUTPUT drop makes the speaker's sends fail:
+// firewall-output-drop appears with the failed attempts and the rule, and
+// clears when the rule goes.
+func TestWatchLabSpeakerOutputDrop(t *testing.T) {
+	lab := netlabtest.New(t, "iptables")
+	_, b, err := lab.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := netlab.KeepalivedConfig{RouterID: "b", Instances: []netlab.VRRPInstance{{Interface: "eth0", VRID: 51, Version: 3, Priority: 100,
+		AdvertInt: time.Second, VIPs: []string{labVIP.String() + "/24"}}}}.Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := lab.Path("b-run.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddAddr("eth0", labVIP.String()+"/24"); err != nil { // the speaker is master
+		t.Fatal(err)
+	}
+	speaker := startWatch(t, b, path, false, "VRRPDOCTOR_WATCH_SPEAK=eth0:51")
+	monitor := startWatch(t, b, path, true, "VRRPDOCTOR_WATCH_QUIET=1")
+	win := speaker.current().Window
+	if err := netlab.WaitFor(3*win+5*time.Second, func() (bool, error) { return monitor.find("keepalived-not-running", true, time.Time{}) != nil, nil }); err != nil {
+		t.Errorf("monitor mode beside no keepalived: %v\n%s", err, changeList(monitor.all()))
+	}
+	time.Sleep(2 * win)
+	if cs := speaker.all(); len(cs) > 0 {
+		t.Fatalf("speaker, healthy: changes\n%s", changeList(cs))
+	}
+
+	dropAt := time.Now()
+	if _, err := b.Iptables("-A", "OUTPUT", "-p", "vrrp", "-j", "DROP"); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlab.WaitFor(4*win+10*time.Second, func() (bool, error) {
+		return speaker.find("firewall-output-drop", true, dropAt) != nil, nil
+	}); err != nil {
+		t.Fatalf("output drop not reported: %v\n%s", err, changeList(speaker.all()))
+	}
+	od := speaker.find("firewall-output-drop", true, dropAt)
+	t.Logf("firewall-output-drop after %s: %s", od.Time.Sub(dropAt).Round(time.Millisecond), od.Finding.Summary)
+	if od.Finding.Severity != diag.SeverityCritical || !strings.Contains(evidence(od.Finding, "deciding rule"), "-p vrrp -j DROP") ||
+		!strings.Contains(evidence(od.Finding, "send attempts"), "attempts to send an advert failed: ") {
+		t.Errorf("firewall-output-drop %+v", od.Finding)
+	}
+	fixAt := time.Now()
+	if _, err := b.Iptables("-D", "OUTPUT", "-p", "vrrp", "-j", "DROP"); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlab.WaitFor(4*win+10*time.Second, func() (bool, error) {
+		return speaker.find("firewall-output-drop", false, fixAt) != nil, nil
+	}); err != nil {
+		t.Fatalf("output drop did not clear: %v\n%s", err, changeList(speaker.all()))
+	}
+	for _, c := range speaker.all() {
+		if c.Finding.ID != "firewall-output-drop" {
+			t.Errorf("speaker: unexpected change %s %v: %s", c.Finding.ID, c.Active, c.Finding.Summary)
+		}
+	}
+	t.Logf("speaker changes:\n%s", changeList(speaker.all()))
 }
 
 // TestWatchLabInputDrop: healthy at first (no finding over several
