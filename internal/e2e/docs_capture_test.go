@@ -19,7 +19,7 @@ import (
 // The real output shown in docs/troubleshooting-split-brain.md,
 // docs/firewalld.md and the command guides is made by TestDocsSplitBrain:
 //
-//	VRRPDOCTOR_DOCS_OUT=/tmp/docs go test -count=1 -v -run TestDocsSplitBrain ./internal/e2e
+//	VRRPDOCTOR_DOCS_OUT=/tmp/docs go test -count=1 -v -run TestDocs ./internal/e2e
 //
 // It stages the classic split brain (keepalived pair, VRRPv2, 1 s adverts,
 // VRID 51, firewalld 1.3.3 with its default zone and the nftables backend
