@@ -31,17 +31,37 @@ type reader struct {
 	stack   []openFile // files being read, outermost first
 	nFiles  int
 	nBytes  int64
+	nTokens int
 	stopped bool // a limit was reached: read nothing more
 }
 
 type openFile struct{ name, canon string }
+
+// maxTokens bounds the words and braces read in all (a real configuration
+// has a few thousand): past it, reading stops with an error, so that a
+// file of a million braces or words cannot take gigabytes.
+const maxTokens = 1 << 18
+
+// maxQuoted is the longest value quoted whole in an error or a warning;
+// a longer one (a hostile token of megabytes) is cut, with its length.
+const maxQuoted = 200
+
+// shorten cuts the long string arguments of a message.
+func shorten(args []any) []any {
+	for i, a := range args {
+		if s, ok := a.(string); ok && len(s) > maxQuoted {
+			args[i] = fmt.Sprintf("%s... (%d bytes)", s[:maxQuoted], len(s))
+		}
+	}
+	return args
+}
 
 func (r *reader) errorf(pos Pos, format string, args ...any) {
 	if len(r.errs) >= maxErrors {
 		r.stopped = true
 		return
 	}
-	r.errs = append(r.errs, &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)})
+	r.errs = append(r.errs, &Error{Pos: pos, Msg: fmt.Sprintf(format, shorten(args)...)})
 	if len(r.errs) == maxErrors {
 		r.errs = append(r.errs, &Error{Pos: pos, Msg: "too many errors"})
 		r.stopped = true
@@ -49,7 +69,7 @@ func (r *reader) errorf(pos Pos, format string, args ...any) {
 }
 
 func (r *reader) warnf(pos Pos, kind WarningKind, format string, args ...any) {
-	r.warns = append(r.warns, Warning{Pos: pos, Kind: kind, Msg: fmt.Sprintf(format, args...)})
+	r.warns = append(r.warns, Warning{Pos: pos, Kind: kind, Msg: fmt.Sprintf(format, shorten(args)...)})
 }
 
 // source reads the contents of file name, found at include depth depth.
@@ -136,11 +156,18 @@ func (r *reader) emit(file string, line int, s seg) {
 		return
 	}
 	pos := Pos{file, line, s.col(0)}
+	if r.nTokens >= maxTokens {
+		r.errorf(pos, "more than %d words and braces in all: not a keepalived configuration vrrpdoctor reads (reading stops here)", maxTokens)
+		r.stopped = true
+		return
+	}
 	if len(s.b) == 1 && (s.b[0] == '{' || s.b[0] == '}') {
+		r.nTokens++
 		r.stmts = append(r.stmts, stmt{pos: pos, brace: s.b[0]})
 		return
 	}
 	words, quote := splitWords(s, file, line)
+	r.nTokens += len(words)
 	if quote != 0 {
 		r.errorf(Pos{file, line, quote}, "unmatched quote: a word starting with '\"' has no closing '\"' (keepalived does not honour \\\" here)")
 		return
