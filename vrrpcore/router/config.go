@@ -47,7 +47,8 @@ type Config struct {
 	// the first one should be link-local (RFC 9568 §5.2.9).
 	VIPs []netip.Addr
 	// ExcludedVIPs (keepalived virtual_ipaddress_excluded) are added and
-	// removed and announced with mastership but not advertised.
+	// removed and announced with mastership but not advertised; they may
+	// be of either address family, as keepalived allows.
 	ExcludedVIPs []netip.Addr
 
 	// PrimaryAddr is the address adverts are sent from and the one the
@@ -213,13 +214,13 @@ func (c *Config) Validate() error {
 	}
 
 	seen := make(map[netip.Addr]string)
-	checkList := func(name string, list []netip.Addr) {
+	checkList := func(name string, list []netip.Addr, anyFamily bool) {
 		for i, a := range list {
 			if !a.IsValid() {
 				bad("%s[%d] is not a valid address", name, i)
 				continue
 			}
-			if (c.Family == 4 || c.Family == 6) && !inFamily(a) {
+			if (c.Family == 4 || c.Family == 6) && !anyFamily && !inFamily(a) {
 				bad("%s[%d] %v is not IPv%d", name, i, a, c.Family)
 			}
 			k := a.Unmap().WithZone("")
@@ -229,8 +230,10 @@ func (c *Config) Validate() error {
 			seen[k] = fmt.Sprintf("%s[%d]", name, i)
 		}
 	}
-	checkList("VIPs", c.VIPs)
-	checkList("ExcludedVIPs", c.ExcludedVIPs)
+	checkList("VIPs", c.VIPs, false)
+	// Excluded addresses are not advertised, so keepalived allows both
+	// families there (an IPv4 instance may carry IPv6 addresses along).
+	checkList("ExcludedVIPs", c.ExcludedVIPs, true)
 	if len(c.VIPs) > 255 {
 		bad("%d VIPs: an advert carries at most 255", len(c.VIPs))
 	}

@@ -56,6 +56,30 @@ func TestKeepalived_PreemptDelayFromFirstLowerAdvert(t *testing.T) {
 	}
 }
 
+// virtual_ipaddress_excluded may hold addresses of the other family (an
+// IPv4 instance carrying IPv6 addresses along, as keepalived allows): they
+// are added, removed and announced with mastership, never advertised.
+func TestKeepalived_ExcludedOtherFamily(t *testing.T) {
+	c := v3Config(150)
+	c.ExcludedVIPs = []netip.Addr{ip("2001:db8::20")}
+	m := newMachine(t, c)
+	r := m.Start(t0)
+	r = m.Tick(r.Deadline)
+	want := []netip.Addr{ip("203.0.113.10"), ip("2001:db8::20")}
+	if m.State() != Master || !slices.Equal(r.AddVIPs, want) {
+		t.Fatalf("state %v, AddVIPs %v, want Master adding %v", m.State(), r.AddVIPs, want)
+	}
+	if len(r.Adverts) != 1 || !slices.Equal(r.Adverts[0].Addrs, c.VIPs) {
+		t.Errorf("advertised %v, want only %v", r.Adverts, c.VIPs)
+	}
+	if len(r.Announce) != 1 || !slices.Equal(r.Announce[0].Addrs, want) {
+		t.Errorf("announced %v, want %v", r.Announce, want)
+	}
+	if r = m.Shutdown(r.Deadline); !slices.Equal(r.RemoveVIPs, want) {
+		t.Errorf("RemoveVIPs %v on shutdown, want %v", r.RemoveVIPs, want)
+	}
+}
+
 // garp_master_repeat / garp_master_delay / garp_master_refresh(_repeat):
 // a burst on becoming Master, a second one after the delay, then periodic
 // refreshes; excluded VIPs are added and announced but not advertised.

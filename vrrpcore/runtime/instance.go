@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -297,25 +296,17 @@ func (in *instance) exec(r router.Ready) {
 	for i := range r.Adverts {
 		in.sendAdvert(p, &r.Adverts[i])
 	}
-	remove, add := r.RemoveVIPs, r.AddVIPs
-	if len(remove) > 0 {
-		remove = append(slices.Clip(remove), p.otherFamily...)
-	}
-	if len(add) > 0 {
-		add = append(slices.Clip(add), p.otherFamily...)
-	}
-	for _, a := range remove {
+	for _, a := range r.RemoveVIPs {
 		if v, ok := p.vips[a]; ok {
 			in.delVIP(v)
 		}
 	}
-	for _, a := range add {
+	for _, a := range r.AddVIPs {
 		if v, ok := p.vips[a]; ok {
 			in.addVIP(v)
 		}
 	}
 	for _, ann := range r.Announce {
-		ann.Addrs = append(slices.Clip(ann.Addrs), p.otherFamily...)
 		in.announce(p, ann)
 	}
 	for _, t := range r.Transitions {

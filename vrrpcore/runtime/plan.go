@@ -26,10 +26,6 @@ type plan struct {
 	// vips maps each virtual address (advertised or excluded) to how it
 	// is configured.
 	vips map[netip.Addr]vip
-	// otherFamily are the excluded addresses of the other address family,
-	// which the runtime adds, removes and announces along with the
-	// machine's own.
-	otherFamily []netip.Addr
 	// garpInterval and gnaInterval space the messages of one
 	// announcement burst on an interface (vrrp_garp_interval,
 	// vrrp_gna_interval).
@@ -71,7 +67,7 @@ type scriptPlan struct {
 // everything but the notify scripts is the same.
 func (p *plan) sameRun(q *plan, ps, qs map[string]*scriptPlan) bool {
 	if p.name != q.name || p.ifname != q.ifname || p.family != q.family || p.group != q.group ||
-		p.garpInterval != q.garpInterval || p.gnaInterval != q.gnaInterval || !slices.Equal(p.otherFamily, q.otherFamily) ||
+		p.garpInterval != q.garpInterval || p.gnaInterval != q.gnaInterval ||
 		!reflect.DeepEqual(p.rc, q.rc) || !slices.Equal(p.tracks, q.tracks) || len(p.vips) != len(q.vips) {
 		return false
 	}
@@ -216,14 +212,8 @@ func (pl *planner) plan(inst *keepalived.Instance) *plan {
 		p.addVIP(pl, inst, v)
 	}
 	for _, v := range inst.ExcludedVIPs {
-		// keepalived allows excluded addresses of the other family; the
-		// machine does not, so the runtime adds and removes those with
-		// the instance's own.
-		if (family == 4) == v.Addr().Is4() {
-			rc.ExcludedVIPs = append(rc.ExcludedVIPs, v.Addr())
-		} else {
-			p.otherFamily = append(p.otherFamily, v.Addr())
-		}
+		// Either family, as keepalived allows.
+		rc.ExcludedVIPs = append(rc.ExcludedVIPs, v.Addr())
 		p.addVIP(pl, inst, v)
 	}
 	if inst.Unicast() {

@@ -90,8 +90,8 @@ vrrp_instance VI_1 {
 	if len(rc.VIPs) != 2 || rc.VIPs[0] != want.VIPs[0] || rc.VIPs[1] != want.VIPs[1] {
 		t.Errorf("VIPs %v, want %v", rc.VIPs, want.VIPs)
 	}
-	if len(rc.ExcludedVIPs) != 0 || len(p.otherFamily) != 1 || p.otherFamily[0] != netip.MustParseAddr("2001:db8::100") {
-		t.Errorf("excluded %v, other family %v: the IPv6 excluded address belongs to the runtime", rc.ExcludedVIPs, p.otherFamily)
+	if len(rc.ExcludedVIPs) != 1 || rc.ExcludedVIPs[0] != netip.MustParseAddr("2001:db8::100") {
+		t.Errorf("excluded %v: the IPv6 excluded address goes to the machine with the IPv4 instance", rc.ExcludedVIPs)
 	}
 	if p.group != vrrpcore.GroupIPv4 {
 		t.Errorf("group %v", p.group)
