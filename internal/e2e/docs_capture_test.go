@@ -203,6 +203,37 @@ func TestDocsFirewalldIptablesBackend(t *testing.T) {
 	d.vd(b, envB, "direct-fw-explain-b", "fw", "explain", "-c", conf, "--direction", "in")
 }
 
+// TestDocsRPFilter records, for docs/why-tcpdump-sees-it.md, the same
+// symptom without any firewall: strict rp_filter on b with the route back
+// to a through another interface.
+func TestDocsRPFilter(t *testing.T) {
+	out := docsOut(t, "rp-filter")
+	p := newCheckLab(t)
+	p.start(t, 2, time.Second)
+	p.waitHolders(t, p.a)
+	b := p.b
+	for _, args := range [][]string{
+		{"link", "add", "other0", "type", "veth", "peer", "name", "other1"},
+		{"link", "set", "other0", "up"},
+		{"link", "set", "other1", "up"},
+		{"route", "add", "198.51.100.1/32", "dev", "other0"},
+	} {
+		if _, err := b.Run("ip", args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{"net/ipv4/conf/all/rp_filter", "net/ipv4/conf/eth0/rp_filter"} {
+		if err := b.Sysctl(k, "1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.waitHolders(t, p.a, p.b)
+	d := &docsRecorder{t: t, dir: out, lab: p.lab}
+	d.must(b, nil, "ip-route-get", "ip route get 198.51.100.1", "ip", "route", "get", "198.51.100.1")
+	d.vd(b, nil, "capture-b", "capture", "-i", "eth0", "--duration", "4s")
+	d.vd(b, nil, "check-b", "check")
+}
+
 func TestDocsSplitBrain(t *testing.T) {
 	out := docsOut(t, "")
 	p := newCheckLab(t, "firewalld", "firewall-cmd", "dbus-daemon", "unshare", "nft", "iptables", "tcpdump")
