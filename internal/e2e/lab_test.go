@@ -155,7 +155,7 @@ func TestLabDemo(t *testing.T) {
 				"[b] $ vrrpdoctor check -c ",
 				"firewall-input-drop: the firewall",
 				tc.rule,
-				"seen on eth0's wire, 0 reached the VRRP socket",
+				"adverts at priority 150 on the wire, 0 at the VRRP socket",
 				"$ vrrpdoctor check --combine ",
 				"Cause on b's side.",
 				"[b] $ vrrpdoctor fix-firewall -c ",

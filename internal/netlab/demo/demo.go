@@ -216,13 +216,14 @@ func (l *lab) check(ctx context.Context) error {
 	for _, n := range l.st.Nodes {
 		l.verdict(n.Name, reports[n.Name].Status, reports[n.Name].Findings)
 	}
-	// b's report in full, as check prints it: the evidence is there.
-	fmt.Fprintf(p.w, "\n%s\n", p.cmd.Sprint("b's report as `vrrpdoctor check` prints it:"))
+	// The evidence: b's instance as check prints it.
+	fmt.Fprintf(p.w, "\n%s\n", p.cmd.Sprint("The evidence, from b's report:"))
 	var buf bytes.Buffer
 	if err := check.WriteText(&buf, reports["b"], false); err != nil {
 		return err
 	}
-	p.output(buf.String(), "0 reached the VRRP socket", "deciding rule:", "firewall-cmd --permanent")
+	p.output(evidenceLines(buf.String()), "0 at the VRRP socket", "firewall in ")
+	p.note("(whole reports: %s, %s; or run check by hand: sudo vrrpdoctor lab exec b -- vrrpdoctor check)", res["a"].file, res["b"].file)
 	files := []string{res["a"].file, res["b"].file}
 	fmt.Fprintln(p.w)
 	p.command("", append([]string{"vrrpdoctor", "check", "--combine"}, files...))
@@ -279,6 +280,26 @@ func wrap(text string, width int) []string {
 		lines = append(lines, strings.Join(cur, " "))
 	}
 	return lines
+}
+
+// evidenceLines keeps the lines of check's text report that show an
+// instance as this node sees it: its state, the peers' adverts on the wire
+// and at the socket, and the firewall's verdicts.
+func evidenceLines(report string) string {
+	var keep []string
+	for _, ln := range strings.Split(report, "\n") {
+		t := strings.TrimSpace(ln)
+		if t == "Findings" {
+			break
+		}
+		for _, prefix := range []string{"this node ", "VIPs held ", "peer ", "firewall in ", "firewall out "} {
+			if strings.HasPrefix(t, prefix) {
+				keep = append(keep, t)
+				break
+			}
+		}
+	}
+	return strings.Join(keep, "\n")
 }
 
 // findingIDs lists a report's finding IDs for messages.
