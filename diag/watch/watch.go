@@ -405,6 +405,7 @@ type windowData struct {
 func (w *Watcher) step(ctx context.Context, start, now time.Time) {
 	var fs []diag.Finding
 	settled := false
+	t0 := time.Now()
 	err := w.enter(func() error {
 		if err := w.openTaps(now); err != nil {
 			w.log.Warn("watch: taps", "err", err)
@@ -419,7 +420,7 @@ func (w *Watcher) step(ctx context.Context, start, now time.Time) {
 			}
 		}
 		if w.log.Enabled(ctx, slog.LevelDebug) {
-			w.log.Debug("watch: window judged", "findings", findingIDs(fs), "settled", settled, "report", debugReport(r))
+			w.log.Debug("watch: window judged", "findings", findingIDs(fs), "settled", settled, "took", time.Since(t0), "report", debugReport(r))
 		}
 		return nil
 	})
@@ -543,7 +544,11 @@ func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*win
 		}
 	}
 	r.Capture = info
-	check.SenderFacts(r, w.procDir)
+	if undelivered(r) {
+		// The reverse-path facts explain adverts lost before the
+		// socket; a healthy window spares their reading.
+		check.SenderFacts(r, w.procDir)
+	}
 	fwChanged := false
 	if w.c.NoFirewall {
 		for i := range r.Instances {
@@ -555,6 +560,19 @@ func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*win
 		fwChanged = w.fwall.facts(ctx, r)
 	}
 	return r, !heldChanged && !fwChanged
+}
+
+// undelivered says whether a peer's adverts reached the wire and none the
+// socket in the window.
+func undelivered(r *check.Report) bool {
+	for _, in := range r.Instances {
+		for _, p := range in.Peers {
+			if p.Adverts > 0 && p.Socket == 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func findingIDs(fs []diag.Finding) []string {

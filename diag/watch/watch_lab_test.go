@@ -537,4 +537,28 @@ func TestWatchLabInputDrop(t *testing.T) {
 		t.Errorf("findings left after the fix: %v", fs)
 	}
 	t.Logf("changes:\n%s", changeList(w.all()))
+	t.Logf("time to judge a window (gather, evaluate): %s", stepTimes(w.proc.Log()))
+}
+
+// stepTimes summarises the "took" of the watcher's debug log.
+func stepTimes(log string) string {
+	var ds []time.Duration
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.Contains(l, "window judged") {
+			continue
+		}
+		_, v, ok := strings.Cut(l, " took=")
+		if !ok {
+			continue
+		}
+		v, _, _ = strings.Cut(v, " ")
+		if d, err := time.ParseDuration(v); err == nil {
+			ds = append(ds, d)
+		}
+	}
+	if len(ds) == 0 {
+		return "none logged"
+	}
+	slices.Sort(ds)
+	return fmt.Sprintf("%d windows, median %s, max %s", len(ds), ds[len(ds)/2], ds[len(ds)-1])
 }
