@@ -53,6 +53,11 @@ type Machine struct {
 	lowerDiscarded bool      // lower-priority adverts discarded since the timer was last reset
 	preemptAt      time.Time // end of keepalived's preempt delay; zero = not running
 
+	// Sync group (sync.go).
+	syncHold   bool   // take-overs held by the runtime
+	wantMaster bool   // a held Backup's timer expired with no advert since
+	wantReason Reason // the reason it would have become Master with
+
 	// Master timers.
 	adverAt      time.Time
 	garpDelayAt  time.Time
@@ -263,6 +268,16 @@ func (m *Machine) Tick(now time.Time) Ready {
 			case m.lowerDiscarded:
 				reason = ReasonPreempted
 			}
+			if m.syncHold {
+				// keepalived: wait for the sync group, looking again
+				// every advert interval.
+				if !m.wantMaster {
+					m.notice(&r, NoticeSyncWait, m.masterAddr, "waiting for the other members of the sync group to want Master")
+				}
+				m.wantMaster, m.wantReason = true, reason
+				m.downAt = now.Add(m.cfg.AdvertInterval)
+				return m.finish(&r)
+			}
 			m.becomeMaster(now, &r, reason, m.masterAddr, m.masterPrio)
 		}
 	case Master:
@@ -332,6 +347,7 @@ func (m *Machine) backupReceive(now time.Time, r *Ready, src netip.Addr, a *vrrp
 		m.downAt = now.Add(m.MasterDownInterval())
 		m.downKind = downFull
 		m.lowerDiscarded = false
+		m.wantMaster = false
 		m.masterAddr, m.masterPrio = src, a.Priority
 		if m.cfg.PreemptDelay > 0 {
 			if a.Priority >= m.prio {
@@ -466,6 +482,7 @@ func (m *Machine) clearTimers() {
 	m.garpDelayAt, m.garpRefresh, m.garpLowerAt = time.Time{}, time.Time{}, time.Time{}
 	m.preemptAt = time.Time{}
 	m.lowerDiscarded = false
+	m.wantMaster = false
 }
 
 func (m *Machine) transition(r *Ready, to State, reason Reason, peer netip.Addr, peerPrio uint8) {

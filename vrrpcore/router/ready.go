@@ -56,6 +56,7 @@ const (
 	ReasonShutdown            Reason = "shutdown"                       // any -> Initialize (§6.4.2, §6.4.3)
 	ReasonFault               Reason = "fault"                          // any -> Fault (keepalived)
 	ReasonFaultCleared        Reason = "fault_cleared"                  // Fault -> Backup or Master (keepalived)
+	ReasonSyncGroup           Reason = "sync_group"                     // Backup <-> Master following another member of the vrrp_sync_group (keepalived)
 )
 
 // Transition is one state change.
@@ -129,6 +130,7 @@ const (
 	NoticePriorityChanged    NoticeKind = "priority_changed"             // SetPriority changed the effective priority
 	NoticeOwnerPriorityFixed NoticeKind = "owner_priority_fixed"         // SetPriority ignored: the owner's priority stays 255
 	NoticePreemptDelay       NoticeKind = "preempt_delay_started"        // lower-priority Master tolerated for PreemptDelay
+	NoticeSyncWait           NoticeKind = "sync_group_wait"              // Master_Down_Timer expired, held: the sync group's other members do not all want Master
 )
 
 // Notice reports something worth logging that changed no state by itself.
