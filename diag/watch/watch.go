@@ -41,7 +41,9 @@ type Config struct {
 	Config     *keepalived.Config
 	ConfigPath string
 	// Enter runs fn in the watched network namespace; nil runs it in the
-	// caller's.
+	// caller's. With Enter the firewall is not evaluated (its reader reads
+	// the process's namespace): run the watcher in the watched namespace
+	// for that.
 	Enter func(fn func() error) error
 	// Window is the evaluation window; 0 means check's default for the
 	// configuration's longest advert interval (check.DefaultDuration).
@@ -188,7 +190,22 @@ func New(c Config) (*Watcher, error) {
 	w.track = newTracker(w.window)
 	w.held = make([][]check.HeldAddr, len(w.base))
 	w.node, _ = os.Hostname()
+	if c.Enter != nil && !c.NoFirewall {
+		w.log.Warn("watch: firewall not evaluated", "reason", w.noFirewallReason())
+	}
 	return w, nil
+}
+
+// noFirewallReason says why the firewall is not evaluated. With Enter it
+// cannot be: the firewall reader (fw.ReadLive) dumps the nftables rules
+// from goroutines of its own, which run in the process's namespace, not in
+// the one Enter switches a thread to — its verdicts would be about another
+// firewall.
+func (w *Watcher) noFirewallReason() string {
+	if w.c.NoFirewall {
+		return "switched off"
+	}
+	return "the firewall reader reads the process's own network namespace; run the watcher in the watched namespace (ip netns exec) to evaluate it"
 }
 
 func orUnnamed(p string) string {
@@ -550,11 +567,11 @@ func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*win
 		check.SenderFacts(r, w.procDir)
 	}
 	fwChanged := false
-	if w.c.NoFirewall {
+	if w.c.NoFirewall || w.c.Enter != nil {
 		for i := range r.Instances {
 			r.Instances[i].FirewallIn, r.Instances[i].FirewallOut = []check.Verdict{}, []check.Verdict{}
 		}
-		r.Skipped = append(r.Skipped, "firewall not evaluated (switched off)")
+		r.Skipped = append(r.Skipped, "firewall not evaluated: "+w.noFirewallReason())
 	} else {
 		w.fwall.refresh(ctx, now, w.procDir, w.log)
 		fwChanged = w.fwall.facts(ctx, r)
