@@ -672,14 +672,17 @@ func (w *Watcher) readHeld(r *check.Report) (changed bool) {
 func (w *Watcher) updateFlows(now time.Time, cut map[string]*windowData) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	seen := map[flowKey]bool{}
+	// The correlator keeps every sender it saw: a flow silent for
+	// flowExpiry windows leaves Flows all the same.
+	silent := func(last time.Time) bool { return now.Sub(last) > flowExpiry*w.window }
 	for _, d := range cut {
 		win := map[capture.FlowKey]capture.FlowStats{}
 		for _, f := range d.flows {
 			win[f.FlowKey] = f
 		}
 		for _, f := range d.snap {
-			if f.Direction != capture.DirIn {
+			last := latest(f.Wire.Last, f.Socket.Last)
+			if f.Direction != capture.DirIn || silent(last) {
 				continue
 			}
 			k := flowKey{f.Interface, f.Family, f.VRID, f.Sender}
@@ -687,15 +690,13 @@ func (w *Watcher) updateFlows(now time.Time, cut map[string]*windowData) {
 			if fl == nil {
 				fl = &Flow{Interface: f.Interface, Family: int(f.Family), VRID: f.VRID, Src: f.Sender}
 			}
-			fl.Wire, fl.Socket = f.Wire.Packets, f.Socket.Packets
-			fl.LastSeen = latest(f.Wire.Last, f.Socket.Last)
+			fl.Wire, fl.Socket, fl.LastSeen = f.Wire.Packets, f.Socket.Packets, last
 			fl.DeliveryRatio = ratio(win[f.FlowKey])
 			w.flows[k] = fl
-			seen[k] = true
 		}
 	}
 	for k, f := range w.flows {
-		if !seen[k] && now.Sub(f.LastSeen) > flowExpiry*w.window {
+		if silent(f.LastSeen) {
 			delete(w.flows, k)
 		}
 	}

@@ -1,0 +1,72 @@
+package watch
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/vrrpdoctor/vrrpdoctor/capture"
+)
+
+func inFlow(src string, wire, socket, matched, lost uint64, last time.Time) capture.FlowStats {
+	return capture.FlowStats{
+		FlowKey: capture.FlowKey{Interface: "eth0", VRID: 51, Family: 4, Sender: netip.MustParseAddr(src), Direction: capture.DirIn},
+		Wire:    capture.TapCount{Packets: wire, Last: last}, Socket: capture.TapCount{Packets: socket, Last: last},
+		Matched: matched, Lost: lost,
+	}
+}
+
+func TestDeltaAndRatio(t *testing.T) {
+	now := t0
+	before := inFlow("198.51.100.1", 10, 10, 10, 0, now)
+	after := inFlow("198.51.100.1", 14, 10, 10, 3, now.Add(4*time.Second))
+	d, ok := delta(after, before)
+	if !ok || d.Wire.Packets != 4 || d.Socket.Packets != 0 || d.Matched != 0 || d.Lost != 3 {
+		t.Fatalf("delta %+v ok %v", d, ok)
+	}
+	if r := ratio(d); r != 0 {
+		t.Errorf("ratio of 3 lost, none matched: %v, want 0", r)
+	}
+	// Nothing decided yet (the correlator waits for both taps): the
+	// socket's share of the wire's adverts, at most 1.
+	if r := ratio(inFlow("198.51.100.1", 4, 5, 0, 0, now)); r != 1 {
+		t.Errorf("undecided, socket ahead: %v, want 1", r)
+	}
+	if r := ratio(inFlow("198.51.100.1", 0, 0, 0, 0, now)); r != -1 {
+		t.Errorf("nothing on the wire: %v, want -1", r)
+	}
+	if r := ratio(inFlow("198.51.100.1", 4, 4, 3, 1, now)); r != 0.75 {
+		t.Errorf("3 matched, 1 lost: %v, want 0.75", r)
+	}
+	if _, ok := delta(after, after); ok {
+		t.Error("a window without adverts is a flow change")
+	}
+}
+
+func TestUpdateFlowsBounded(t *testing.T) {
+	w := &Watcher{window: w, flows: map[flowKey]*Flow{}}
+	now := t0
+	var snap []capture.FlowStats
+	for i := range maxFlows + 10 {
+		src := netip.AddrFrom4([4]byte{198, 51, 100, byte(i + 1)}).String()
+		snap = append(snap, inFlow(src, 5, 5, 5, 0, now.Add(time.Duration(i)*time.Millisecond)))
+	}
+	w.updateFlows(now, map[string]*windowData{"eth0": {snap: snap, flows: snap}})
+	fs := w.Flows()
+	if len(fs) != maxFlows {
+		t.Fatalf("%d flows, want at most %d", len(fs), maxFlows)
+	}
+	// The most recently seen are kept.
+	if fs[0].Src.String() != "198.51.100.11" || fs[0].Wire != 5 || fs[0].DeliveryRatio != 1 {
+		t.Errorf("first flow kept %+v", fs[0])
+	}
+	// A flow silent for longer than flowExpiry windows goes, even while
+	// the correlator still lists it; one that goes on stays.
+	later := now.Add(flowExpiry*w.window + time.Second)
+	snap[1] = inFlow("198.51.100.2", 9, 5, 5, 4, later)
+	w.updateFlows(later, map[string]*windowData{"eth0": {snap: snap, flows: []capture.FlowStats{inFlow("198.51.100.2", 4, 0, 0, 4, later)}}})
+	fs = w.Flows()
+	if len(fs) != 1 || fs[0].Src.String() != "198.51.100.2" || fs[0].DeliveryRatio != 0 || fs[0].Wire != 9 || fs[0].Socket != 5 {
+		t.Errorf("after expiry: %+v", fs)
+	}
+}
