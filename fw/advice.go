@@ -16,11 +16,16 @@ func advise(res eval.Result, info *firewalld.Info) []string {
 	if (res.Verdict == eval.Drop || res.Verdict == eval.Reject) && res.Rule != nil && res.Rule.Owner == ruleset.OwnerFirewalld {
 		out = append(out, firewalldFix(res, info)...)
 	}
+	// A direct rule is futile when firewalld's own tables are nftables (its
+	// nftables backend) and decide against the advert; on its iptables
+	// backend firewalld's chain policies accept without being final, and
+	// they are no direct rules.
+	nftBackend := res.Rule != nil && res.Rule.Owner == ruleset.OwnerFirewalld && res.Rule.Backend == ruleset.BackendNFT
 	for _, s := range res.Path {
-		if res.Verdict == eval.Accept {
+		if res.Verdict == eval.Accept || !nftBackend {
 			break // the direct rule is redundant, not harmful
 		}
-		if s.Owner == ruleset.OwnerFirewalld && s.Action == "accept" && s.Note == eval.NotFinal && s.Backend != ruleset.BackendNFT {
+		if s.Owner == ruleset.OwnerFirewalld && !s.Policy && s.Action == "accept" && s.Note == eval.NotFinal && s.Backend != ruleset.BackendNFT {
 			out = append(out, fmt.Sprintf("The accept of %s %s %s %s is firewalld's direct rule (deprecated since firewalld 1.0): with firewalld's nftables backend it ends only that iptables chain, and firewalld's own table still sees the advert. Remove it (firewall-cmd --permanent --direct --remove-rule ...) once the zone lets VRRP in.",
 				s.Backend, s.Family, s.Table, s.Chain))
 			break

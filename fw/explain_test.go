@@ -64,3 +64,39 @@ func TestExplainRenders(t *testing.T) {
 		t.Fatalf("JSON: %s", js.String())
 	}
 }
+
+// TestDirectRuleAdvice: the advice about firewalld's direct rule is given
+// for the classic direct rule on firewalld's nftables backend, and not on
+// its iptables backend, where firewalld's own not-final accepts (chain
+// policies in raw and mangle) are no direct rules.
+func TestDirectRuleAdvice(t *testing.T) {
+	const advice = "is firewalld's direct rule"
+	for _, c := range []struct {
+		scenario string
+		files    []string
+		want     bool
+	}{
+		{"firewalld-nft-direct", []string{"nft.json", "iptables-nft-save.txt", "firewalld-direct.xml"}, true},
+		{"firewalld-ipt-default", []string{"nft.json", "iptables-nft-save.txt"}, false},
+		{"firewalld-legacy-default", []string{"nft.json", "iptables-legacy-save.txt"}, false},
+	} {
+		var paths []string
+		for _, f := range c.files {
+			paths = append(paths, filepath.Join("../testdata/rulesets", c.scenario, f))
+		}
+		ex, err := Explain(context.Background(), Options{
+			Rulesets: paths,
+			Packet:   eval.VRRPAdvert(eval.In, "eth0", netip.MustParseAddr("198.51.100.1"), netip.Addr{}),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var text bytes.Buffer
+		if err := RenderText(&text, ex); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(text.String(), advice); got != c.want {
+			t.Errorf("%s: direct-rule advice given %v, want %v:\n%s", c.scenario, got, c.want, text.String())
+		}
+	}
+}
