@@ -9,16 +9,21 @@ import (
 )
 
 // FuzzDecodeFrame feeds arbitrary frames of every supported link type to
-// one long-lived Decoder: no panic, only the documented results, and a
-// decoded packet consistent with its advert. Seeds:
+// one long-lived Decoder: no panic, only the documented results, a decoded
+// packet consistent with its advert, and the same result as the gopacket
+// decoder the package had (decode_oracle_test.go). Seeds:
 // testdata/fuzz/FuzzDecodeFrame (the real and derived frames of the tests).
 func FuzzDecodeFrame(f *testing.F) {
 	for _, fr := range allTestFrames(f) {
 		f.Add(uint16(fr.lt), fr.frame)
 	}
-	d := NewDecoder()
-	var p Packet
+	d, o := NewDecoder(), newGopacketDecoder()
+	var p, q Packet
 	f.Fuzz(func(t *testing.T, lt uint16, frame []byte) {
+		// gopacket's layers, as this package used them, agree.
+		if err := compareWithOracle(d, o, LinkType(lt), frame, &p, &q); err != nil {
+			t.Fatal(err)
+		}
 		err := d.Decode(LinkType(lt), frame, &p)
 		var de *vrrpcore.DecodeError
 		var ce *vrrpcore.ChecksumError
