@@ -664,7 +664,7 @@ func (e *evaluator) splitBrain(in *Instance, ifc *Interface, fwIn, fwOut map[net
 			{Label: "peer " + p.Address.String(), Value: fmt.Sprintf("master too: %d adverts at priority %d seen on %s's wire, %d reached the VRRP socket", p.Adverts, p.Priority, in.Interface, p.Socket)},
 		}
 		if p.Concurrent > 0 {
-			ev = append(ev, diag.Evidence{Label: "both advertising", Value: fmt.Sprintf("%d adverts sent while the other router was already advertising (a takeover sends none)", p.Concurrent)})
+			ev = append(ev, diag.Evidence{Label: "both advertising", Value: fmt.Sprintf("%d %s sent while the other router was already advertising (a takeover sends none)", p.Concurrent, plural(int(p.Concurrent), "advert", "adverts"))})
 		}
 		if len(in.Held) > 0 {
 			ev = append(ev, diag.Evidence{Label: "addresses", Value: fmt.Sprintf("this node held %s before and after the %s watch, while %s advertised", heldList(in.Held), secs(e.r.captureDuration()), p.Address)})
