@@ -394,18 +394,29 @@ func waitFor(ctx context.Context, timeout time.Duration, cond func() (bool, erro
 	}
 }
 
+// stopOrder ranks the roles of the lab's processes for teardown: the VRRP
+// daemons first (keepalived stops its VRRP child itself), then what is left
+// of them, then firewalld, then its bus. Unknown roles go last.
+var stopOrder = [][]string{{"keepalived", "vrrpdoctor-run"}, {"keepalived-vrrp"}, {"firewalld"}, {"dbus-daemon"}}
+
+func stopRank(role string) int {
+	for i, roles := range stopOrder {
+		if slices.Contains(roles, role) {
+			return i
+		}
+	}
+	return len(stopOrder)
+}
+
 // teardown stops the recorded processes that are still the recorded ones,
 // deletes the recorded namespaces and data directory, and removes the state
 // file. It reports what it could not do and goes on.
 func teardown(p *printer, st *State, stateDir string) error {
 	var errs []error
-	// Daemons first (keepalived stops its VRRP child), then firewalld,
-	// then its bus.
-	for _, rank := range [][]string{{"keepalived", "vrrpdoctor-run"}, {"keepalived-vrrp"}, {"firewalld"}, {"dbus-daemon"}, nil} {
+	for rank := 0; rank <= len(stopOrder); rank++ {
 		var group []Proc
 		for _, pr := range st.Procs {
-			known := slices.Contains([]string{"keepalived", "vrrpdoctor-run", "keepalived-vrrp", "firewalld", "dbus-daemon"}, pr.Role)
-			if (rank == nil && !known || slices.Contains(rank, pr.Role)) && pr.Alive() {
+			if stopRank(pr.Role) == rank && pr.Alive() {
 				group = append(group, pr)
 			}
 		}
