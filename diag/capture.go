@@ -22,8 +22,9 @@ const (
 	// from which the median and jitter are computed.
 	gapSamples = 1024
 	// duplicateGap is the gap under which a second advert from the same
-	// sender is taken as a duplicate of the first (the same frame seen on
-	// two interfaces); VRRPv3's shortest interval is 10 ms.
+	// sender (with the same IPv4 identification) is taken as a duplicate
+	// of the first (the same frame seen on two interfaces); VRRPv3's
+	// shortest interval is 10 ms.
 	duplicateGap = time.Millisecond
 	// splitBrainMinOverlaps is how many adverts each of two senders must
 	// send while the other is active before they are taken as both
@@ -185,10 +186,11 @@ func (r *CaptureReport) ExitCode() int {
 // sourceState is the streaming state of one sender in one group.
 type sourceState struct {
 	Source
-	idx         int   // position in the group's sources
-	first, last int64 // unix nanoseconds
-	lastActive  int64 // last advert with priority > 0; 0 after a resignation
-	resignAt    int64 // last resignation still waiting for a takeover
+	idx         int    // position in the group's sources
+	first, last int64  // unix nanoseconds
+	lastIPID    uint16 // IPv4 identification of the latest advert
+	lastActive  int64  // last advert with priority > 0; 0 after a resignation
+	resignAt    int64  // last resignation still waiting for a takeover
 	ttls        [4]uint64
 	authData    [8]byte
 
@@ -340,7 +342,10 @@ func (s *sourceState) update(p *capture.Packet) {
 		switch {
 		case gap < 0:
 			// Out of order (files given out of time order): no gap.
-		case gap < int64(duplicateGap):
+		case gap < int64(duplicateGap) && (p.Family != 4 || p.IPID == s.lastIPID):
+			// IPv4 tells a copy (same identification) from a second
+			// advert sent at once, e.g. keepalived answering a lower
+			// priority; IPv6 has no identification to compare.
 			s.Duplicates++
 		default:
 			s.addGap(gap)
@@ -349,6 +354,7 @@ func (s *sourceState) update(p *capture.Packet) {
 	if t >= s.last || s.Packets == 1 {
 		s.last = t
 		s.Last = p.Time
+		s.lastIPID = p.IPID
 	}
 	if p.HasMAC {
 		s.MAC, s.HasMAC = p.SrcMAC, true

@@ -312,8 +312,19 @@ func TestDuplicatesAndOutOfOrder(t *testing.T) {
 	if s.Duplicates != 1 || s.Packets != 6 || s.ObservedInterval != time.Second {
 		t.Errorf("duplicates %d, packets %d, interval %v", s.Duplicates, s.Packets, s.ObservedInterval)
 	}
-	// A second file earlier than the first: no negative gaps.
+	// Two IPv4 adverts 170 µs apart with different identifications are two
+	// adverts (keepalived answering a lower priority at once), not a copy.
 	an := NewAnalyzer()
+	for i, at := range []time.Duration{0, time.Second, time.Second + 170*time.Microsecond, 2 * time.Second} {
+		p := nodeA.packet(at)
+		p.IPID = uint16(i + 1)
+		an.Add(p)
+	}
+	if s := an.Report(nil).Groups[0].Sources[0]; s.Duplicates != 0 || s.Packets != 4 {
+		t.Errorf("distinct IP IDs: duplicates %d, packets %d", s.Duplicates, s.Packets)
+	}
+	// A second file earlier than the first: no negative gaps.
+	an = NewAnalyzer()
 	for _, at := range []time.Duration{10 * time.Second, 11 * time.Second, 0, time.Second} {
 		an.Add(nodeA.packet(at))
 	}
