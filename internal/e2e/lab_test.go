@@ -44,10 +44,16 @@ func labRequire(t *testing.T, programs ...string) string {
 // exit code.
 func runLabCmd(t *testing.T, bin string, timeout time.Duration, args ...string) (string, int) {
 	t.Helper()
+	return runLabCmdEnv(t, bin, timeout, nil, args...)
+}
+
+// runLabCmdEnv is runLabCmd with more environment.
+func runLabCmdEnv(t *testing.T, bin string, timeout time.Duration, env []string, args ...string) (string, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	cmd.Env = append(append(os.Environ(), "NO_COLOR=1"), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
@@ -180,6 +186,46 @@ func TestLabDemo(t *testing.T) {
 				t.Logf("output:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestLabDemoWithoutTcpdump: on a machine without tcpdump, step 3 shows
+// vrrpdoctor capture's wire view instead. PATH is a directory of links to
+// every program on the real PATH but tcpdump.
+func TestLabDemoWithoutTcpdump(t *testing.T) {
+	bin := labRequire(t, "keepalived")
+	pathDir := t.TempDir()
+	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
+		entries, _ := os.ReadDir(d)
+		for _, e := range entries {
+			if e.Name() == "tcpdump" {
+				continue
+			}
+			// The first directory on PATH wins, as for the shell.
+			_ = os.Symlink(filepath.Join(d, e.Name()), filepath.Join(pathDir, e.Name()))
+		}
+	}
+	out, code := runLabCmdEnv(t, bin, 4*time.Minute, []string{"PATH=" + pathDir}, "lab", "demo", "--no-firewalld")
+	if code != 0 {
+		t.Errorf("exit %d, want 0", code)
+	}
+	for _, want := range []string{
+		"(tcpdump is not installed: vrrpdoctor capture's wire column is what tcpdump would see)",
+		"[b] $ vrrpdoctor capture -i eth0 --duration 3s",
+		"✔ converged: only a holds 198.51.100.100, b is BACKUP",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "$ tcpdump") {
+		t.Error("tcpdump ran although PATH has none")
+	}
+	if left := labLeftovers(t, out); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out)
 	}
 }
 

@@ -151,6 +151,9 @@ func (l *lab) tcpdump(ctx context.Context) error {
 			return fmt.Errorf("capture on b: %w", err)
 		}
 		p.output(out, a)
+		if !strings.Contains(out, a) {
+			return fmt.Errorf("capture on b saw no advert from a (%s)", a)
+		}
 	}
 	p.say("a's adverts (%s > 224.0.0.18) reach b's eth0 every second, so \"the network is fine\"...", a)
 	p.say("yet b is MASTER too. tcpdump taps the packet %s the firewall; b's %s reads after it.", p.hl.Sprint("before"), l.st.Daemon)
