@@ -276,10 +276,7 @@ func (r *daemonRun) run(ctx context.Context, cfg *keepalived.Config) error {
 	}
 	r.alive.Store(time.Now().UnixNano())
 	if ln != nil {
-		if err := r.serveMetrics(ln); err != nil {
-			r.shutdown()
-			return &exitError{code: runExitStart, err: err}
-		}
+		r.serveMetrics(ln)
 	}
 	mode := "vrrpdoctor running"
 	if o.monitor {
@@ -410,19 +407,13 @@ func (r *daemonRun) statusLine() string {
 }
 
 // serveMetrics serves /metrics and /healthz on ln.
-func (r *daemonRun) serveMetrics(ln net.Listener) error {
-	reg, err := metrics.NewRegistry(r.col)
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("metrics: %w", err)
-	}
-	r.srv = &http.Server{Handler: metrics.Handler(reg, r.health), ReadHeaderTimeout: 10 * time.Second}
+func (r *daemonRun) serveMetrics(ln net.Listener) {
+	r.srv = &http.Server{Handler: metrics.Handler(r.col, r.health), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			r.log.Error("metrics server stopped", "err", err)
 		}
 	}()
-	return nil
 }
 
 // health is /healthz: nil while the daemon runs, its main loop turns and

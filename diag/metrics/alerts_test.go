@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -30,18 +29,14 @@ type ruleFile struct {
 	} `yaml:"groups"`
 }
 
-// describedLabels returns each metric the Collector describes with its
-// variable labels.
+// describedLabels returns each metric the Collector writes, with its
+// labels.
 func describedLabels(t *testing.T) map[string][]string {
 	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
 	f := newFake()
 	c := New(f.sources(), BuildInfo{Version: "dev"})
 	observeSome(c)
-	if err := reg.Register(c); err != nil {
-		t.Fatal(err)
-	}
-	mfs, err := reg.Gather()
+	mfs, err := gatherer(t, c).Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

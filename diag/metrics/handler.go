@@ -1,39 +1,40 @@
 package metrics
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"os"
+	"strconv"
+	"strings"
 )
 
-// NewRegistry returns a registry holding c and the process collector
-// (process_resident_memory_bytes, process_cpu_seconds_total, ...). The Go
-// runtime collector is left out: dozens of series nobody alerts on.
-func NewRegistry(c *Collector) (*prometheus.Registry, error) {
-	reg := prometheus.NewRegistry()
-	if err := reg.Register(c); err != nil {
-		return nil, err
-	}
-	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
-		return nil, err
-	}
-	return reg, nil
-}
+// ContentType is the exposition format's media type.
+const ContentType = "text/plain; version=0.0.4; charset=utf-8"
 
-// Handler serves /metrics from reg and /healthz from health: 200 "ok"
-// while health returns nil, 503 with the error's text on one line
-// otherwise.
-func Handler(reg prometheus.Gatherer, health func() error) http.Handler {
+// Handler serves /metrics (the Collector's metrics, then the process's:
+// process_cpu_seconds_total, process_resident_memory_bytes, ...) and
+// /healthz from health: 200 "ok" while health returns nil, 503 with the
+// error's text on one line otherwise.
+func Handler(c *Collector, health func() error) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		var b bytes.Buffer
+		if _, err := c.WriteTo(&b); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		var p strings.Builder
+		writeProcess(&p, "/proc/self")
+		b.WriteString(p.String())
+		w.Header().Set("Content-Type", ContentType)
+		w.Write(b.Bytes())
+	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if err := health(); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "unhealthy: %v\n", err)
+			fmt.Fprintf(w, "unhealthy: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
 			return
 		}
 		fmt.Fprintln(w, "ok")
@@ -47,4 +48,56 @@ func Handler(reg prometheus.Gatherer, health func() error) http.Handler {
 		fmt.Fprintln(w, `<html><body><h1>vrrpdoctor</h1><p><a href="/metrics">/metrics</a> <a href="/healthz">/healthz</a></p></body></html>`)
 	})
 	return mux
+}
+
+// userHZ is the unit of the CPU times in /proc/PID/stat.
+const userHZ = 100
+
+// writeProcess writes the standard process metrics of the process whose
+// /proc directory is dir, as client_golang's process collector names them.
+// What cannot be read is left out.
+func writeProcess(b *strings.Builder, dir string) {
+	stat, err := os.ReadFile(dir + "/stat")
+	if err != nil {
+		return
+	}
+	// Fields after the command name, which may hold spaces: state is
+	// field 3 of proc(5), so f[i] is field i+3.
+	_, rest, ok := strings.Cut(string(stat), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 22 {
+		return
+	}
+	num := func(i int) float64 {
+		v, _ := strconv.ParseFloat(f[i], 64)
+		return v
+	}
+	one := func(d desc, v float64) {
+		writeFamily(b, &family{d: d, series: []series{{nil, v}}})
+	}
+	one(desc{"process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", counter, nil}, (num(11)+num(12))/userHZ)
+	one(desc{"process_resident_memory_bytes", "Resident memory size in bytes.", gauge, nil}, num(21)*float64(os.Getpagesize()))
+	one(desc{"process_virtual_memory_bytes", "Virtual memory size in bytes.", gauge, nil}, num(20))
+	if bt := bootTime(); bt > 0 {
+		one(desc{"process_start_time_seconds", "Start time of the process since unix epoch in seconds.", gauge, nil}, bt+num(19)/userHZ)
+	}
+	if fds, err := os.ReadDir(dir + "/fd"); err == nil {
+		one(desc{"process_open_fds", "Number of open file descriptors.", gauge, nil}, float64(len(fds)))
+	}
+}
+
+// bootTime reads the boot time from /proc/stat, in seconds since the
+// epoch; 0 when it cannot.
+func bootTime() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "btime "); ok {
+			n, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return n
+		}
+	}
+	return 0
 }

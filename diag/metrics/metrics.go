@@ -7,15 +7,22 @@
 // daemon's events (Observe, wired to vrrpcore/runtime's Options.OnEvent).
 // Counters live in the Collector, not in the daemon's instances, so they
 // survive a reload that restarts an instance.
+//
+// It writes the Prometheus text exposition format (version 0.0.4) itself
+// rather than through github.com/prometheus/client_golang: linking that
+// library (and the protobuf runtime under it) raised the daemon's peak RSS
+// by 3.1 MB, a quarter of it, for a few dozen series. The tests parse the
+// output with client_golang's own parser and check it with its linter.
 package metrics
 
 import (
+	"io"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vrrpdoctor/vrrpdoctor/diag"
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/router"
@@ -61,55 +68,67 @@ var states = []router.State{router.Initialize, router.Backup, router.Master, rou
 // reported by vrrpdoctor_findings_active.
 var activeSeverities = []diag.Severity{diag.SeverityInfo, diag.SeverityWarning, diag.SeverityCritical}
 
+// Metric types of the exposition format.
+const (
+	gauge   = "gauge"
+	counter = "counter"
+)
+
+// desc describes one metric: its name, help, type and label names.
+type desc struct {
+	name, help, typ string
+	labels          []string
+}
+
 var (
 	instLabels = []string{"vrrp_instance", "interface", "vrid", "family"}
 	flowLabels = []string{"interface", "vrid", "family", "src"}
 
-	descState = prometheus.NewDesc("vrrpdoctor_instance_state",
+	descState = desc{"vrrpdoctor_instance_state",
 		"State of a VRRP instance: 1 for the state it is in, 0 for the others.",
-		append(instLabels[:4:4], "state"), nil)
-	descPriority = prometheus.NewDesc("vrrpdoctor_instance_priority",
+		gauge, append(instLabels[:4:4], "state")}
+	descPriority = desc{"vrrpdoctor_instance_priority",
 		"Effective priority of a VRRP instance (configured, as changed by tracking).",
-		instLabels, nil)
-	descConfigured = prometheus.NewDesc("vrrpdoctor_instance_configured_priority",
+		gauge, instLabels}
+	descConfigured = desc{"vrrpdoctor_instance_configured_priority",
 		"Priority of a VRRP instance in the configuration.",
-		instLabels, nil)
-	descTransitions = prometheus.NewDesc("vrrpdoctor_state_transitions_total",
+		gauge, instLabels}
+	descTransitions = desc{"vrrpdoctor_state_transitions_total",
 		"State changes of VRRP instances, by reason.",
-		[]string{"vrrp_instance", "from", "to", "reason"}, nil)
-	descSent = prometheus.NewDesc("vrrpdoctor_adverts_sent_total",
+		counter, []string{"vrrp_instance", "from", "to", "reason"}}
+	descSent = desc{"vrrpdoctor_adverts_sent_total",
 		"Adverts the kernel accepted for sending.",
-		instLabels, nil)
-	descSendErrors = prometheus.NewDesc("vrrpdoctor_advert_send_errors_total",
+		counter, instLabels}
+	descSendErrors = desc{"vrrpdoctor_advert_send_errors_total",
 		"Adverts that could not be sent (e.g. EPERM from an OUTPUT firewall rule).",
-		instLabels, nil)
-	descReceived = prometheus.NewDesc("vrrpdoctor_adverts_received_total",
-		"Adverts read from the VRRP socket, by sender (vrrp_instance is empty when no instance runs the VRID).",
-		append(instLabels[:4:4], "src"), nil)
-	descDiscarded = prometheus.NewDesc("vrrpdoctor_adverts_discarded_total",
+		counter, instLabels}
+	descReceived = desc{"vrrpdoctor_adverts_received_total",
+		"Adverts read from the VRRP socket, by sender (without vrrp_instance when no instance runs the VRID).",
+		counter, append(instLabels[:4:4], "src")}
+	descDiscarded = desc{"vrrpdoctor_adverts_discarded_total",
 		"Received adverts that were not acted on, by reason.",
-		append(instLabels[:4:4], "reason"), nil)
-	descLastMaster = prometheus.NewDesc("vrrpdoctor_last_master_change_timestamp_seconds",
+		counter, append(instLabels[:4:4], "reason")}
+	descLastMaster = desc{"vrrpdoctor_last_master_change_timestamp_seconds",
 		"Time an instance last became Master or stopped being Master, in seconds since the epoch.",
-		[]string{"vrrp_instance"}, nil)
-	descWire = prometheus.NewDesc("vrrpdoctor_wire_adverts_total",
+		gauge, []string{"vrrp_instance"}}
+	descWire = desc{"vrrpdoctor_wire_adverts_total",
 		"Adverts seen on the wire (AF_PACKET, before the firewall) since the diagnosis started (it restarts on reload), by sender.",
-		flowLabels, nil)
-	descSocket = prometheus.NewDesc("vrrpdoctor_socket_adverts_total",
+		counter, flowLabels}
+	descSocket = desc{"vrrpdoctor_socket_adverts_total",
 		"Adverts that reached a VRRP socket (after the firewall) since the diagnosis started (it restarts on reload), by sender.",
-		flowLabels, nil)
-	descRatio = prometheus.NewDesc("vrrpdoctor_delivery_ratio",
+		counter, flowLabels}
+	descRatio = desc{"vrrpdoctor_delivery_ratio",
 		"Share of a sender's adverts seen on the wire that reached the VRRP socket (0 to 1).",
-		flowLabels, nil)
-	descFinding = prometheus.NewDesc("vrrpdoctor_finding_active",
+		gauge, flowLabels}
+	descFinding = desc{"vrrpdoctor_finding_active",
 		"1 while the diagnosis reports a finding with this ID and severity, 0 once it cleared.",
-		[]string{"id", "severity"}, nil)
-	descFindings = prometheus.NewDesc("vrrpdoctor_findings_active",
+		gauge, []string{"id", "severity"}}
+	descFindings = desc{"vrrpdoctor_findings_active",
 		"Number of findings the diagnosis reports, by severity.",
-		[]string{"severity"}, nil)
-	descBuild = prometheus.NewDesc("vrrpdoctor_build_info",
+		gauge, []string{"severity"}}
+	descBuild = desc{"vrrpdoctor_build_info",
 		"Version of the running vrrpdoctor; always 1.",
-		[]string{"version", "commit", "goversion"}, nil)
+		gauge, []string{"version", "commit", "goversion"}}
 )
 
 type instKey struct {
@@ -139,7 +158,7 @@ type findingKey struct {
 	severity diag.Severity
 }
 
-// Collector is a prometheus.Collector for a running vrrpdoctor.
+// Collector gathers the metrics of a running vrrpdoctor.
 type Collector struct {
 	src   Sources
 	build BuildInfo
@@ -198,20 +217,34 @@ func (c *Collector) Observe(e vrrpruntime.Event) {
 	}
 }
 
-// Describe sends the descriptions of every metric the Collector reports.
-func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{
-		descState, descPriority, descConfigured, descTransitions, descSent,
-		descSendErrors, descReceived, descDiscarded, descLastMaster, descWire,
-		descSocket, descRatio, descFinding, descFindings, descBuild,
-	} {
-		ch <- d
-	}
+// series is one sample: label values in the order of its desc's labels.
+type series struct {
+	values []string
+	v      float64
 }
 
-// Collect reads the sources and sends the current value of every metric.
-func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, c.build.Version, c.build.Commit, c.build.GoVersion)
+// family is a desc and its samples.
+type family struct {
+	d      desc
+	series []series
+}
+
+func (f *family) add(v float64, values ...string) {
+	f.series = append(f.series, series{values, v})
+}
+
+// gather reads the sources and returns every family, in a fixed order,
+// each with its series sorted by label values.
+func (c *Collector) gather() []*family {
+	fam := func(d desc) *family { return &family{d: d} }
+	var (
+		state, prio, conf         = fam(descState), fam(descPriority), fam(descConfigured)
+		trans, sent, sendErr      = fam(descTransitions), fam(descSent), fam(descSendErrors)
+		recv, disc, last          = fam(descReceived), fam(descDiscarded), fam(descLastMaster)
+		wire, sock, ratio         = fam(descWire), fam(descSocket), fam(descRatio)
+		finding, findings, buildF = fam(descFinding), fam(descFindings), fam(descBuild)
+	)
+	buildF.add(1, c.build.Version, c.build.Commit, c.build.GoVersion)
 	if c.src.Status != nil {
 		for _, in := range c.src.Status().Instances {
 			lv := instKey{in.Name, in.Interface, in.VRID, in.Family}.labels()
@@ -220,52 +253,53 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				if in.State == s {
 					v = 1
 				}
-				ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, append(lv, s.String())...)
+				state.add(v, append(lv[:4:4], s.String())...)
 			}
-			ch <- prometheus.MustNewConstMetric(descPriority, prometheus.GaugeValue, float64(in.Priority), lv...)
-			ch <- prometheus.MustNewConstMetric(descConfigured, prometheus.GaugeValue, float64(in.Configured), lv...)
+			prio.add(float64(in.Priority), lv...)
+			conf.add(float64(in.Configured), lv...)
 		}
 	}
-	c.collectCounters(ch)
+	c.mu.Lock()
+	for k, n := range c.transitions {
+		trans.add(float64(n), k.instance, k.from, k.to, k.reason)
+	}
+	for k, n := range c.sent {
+		sent.add(float64(n), k.labels()...)
+	}
+	for k, n := range c.sendErrors {
+		sendErr.add(float64(n), k.labels()...)
+	}
+	for k, n := range c.received {
+		recv.add(float64(n), append(k.inst.labels(), k.src.String())...)
+	}
+	for k, n := range c.discarded {
+		disc.add(float64(n), append(k.inst.labels(), k.reason)...)
+	}
+	for inst, t := range c.lastMaster {
+		last.add(float64(t.UnixNano())/1e9, inst)
+	}
+	c.mu.Unlock()
 	if c.src.Flows != nil {
 		for _, f := range c.src.Flows() {
 			lv := []string{f.Interface, strconv.Itoa(int(f.VRID)), familyName(f.Family), f.Src.String()}
-			ch <- prometheus.MustNewConstMetric(descWire, prometheus.CounterValue, float64(f.Wire), lv...)
-			ch <- prometheus.MustNewConstMetric(descSocket, prometheus.CounterValue, float64(f.Socket), lv...)
+			wire.add(float64(f.Wire), lv...)
+			sock.add(float64(f.Socket), lv...)
 			if f.DeliveryRatio >= 0 {
-				ch <- prometheus.MustNewConstMetric(descRatio, prometheus.GaugeValue, f.DeliveryRatio, lv...)
+				ratio.add(f.DeliveryRatio, lv...)
 			}
 		}
 	}
 	if c.src.Findings != nil {
-		c.collectFindings(ch, c.src.Findings())
+		c.gatherFindings(finding, findings, c.src.Findings())
 	}
+	out := []*family{state, prio, conf, trans, sent, sendErr, recv, disc, last, wire, sock, ratio, finding, findings, buildF}
+	for _, f := range out {
+		slices.SortFunc(f.series, func(a, b series) int { return slices.Compare(a.values, b.values) })
+	}
+	return out
 }
 
-func (c *Collector) collectCounters(ch chan<- prometheus.Metric) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, n := range c.transitions {
-		ch <- prometheus.MustNewConstMetric(descTransitions, prometheus.CounterValue, float64(n), k.instance, k.from, k.to, k.reason)
-	}
-	for k, n := range c.sent {
-		ch <- prometheus.MustNewConstMetric(descSent, prometheus.CounterValue, float64(n), k.labels()...)
-	}
-	for k, n := range c.sendErrors {
-		ch <- prometheus.MustNewConstMetric(descSendErrors, prometheus.CounterValue, float64(n), k.labels()...)
-	}
-	for k, n := range c.received {
-		ch <- prometheus.MustNewConstMetric(descReceived, prometheus.CounterValue, float64(n), append(k.inst.labels(), k.src.String())...)
-	}
-	for k, n := range c.discarded {
-		ch <- prometheus.MustNewConstMetric(descDiscarded, prometheus.CounterValue, float64(n), append(k.inst.labels(), k.reason)...)
-	}
-	for inst, t := range c.lastMaster {
-		ch <- prometheus.MustNewConstMetric(descLastMaster, prometheus.GaugeValue, float64(t.UnixNano())/1e9, inst)
-	}
-}
-
-func (c *Collector) collectFindings(ch chan<- prometheus.Metric, fs []diag.Finding) {
+func (c *Collector) gatherFindings(finding, findings *family, fs []diag.Finding) {
 	active := map[findingKey]bool{}
 	count := map[diag.Severity]int{}
 	for _, f := range fs {
@@ -289,11 +323,75 @@ func (c *Collector) collectFindings(ch chan<- prometheus.Metric, fs []diag.Findi
 		if active[k] {
 			v = 1
 		}
-		ch <- prometheus.MustNewConstMetric(descFinding, prometheus.GaugeValue, v, k.id, k.severity.String())
+		finding.add(v, k.id, k.severity.String())
 	}
 	for _, s := range activeSeverities {
-		ch <- prometheus.MustNewConstMetric(descFindings, prometheus.GaugeValue, float64(count[s]), s.String())
+		findings.add(float64(count[s]), s.String())
 	}
+}
+
+// WriteTo writes every metric in the Prometheus text exposition format
+// (version 0.0.4). Metrics without a series are left out.
+func (c *Collector) WriteTo(w io.Writer) (int64, error) {
+	var b strings.Builder
+	for _, f := range c.gather() {
+		writeFamily(&b, f)
+	}
+	n, err := io.WriteString(w, b.String())
+	return int64(n), err
+}
+
+func writeFamily(b *strings.Builder, f *family) {
+	if len(f.series) == 0 {
+		return
+	}
+	b.WriteString("# HELP " + f.d.name + " " + escapeHelp(f.d.help) + "\n")
+	b.WriteString("# TYPE " + f.d.name + " " + f.d.typ + "\n")
+	for _, s := range f.series {
+		writeSeries(b, f.d.name, f.d.labels, s.values, s.v)
+	}
+}
+
+// writeSeries writes one sample, its labels sorted by name as
+// client_golang writes them.
+func writeSeries(b *strings.Builder, name string, labels, values []string, v float64) {
+	b.WriteString(name)
+	if len(labels) > 0 {
+		order := make([]int, len(labels))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortFunc(order, func(x, y int) int { return strings.Compare(labels[x], labels[y]) })
+		b.WriteByte('{')
+		n := 0
+		for _, i := range order {
+			if values[i] == "" {
+				continue // an empty label is no label to Prometheus
+			}
+			if n > 0 {
+				b.WriteByte(',')
+			}
+			n++
+			b.WriteString(labels[i] + `="` + escapeLabel(values[i]) + `"`)
+		}
+		b.WriteByte('}')
+	}
+	b.WriteByte(' ')
+	b.WriteString(formatFloat(v))
+	b.WriteByte('\n')
+}
+
+var (
+	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
+	labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
+)
+
+func escapeHelp(s string) string  { return helpEscaper.Replace(s) }
+func escapeLabel(s string) string { return labelEscaper.Replace(s) }
+
+// formatFloat writes a sample value as the exposition format wants it.
+func formatFloat(v float64) string {
+	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
 // familyName is the family label: "ipv4" or "ipv6".

@@ -1,16 +1,23 @@
 package metrics
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/vrrpdoctor/vrrpdoctor/diag"
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/router"
@@ -21,6 +28,43 @@ var (
 	peer = netip.MustParseAddr("198.51.100.1")
 	self = netip.MustParseAddr("198.51.100.2")
 )
+
+// parse reads the exposition format with Prometheus's own parser.
+func parse(r io.Reader) ([]*dto.MetricFamily, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	m, err := p.TextToMetricFamilies(r)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*dto.MetricFamily, 0, len(m))
+	for _, mf := range m {
+		out = append(out, mf)
+	}
+	slices.SortFunc(out, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return out, nil
+}
+
+func findFamily(fams []*dto.MetricFamily, name string) *dto.MetricFamily {
+	for _, mf := range fams {
+		if mf.GetName() == name {
+			return mf
+		}
+	}
+	return nil
+}
+
+// gatherer makes c's output a prometheus.Gatherer, parsed by Prometheus's
+// text parser, for client_golang's testutil and linter.
+func gatherer(t *testing.T, c *Collector) prometheus.Gatherer {
+	t.Helper()
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		var b bytes.Buffer
+		if _, err := c.WriteTo(&b); err != nil {
+			return nil, err
+		}
+		return parse(&b)
+	})
+}
 
 // fake holds what the sources return; tests change it between scrapes.
 type fake struct {
@@ -77,7 +121,7 @@ func observeSome(c *Collector) {
 func TestLint(t *testing.T) {
 	c := New(newFake().sources(), BuildInfo{Version: "1.0.0", Commit: "abc", GoVersion: "go1.26"})
 	observeSome(c)
-	problems, err := testutil.CollectAndLint(c)
+	problems, err := testutil.GatherAndLint(gatherer(t, c))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,9 +151,9 @@ vrrpdoctor_adverts_sent_total{family="ipv4",interface="eth0",vrid="51",vrrp_inst
 # HELP vrrpdoctor_advert_send_errors_total Adverts that could not be sent (e.g. EPERM from an OUTPUT firewall rule).
 # TYPE vrrpdoctor_advert_send_errors_total counter
 vrrpdoctor_advert_send_errors_total{family="ipv4",interface="eth0",vrid="51",vrrp_instance="VI_1"} 1
-# HELP vrrpdoctor_adverts_received_total Adverts read from the VRRP socket, by sender (vrrp_instance is empty when no instance runs the VRID).
+# HELP vrrpdoctor_adverts_received_total Adverts read from the VRRP socket, by sender (without vrrp_instance when no instance runs the VRID).
 # TYPE vrrpdoctor_adverts_received_total counter
-vrrpdoctor_adverts_received_total{family="ipv4",interface="eth0",src="198.51.100.1",vrid="9",vrrp_instance=""} 1
+vrrpdoctor_adverts_received_total{family="ipv4",interface="eth0",src="198.51.100.1",vrid="9"} 1
 vrrpdoctor_adverts_received_total{family="ipv4",interface="eth0",src="198.51.100.1",vrid="51",vrrp_instance="VI_1"} 2
 # HELP vrrpdoctor_adverts_discarded_total Received adverts that were not acted on, by reason.
 # TYPE vrrpdoctor_adverts_discarded_total counter
@@ -145,7 +189,7 @@ vrrpdoctor_build_info{commit="abc",goversion="go1.26",version="1.0.0"} 1
 		"vrrpdoctor_delivery_ratio", "vrrpdoctor_finding_active", "vrrpdoctor_findings_active",
 		"vrrpdoctor_build_info",
 	}
-	if err := testutil.CollectAndCompare(c, strings.NewReader(want), names...); err != nil {
+	if err := testutil.GatherAndCompare(gatherer(t, c), strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
 	}
 
@@ -162,7 +206,7 @@ vrrpdoctor_finding_active{id="split-brain",severity="critical"} 0
 # TYPE vrrpdoctor_delivery_ratio gauge
 vrrpdoctor_delivery_ratio{family="ipv4",interface="eth0",src="198.51.100.1",vrid="51"} 1
 `
-	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "vrrpdoctor_finding_active", "vrrpdoctor_delivery_ratio"); err != nil {
+	if err := testutil.GatherAndCompare(gatherer(t, c), strings.NewReader(want), "vrrpdoctor_finding_active", "vrrpdoctor_delivery_ratio"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -182,8 +226,8 @@ func TestMonitorSources(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := New(tc.src, BuildInfo{Version: "dev"})
-			if n := testutil.CollectAndCount(c); n != tc.want {
-				t.Errorf("%d series, want %d", n, tc.want)
+			if n, err := testutil.GatherAndCount(gatherer(t, c)); err != nil || n != tc.want {
+				t.Errorf("%d series (%v), want %d", n, err, tc.want)
 			}
 		})
 	}
@@ -191,30 +235,43 @@ func TestMonitorSources(t *testing.T) {
 
 func TestHandler(t *testing.T) {
 	c := New(newFake().sources(), BuildInfo{Version: "dev"})
-	reg, err := NewRegistry(c)
+	var healthErr error
+	h := Handler(c, func() error { return healthErr })
+	get := func(path string) (int, string) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	code, body := get("/metrics")
+	if code != 200 || !strings.Contains(body, `vrrpdoctor_finding_active{id="split-brain",severity="critical"} 1`) {
+		t.Errorf("/metrics: %d\n%s", code, body)
+	}
+	// The whole page, process metrics included, parses and lints.
+	fams, err := parse(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v\n%s", err, body)
+	}
+	for _, name := range []string{"process_cpu_seconds_total", "process_resident_memory_bytes", "process_start_time_seconds", "process_open_fds"} {
+		mf := findFamily(fams, name)
+		if mf == nil || len(mf.GetMetric()) != 1 {
+			t.Errorf("/metrics lacks %s", name)
+			continue
+		}
+		m := mf.GetMetric()[0]
+		if v := m.GetGauge().GetValue() + m.GetCounter().GetValue(); v <= 0 && name != "process_cpu_seconds_total" {
+			t.Errorf("%s = %v", name, v)
+		}
+	}
+	if rss := findFamily(fams, "process_resident_memory_bytes"); rss != nil && rss.GetMetric()[0].GetGauge().GetValue() < 1<<20 {
+		t.Errorf("process_resident_memory_bytes %v: under 1 MiB", rss.GetMetric()[0].GetGauge().GetValue())
+	}
+	problems, err := promlint.New(strings.NewReader(body)).Lint()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var healthErr error
-	srv := httptest.NewServer(Handler(reg, func() error { return healthErr }))
-	defer srv.Close()
-	get := func(path string) (int, string) {
-		t.Helper()
-		resp, err := http.Get(srv.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, string(b)
-	}
-	code, body := get("/metrics")
-	if code != 200 || !strings.Contains(body, `vrrpdoctor_finding_active{id="split-brain",severity="critical"} 1`) ||
-		!strings.Contains(body, "process_resident_memory_bytes") {
-		t.Errorf("/metrics: %d\n%s", code, body)
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
 	}
 	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz healthy: %d %q", code, body)
