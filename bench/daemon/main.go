@@ -1,0 +1,338 @@
+// Command daemon measures `vrrpdoctor run` as a long-running daemon against
+// keepalived on the same configuration, side by side in a network-namespace
+// lab (issue 8 item 7), and prints the figures and ratios of one run:
+//
+//   - idle: one instance (VRRPv2, advert_int 1, Master), CPU over -minutes
+//     and peak RSS;
+//   - busy: 100 instances (VRRPv3, advert_int 0.1, Master), CPU over -busy
+//     and peak RSS.
+//
+// The subjects run at the same time, each in its own pair of namespaces
+// (the Master, and an empty peer on the other end of its veth): vrrpdoctor
+// as shipped (self-diagnosis on), vrrpdoctor --no-diagnose, and keepalived
+// (its parent and VRRP child processes added up). CPU is utime+stime of
+// every process of the subject over the window, peak RSS the sum of their
+// VmHWM.
+//
+// It is a benchmark, not a test: it prints and never fails on a target.
+// Run it through bench/daemon.sh, as root.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab"
+)
+
+var (
+	bin     = flag.String("bin", "", "vrrpdoctor binary (required)")
+	minutes = flag.Float64("minutes", 10, "length of the idle CPU window, in minutes")
+	busyFor = flag.Duration("busy", time.Minute, "length of the CPU window with 100 instances at 0.1 s")
+	only    = flag.String("only", "", "run only: idle or busy")
+	warmup  = flag.Duration("warmup", 5*time.Second, "time after the start before the CPU window opens (start-up, GARP bursts, first diagnosis window)")
+)
+
+// subject is one daemon under test.
+type subject struct {
+	name string
+	impl string // vrrpdoctor or keepalived
+	args []string
+}
+
+var subjects = []subject{
+	{"vrrpdoctor", "vrrpdoctor", nil},
+	{"vrrpdoctor --no-diagnose", "vrrpdoctor", []string{"--no-diagnose"}},
+	{"keepalived", "keepalived", nil},
+}
+
+// result is what one subject used in one phase.
+type result struct {
+	cpuSec  float64 // CPU seconds over the window
+	pct     float64 // percent of one core
+	rssKiB  int     // peak RSS, processes added up
+	procs   int
+	running bool // every process still ran at the end
+}
+
+func main() {
+	flag.Parse()
+	if *bin == "" {
+		fmt.Fprintln(os.Stderr, "daemon: -bin vrrpdoctor is required (use bench/daemon.sh)")
+		os.Exit(2)
+	}
+	abs, err := filepath.Abs(*bin)
+	if err != nil {
+		fatal(err)
+	}
+	*bin = abs
+	lab, err := netlab.New(netlab.Options{Prefix: "vdd"})
+	if err != nil {
+		fatal(err)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		lab.Close()
+		os.Exit(130)
+	}()
+	defer lab.Close()
+
+	idleWin := time.Duration(*minutes * float64(time.Minute))
+	var idle, busy map[string]result
+	if *only == "" || *only == "idle" {
+		fmt.Printf("== idle: 1 instance (VRRPv2, advert_int 1, Master), CPU over %v\n", idleWin)
+		idle = phase(lab, 1, 2, time.Second, idleWin)
+		report(idle)
+	}
+	if *only == "" || *only == "busy" {
+		fmt.Printf("== busy: 100 instances (VRRPv3, advert_int 0.1, Master), CPU over %v\n", *busyFor)
+		busy = phase(lab, 100, 3, 100*time.Millisecond, *busyFor)
+		report(busy)
+	}
+	if idle != nil && busy != nil {
+		summary(idle, busy)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "daemon:", err)
+	os.Exit(1)
+}
+
+// conf renders a keepalived.conf of n Master instances.
+func conf(n, version int, advert time.Duration) string {
+	var inst []netlab.VRRPInstance
+	for i := 1; i <= n; i++ {
+		vip := "198.51.100.100/24"
+		if n > 1 {
+			vip = fmt.Sprintf("203.0.113.%d/24", i)
+		}
+		inst = append(inst, netlab.VRRPInstance{
+			Interface: "eth0", VRID: i, Version: version, Priority: 150, AdvertInt: advert,
+			State: "MASTER", VIPs: []string{vip},
+		})
+	}
+	c, err := netlab.KeepalivedConfig{RouterID: "bench", Instances: inst}.Render()
+	if err != nil {
+		fatal(err)
+	}
+	return c
+}
+
+// pair adds a Master host and an empty peer joined by a veth pair.
+func pair(lab *netlab.Lab) *netlab.Host {
+	n := len(lab.Hosts())
+	m, err := lab.AddHost(fmt.Sprintf("m%d", n))
+	if err != nil {
+		fatal(err)
+	}
+	p, err := lab.AddHost(fmt.Sprintf("p%d", n))
+	if err != nil {
+		fatal(err)
+	}
+	if err := lab.Link(m, "eth0", p, "eth0"); err != nil {
+		fatal(err)
+	}
+	for i, h := range []*netlab.Host{m, p} {
+		if err := h.AddAddr("eth0", netlab.LANAddr4(i+1)); err != nil {
+			fatal(err)
+		}
+	}
+	return m
+}
+
+// start runs s on h with the configuration text.
+func start(h *netlab.Host, s subject, text string) *netlab.Process {
+	if s.impl == "keepalived" {
+		k, err := h.StartKeepalived(text)
+		if err != nil {
+			fatal(err)
+		}
+		return k.Process
+	}
+	path := h.Lab().Path(h.Name() + ".conf")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		fatal(err)
+	}
+	p, err := h.Start(*bin, append([]string{"run", "-c", path}, s.args...)...)
+	if err != nil {
+		fatal(err)
+	}
+	return p
+}
+
+// phase runs every subject at once with n instances and measures CPU over
+// win after the warm-up.
+func phase(lab *netlab.Lab, n, version int, advert time.Duration, win time.Duration) map[string]result {
+	text := conf(n, version, advert)
+	procs := make([]*netlab.Process, len(subjects))
+	for i, s := range subjects {
+		procs[i] = start(pair(lab), s, text)
+	}
+	time.Sleep(*warmup)
+	trees := make([][]int, len(subjects))
+	before := make([]int, len(subjects))
+	for i, p := range procs {
+		trees[i] = procTree(p.PID())
+		before[i] = cpuTicks(trees[i])
+	}
+	t0 := time.Now()
+	time.Sleep(win)
+	elapsed := time.Since(t0).Seconds()
+	out := map[string]result{}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i, s := range subjects {
+		after := cpuTicks(trees[i])
+		r := result{procs: len(trees[i]), running: !procs[i].Exited()}
+		for _, pid := range trees[i] {
+			r.rssKiB += statusKB(pid, "VmHWM:")
+		}
+		r.cpuSec = float64(after-before[i]) / float64(userHZ)
+		r.pct = r.cpuSec / elapsed * 100
+		out[s.name] = r
+		wg.Go(func() {
+			procs[i].Stop(10 * time.Second)
+			if !r.running {
+				mu.Lock()
+				fmt.Printf("   %s exited during the window:\n%s\n", s.name, lastLines(procs[i].Log(), 10))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func report(res map[string]result) {
+	fmt.Printf("   %-26s %10s %12s %14s %6s\n", "subject", "CPU s", "% of a core", "peak RSS KiB", "procs")
+	for _, s := range subjects {
+		r := res[s.name]
+		fmt.Printf("   %-26s %10.2f %11.3f%% %14d %6d\n", s.name, r.cpuSec, r.pct, r.rssKiB, r.procs)
+	}
+	k := res["keepalived"]
+	for _, s := range subjects[:2] {
+		r := res[s.name]
+		fmt.Printf("   %-26s CPU ratio %s, RSS ratio %.2f\n", s.name+"/keepalived:", ratio(r.cpuSec, k.cpuSec), float64(r.rssKiB)/float64(max(k.rssKiB, 1)))
+	}
+}
+
+// summary checks issue 8's targets: RSS below keepalived's processes
+// combined, CPU no more than keepalived's.
+func summary(idle, busy map[string]result) {
+	fmt.Println("== targets (issue 8): RSS below keepalived's processes combined; CPU no more than keepalived's")
+	for _, s := range subjects[:2] {
+		for _, ph := range []struct {
+			name string
+			res  map[string]result
+		}{{"1 instance", idle}, {"100 instances", busy}} {
+			r, k := ph.res[s.name], ph.res["keepalived"]
+			fmt.Printf("   %-26s %-14s RSS %6d vs %6d KiB: %-7s CPU %8.2f vs %8.2f s: %s\n", s.name, ph.name,
+				r.rssKiB, k.rssKiB, verdict(r.rssKiB < k.rssKiB), r.cpuSec, k.cpuSec, verdict(r.cpuSec <= k.cpuSec))
+		}
+	}
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
+
+func ratio(a, b float64) string {
+	if b <= 0 {
+		return "n/a (keepalived used no measurable CPU)"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
+
+// userHZ is USER_HZ on Linux: the unit of utime and stime.
+const userHZ = 100
+
+// procTree returns pid and its descendants.
+func procTree(pid int) []int {
+	out := []int{pid}
+	entries, _ := os.ReadDir("/proc")
+	children := map[int][]int{}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		_, rest, _ := strings.Cut(string(b), ") ")
+		f := strings.Fields(rest)
+		if len(f) > 1 {
+			pp, _ := strconv.Atoi(f[1])
+			children[pp] = append(children[pp], p)
+		}
+	}
+	for i := 0; i < len(out); i++ {
+		out = append(out, children[out[i]]...)
+	}
+	return out
+}
+
+// statusKB reads a "VmHWM:"-style field of /proc/PID/status, in KiB.
+func statusKB(pid int, field string) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, field) {
+			f := strings.Fields(l)
+			if len(f) >= 2 {
+				n, _ := strconv.Atoi(f[1])
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+// cpuTicks returns the CPU time of the processes in clock ticks (threads
+// included, also those that ended).
+func cpuTicks(pids []int) int {
+	total := 0
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		_, rest, _ := strings.Cut(string(b), ") ")
+		f := strings.Fields(rest)
+		if len(f) < 15 {
+			continue
+		}
+		// utime, stime, and cutime, cstime: children waited for (the
+		// nft, iptables-save or scripts a daemon ran).
+		for _, i := range []int{11, 12, 13, 14} {
+			n, _ := strconv.Atoi(f[i])
+			total += n
+		}
+	}
+	return total
+}
+
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
