@@ -299,8 +299,10 @@ func TestDaemonMonitor(t *testing.T) {
 
 // TestDaemonReload: SIGHUP with a broken configuration keeps the
 // daemon running as Master, the VIP in place, with its file:line logged;
-// SIGHUP with a changed priority applies it (metrics show the new
-// priority, the daemon is Master again).
+// SIGHUP with a changed priority and one instance removed applies the
+// priority (metrics show it, the daemon is Master again) and the removed
+// instance resigns at once (priority 0: keepalived takes its VIP within
+// Skew_Time; a removes it).
 func TestDaemonReload(t *testing.T) {
 	t.Parallel()
 	lab := netlabtest.New(t, "keepalived")
@@ -309,15 +311,26 @@ func TestDaemonReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tl := &timeline{}
-	tl.watch(t, a, daemonVIP)
-	tl.watch(t, b, daemonVIP)
-	if _, err := b.StartKeepalived(renderConf(t, "b", "", daemonSplitInstance(100))); err != nil {
+	// VI_52 stays (its priority changes), VI_53 is removed by the last
+	// reload.
+	vip53 := netip.MustParseAddr("198.51.100.153")
+	inst53 := func(prio int) netlab.VRRPInstance {
+		in := daemonSplitInstance(prio)
+		in.VRID, in.VIPs = 53, []string{vip53.String() + "/24"}
+		return in
+	}
+	tl, tl53 := &timeline{}, &timeline{}
+	for _, h := range []*netlab.Host{a, b} {
+		tl.watch(t, h, daemonVIP)
+		tl53.watch(t, h, vip53)
+	}
+	if _, err := b.StartKeepalived(renderConf(t, "b", "", daemonSplitInstance(100), inst53(100))); err != nil {
 		t.Fatal(err)
 	}
 	path := lab.Path("a-run.conf")
-	p := startRun(t, a, path, renderConf(t, "a", "", daemonSplitInstance(150)), "--metrics-address", daemonMetrics)
+	p := startRun(t, a, path, renderConf(t, "a", "", daemonSplitInstance(150), inst53(150)), "--metrics-address", daemonMetrics)
 	mastered := tl.waitHolder(t, 10*time.Second, "a", "startup")
+	tl53.waitHolder(t, 10*time.Second, "a", "startup")
 	write := func(conf string) {
 		t.Helper()
 		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
@@ -340,8 +353,8 @@ func TestDaemonReload(t *testing.T) {
 		t.Fatal("vrrpdoctor exited on a broken configuration")
 	}
 	waitMetrics(t, a, 10*time.Second, "still Master at priority 150", func(body string) bool {
-		m, _ := sample(body, "vrrpdoctor_instance_state", "state=MASTER")
-		prio, _ := sample(body, "vrrpdoctor_instance_priority")
+		m, _ := sample(body, "vrrpdoctor_instance_state", "state=MASTER", "vrrp_instance=VI_52")
+		prio, _ := sample(body, "vrrpdoctor_instance_priority", "vrrp_instance=VI_52")
 		return m == 1 && prio == 150
 	})
 	for _, e := range tl.snapshot() {
@@ -354,12 +367,26 @@ func TestDaemonReload(t *testing.T) {
 	if err := p.WaitLog(10*time.Second, `msg="configuration reloaded"`); err != nil {
 		t.Fatal(err)
 	}
+	// The removed instance resigned: priority 0, so keepalived takes its
+	// VIP after Skew_Time rather than Master_Down_Interval, and a removed
+	// its address.
+	resigned := time.Now()
+	tl53.waitHolder(t, 5*time.Second, "b", "removed instance resigned")
+	if took := time.Since(resigned); took > 2*time.Second {
+		t.Errorf("keepalived took %v to take over the removed instance's VIP: no priority-0 advert?", took)
+	}
+	if held, err := a.HasAddr(vip53); err != nil || held {
+		t.Errorf("the removed instance's VIP is left on a (%v)", err)
+	}
 	body := waitMetrics(t, a, 10*time.Second, "priority 200 applied", func(body string) bool {
-		m, _ := sample(body, "vrrpdoctor_instance_state", "state=MASTER")
-		prio, _ := sample(body, "vrrpdoctor_instance_priority")
+		m, _ := sample(body, "vrrpdoctor_instance_state", "state=MASTER", "vrrp_instance=VI_52")
+		prio, _ := sample(body, "vrrpdoctor_instance_priority", "vrrp_instance=VI_52")
 		return m == 1 && prio == 200
 	})
 	t.Logf("after the priority change:\n%s", vrrpSeries(body))
+	if _, ok := sample(body, "vrrpdoctor_instance_state", "vrrp_instance=VI_53"); ok {
+		t.Error("the removed instance is still reported")
+	}
 	time.Sleep(4 * daemonSplitAdvert)
 	// Known limit of vrrpcore/runtime's Reload: an instance whose
 	// priority changed is restarted (priority 0, VIP removed, started
