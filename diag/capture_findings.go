@@ -94,14 +94,16 @@ func sortedAddrs(as []netip.Addr) []netip.Addr {
 	return slices.Compact(s)
 }
 
-// firewallFix returns the narrow rules that let adverts of the family in.
+// firewallFix says how to let adverts of the family in: with vrrpdoctor on
+// each node, which knows the firewall in use, or by hand.
 func firewallFix(family uint8) string {
+	const lead = `On every node, run vrrpdoctor check (it names the rule that drops the adverts) and vrrpdoctor fix-firewall --apply (it adds the narrow rule to the firewall the node runs). `
 	if family == 6 {
-		return `On every node, let VRRP (IP protocol 112) to ff02::12 in, e.g.
+		return lead + `By hand, let VRRP (IP protocol 112) to ff02::12 in where the drop is — an accept ends only its own base chain, so it must be in the chain that drops (firewalld: in firewalld), e.g.
   nft insert rule inet filter input meta nfproto ipv6 meta l4proto 112 ip6 daddr ff02::12 accept
   firewalld: firewall-cmd --permanent --add-rich-rule='rule family="ipv6" destination address="ff02::12" protocol value="vrrp" accept' && firewall-cmd --reload`
 	}
-	return `On every node, let VRRP (IP protocol 112) to 224.0.0.18 in, e.g.
+	return lead + `By hand, let VRRP (IP protocol 112) to 224.0.0.18 in where the drop is — an accept ends only its own base chain, so it must be in the chain that drops (firewalld: in firewalld), e.g.
   nft insert rule inet filter input ip protocol 112 ip daddr 224.0.0.18 accept
   iptables -I INPUT -p 112 -d 224.0.0.18 -j ACCEPT
   firewalld: firewall-cmd --permanent --add-rich-rule='rule family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept' && firewall-cmd --reload`
