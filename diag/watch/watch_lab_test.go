@@ -42,6 +42,15 @@ type labPair struct {
 
 func newLabPair(t *testing.T, advertInt time.Duration, programs ...string) *labPair {
 	t.Helper()
+	return newLabPairWith(t, func(i int) netlab.VRRPInstance {
+		return netlab.VRRPInstance{Interface: "eth0", VRID: 51, Version: 3, Priority: 150 - 50*i, AdvertInt: advertInt, VIPs: []string{labVIP.String() + "/24"}}
+	}, programs...)
+}
+
+// newLabPairWith starts keepalived on a (i 0) and b (i 1) with the
+// instance inst(i) and waits until a is master and b backup.
+func newLabPairWith(t *testing.T, inst func(i int) netlab.VRRPInstance, programs ...string) *labPair {
+	t.Helper()
 	lab := netlabtest.New(t, append([]string{"keepalived"}, programs...)...)
 	a, b, err := lab.Pair()
 	if err != nil {
@@ -49,8 +58,7 @@ func newLabPair(t *testing.T, advertInt time.Duration, programs ...string) *labP
 	}
 	p := &labPair{lab: lab, a: a, b: b}
 	for i, h := range []*netlab.Host{a, b} {
-		in := netlab.VRRPInstance{Interface: "eth0", VRID: 51, Version: 3, Priority: 150 - 50*i, AdvertInt: advertInt, VIPs: []string{labVIP.String() + "/24"}}
-		k, err := h.StartKeepalivedConfig(netlab.KeepalivedConfig{RouterID: h.Name(), Instances: []netlab.VRRPInstance{in}})
+		k, err := h.StartKeepalivedConfig(netlab.KeepalivedConfig{RouterID: h.Name(), Instances: []netlab.VRRPInstance{inst(i)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,10 +68,11 @@ func newLabPair(t *testing.T, advertInt time.Duration, programs ...string) *labP
 			p.kb = k
 		}
 	}
-	if err := p.kb.WaitState(20*time.Second, "VI_51", "BACKUP"); err != nil {
+	name := fmt.Sprintf("VI_%d", inst(1).VRID)
+	if err := p.kb.WaitState(20*time.Second, name, "BACKUP"); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.ka.WaitState(20*time.Second, "VI_51", "MASTER"); err != nil {
+	if err := p.ka.WaitState(20*time.Second, name, "MASTER"); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -390,6 +399,46 @@ func TestWatchLabIdleCost(t *testing.T) {
 	}
 	if share >= 1 {
 		t.Errorf("watcher used %.2f%% of a core at idle, want under 1%%", share)
+	}
+}
+
+// TestWatchLabHealthy: no false alarm on healthy keepalived pairs — VRRPv2,
+// IPv6 and unicast — over four windows, on the backup (Monitor mode) and
+// on the master; every peer's adverts all delivered.
+func TestWatchLabHealthy(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		peer string // the other node's advert source, seen from b
+		inst func(i int) netlab.VRRPInstance
+	}{
+		{"v2", "198.51.100.1", func(i int) netlab.VRRPInstance {
+			return netlab.VRRPInstance{Interface: "eth0", VRID: 51, Version: 2, Priority: 150 - 50*i, AdvertInt: time.Second, VIPs: []string{labVIP.String() + "/24"}}
+		}},
+		{"ipv6", "", func(i int) netlab.VRRPInstance {
+			return netlab.VRRPInstance{Interface: "eth0", VRID: 52, Version: 3, Priority: 150 - 50*i, AdvertInt: 250 * time.Millisecond, VIPs: []string{"2001:db8::100/64"}}
+		}},
+		{"unicast", "198.51.100.1", func(i int) netlab.VRRPInstance {
+			self, other := netlab.LANAddr4(i+1), netlab.LANAddr4(2-i)
+			return netlab.VRRPInstance{Interface: "eth0", VRID: 53, Version: 3, Priority: 150 - 50*i, AdvertInt: 250 * time.Millisecond, VIPs: []string{labVIP.String() + "/24"},
+				UnicastSrc: strings.TrimSuffix(self, "/24"), UnicastPeers: []string{strings.TrimSuffix(other, "/24")}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := newLabPairWith(t, tc.inst)
+			wb := startWatch(t, p.b, p.kb.ConfigPath, true, "VRRPDOCTOR_WATCH_QUIET=1")
+			wa := startWatch(t, p.a, p.ka.ConfigPath, true, "VRRPDOCTOR_WATCH_QUIET=1")
+			time.Sleep(4*wb.current().Window + 2*time.Second)
+			for name, w := range map[string]*watchProc{"a": wa, "b": wb} {
+				if cs := w.all(); len(cs) > 0 {
+					t.Errorf("%s: changes on a healthy pair\n%s", name, changeList(cs))
+				}
+			}
+			fs := wb.current().Flows
+			if len(fs) != 1 || fs[0].DeliveryRatio != 1 || fs[0].Socket == 0 || tc.peer != "" && fs[0].Src.String() != tc.peer {
+				t.Errorf("b's flows %+v", fs)
+			}
+		})
 	}
 }
 
