@@ -58,6 +58,7 @@ type Daemon struct {
 	scripts   map[string]*scriptPlan
 	warnings  []keepalived.Warning
 	instances map[string]*instance
+	groups    map[string]*syncGroup
 	sockets   map[sockKey]*vrrpSocket
 
 	trackMu  sync.RWMutex
@@ -77,6 +78,7 @@ func New(cfg *keepalived.Config, opts Options) (*Daemon, error) {
 		log:       opts.Logger,
 		enter:     opts.Enter,
 		instances: map[string]*instance{},
+		groups:    map[string]*syncGroup{},
 		sockets:   map[sockKey]*vrrpSocket{},
 		trackers:  map[string]*scriptTracker{},
 		senders:   map[string]*announce.Sender{},
@@ -216,6 +218,9 @@ func (d *Daemon) Reload(cfg *keepalived.Config) error {
 		old := in.currentPlan()
 		if np, ok := byName[name]; ok && old.sameRun(np, d.scripts, scripts) {
 			in.setPlan(np)
+			if np.sync != nil {
+				d.groups[np.sync.name].setPlan(np.sync)
+			}
 			kept[name] = true
 			continue
 		}
@@ -307,7 +312,16 @@ func (d *Daemon) startInstance(p *plan) error {
 		d.releaseSocket(key, sock)
 		return fmt.Errorf("vrrp_instance %s: %w", p.name, err)
 	}
-	in.notify = newNotifier(p.name, d.opts.NotifyTimeout, func() notifyPlan { return in.currentPlan().notify }, log)
+	in.notify = newNotifier(p.name, "INSTANCE", d.opts.NotifyTimeout, func() notifyPlan { return in.currentPlan().notify }, log)
+	if p.sync != nil {
+		g := d.groups[p.sync.name]
+		if g == nil {
+			g = newSyncGroup(p.sync, d.opts.NotifyTimeout, d.log)
+			d.groups[p.sync.name] = g
+		}
+		g.join(p.name, in.kick)
+		in.group = g
+	}
 	d.subscribe(in, p)
 	d.instances[p.name] = in
 	go in.run()
@@ -374,6 +388,13 @@ func (d *Daemon) stopInstances(list []*instance) {
 			delete(d.sockets, key)
 		}
 		delete(d.instances, p.name)
+		if g := in.group; g != nil {
+			g.leave(p.name)
+			if g.empty() && d.groups[g.name] == g {
+				g.notify.close()
+				delete(d.groups, g.name)
+			}
+		}
 	}
 }
 

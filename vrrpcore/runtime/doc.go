@@ -40,9 +40,14 @@
 //     and notify scripts run in order, each without a shell, as the
 //     script user, with a timeout (vrrpcore/scripts).
 //
+//   - the members of a vrrp_sync_group move together as keepalived's do
+//     (sync.go): one becoming Master takes the others along, one falling
+//     back to Backup too, one in FAULT puts all in FAULT; a take-over
+//     waits until every member wants Master; the group's notify scripts
+//     run with "GROUP name STATE 0".
+//
 // # Not implemented
 //
-// vrrp_sync_group state synchronisation (members run independently),
 // use_vmac, no_accept enforcement (keepalived adds firewall rules), IPsec
 // AH authentication, unicast_ttl other than 255 and per-peer TTL checks.
 // Each is reported as a warning when a configuration uses it, except AH,

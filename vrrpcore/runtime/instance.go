@@ -69,6 +69,7 @@ type instance struct {
 	plan   *plan // replaced on reload when only the notify scripts change
 
 	notify *notifier
+	group  *syncGroup // nil outside a vrrp_sync_group
 	// preexisting are the owner's addresses found configured at start.
 	preexisting map[netip.Addr]bool
 
@@ -132,6 +133,9 @@ func (in *instance) run() {
 	}
 	now := time.Now()
 	prio, fault := in.tracking(p)
+	if in.group != nil {
+		fault = in.group.setFault(p.name, fault)
+	}
 	var pre router.Ready
 	if fault {
 		pre = in.m.SetFault(now, true)
@@ -146,6 +150,9 @@ func (in *instance) run() {
 	for {
 		in.exec(ready)
 		in.rxDst = netip.Addr{}
+		if in.group != nil {
+			in.group.update(p.name, in.m.State(), in.m.WantsMaster(), ready.Transitions)
+		}
 		if !ready.Deadline.Equal(armed) {
 			if err := in.timer.Set(ready.Deadline); err != nil {
 				// Not expected of a valid timerfd; keep the machine
@@ -160,7 +167,9 @@ func (in *instance) run() {
 		select {
 		case <-in.timer.C:
 			armed = time.Time{} // fired (or a stale wake-up: re-armed below)
-			ready = in.m.Tick(time.Now())
+			now := time.Now()
+			ready = in.syncHold(now)
+			appendReady(&ready, in.m.Tick(now))
 			continue
 		case pkt := <-in.rx:
 			in.rxDst = pkt.dst
@@ -243,6 +252,9 @@ func (in *instance) tracking(p *plan) (priority int, fault bool) {
 func (in *instance) retrack(now time.Time) router.Ready {
 	p := in.currentPlan()
 	prio, fault := in.tracking(p)
+	if in.group != nil {
+		fault = in.group.setFault(p.name, fault)
+	}
 	var r router.Ready
 	if fault != in.m.Faulted() {
 		appendReady(&r, in.m.SetFault(now, fault))
@@ -250,8 +262,27 @@ func (in *instance) retrack(now time.Time) router.Ready {
 	if !in.m.Owner() && clampPriority(prio) != in.m.Priority() {
 		appendReady(&r, in.m.SetPriority(now, prio))
 	}
+	if in.group != nil {
+		switch in.group.takePending(p.name) {
+		case router.Master:
+			appendReady(&r, in.m.SyncMaster(now))
+		case router.Backup:
+			appendReady(&r, in.m.SyncBackup(now))
+		}
+		appendReady(&r, in.syncHold(now))
+	}
 	r.Deadline = in.m.Deadline()
 	return r
+}
+
+// syncHold holds the machine's take-overs while the other members of its
+// sync group do not all want to be Master, and releases them (a waiting
+// Backup becomes Master now) when they do.
+func (in *instance) syncHold(now time.Time) router.Ready {
+	if in.group == nil {
+		return router.Ready{}
+	}
+	return in.m.SetSyncHold(now, !in.group.othersWant(in.currentPlan().name))
 }
 
 func clampPriority(p int) uint8 { return uint8(min(max(p, 1), router.OwnerPriority-1)) }

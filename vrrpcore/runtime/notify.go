@@ -15,10 +15,11 @@ type notifyEvent struct {
 	priority uint8
 }
 
-// notifier runs an instance's notify scripts in the order of its state
-// changes, one at a time, off the instance's loop.
+// notifier runs an instance's (or sync group's) notify scripts in the
+// order of its state changes, one at a time, off the instance's loop.
 type notifier struct {
 	name    string
+	kind    string // "INSTANCE" or "GROUP", the generic notify's first argument
 	log     *slog.Logger
 	timeout time.Duration
 	queue   chan notifyEvent
@@ -28,8 +29,8 @@ type notifier struct {
 
 const notifyQueue = 32
 
-func newNotifier(name string, timeout time.Duration, plan func() notifyPlan, log *slog.Logger) *notifier {
-	n := &notifier{name: name, log: log, timeout: timeout, plan: plan,
+func newNotifier(name, kind string, timeout time.Duration, plan func() notifyPlan, log *slog.Logger) *notifier {
+	n := &notifier{name: name, kind: kind, log: log, timeout: timeout, plan: plan,
 		queue: make(chan notifyEvent, notifyQueue), done: make(chan struct{})}
 	go n.run()
 	return n
@@ -70,7 +71,7 @@ func (n *notifier) run() {
 			n.exec(specific, e.state)
 		}
 		if p.any != nil {
-			n.exec(p.any, e.state, "INSTANCE", n.name, e.state, strconv.Itoa(int(e.priority)))
+			n.exec(p.any, e.state, n.kind, n.name, e.state, strconv.Itoa(int(e.priority)))
 		}
 	}
 }

@@ -34,6 +34,9 @@ type plan struct {
 	// addresses are its own: those it found configured at startup are
 	// left in place when it stops.
 	owner bool
+	// sync is the instance's vrrp_sync_group, shared by its members; nil
+	// if none (or the group has a single member, which keepalived drops).
+	sync *groupPlan
 
 	notify notifyPlan
 	tracks []trackRef
@@ -68,7 +71,8 @@ type scriptPlan struct {
 func (p *plan) sameRun(q *plan, ps, qs map[string]*scriptPlan) bool {
 	if p.name != q.name || p.ifname != q.ifname || p.family != q.family || p.group != q.group ||
 		p.garpInterval != q.garpInterval || p.gnaInterval != q.gnaInterval ||
-		!reflect.DeepEqual(p.rc, q.rc) || !slices.Equal(p.tracks, q.tracks) || len(p.vips) != len(q.vips) {
+		!reflect.DeepEqual(p.rc, q.rc) || !slices.Equal(p.tracks, q.tracks) || len(p.vips) != len(q.vips) ||
+		!sameGroup(p.sync, q.sync) {
 		return false
 	}
 	for a, v := range p.vips {
@@ -101,6 +105,7 @@ type planner struct {
 	errs     keepalived.ErrorList
 	warnings []keepalived.Warning
 	scripts  map[string]*scriptPlan
+	groups   map[string]*groupPlan
 }
 
 func (pl *planner) errorf(pos keepalived.Pos, format string, args ...any) {
@@ -114,12 +119,9 @@ func (pl *planner) warnf(pos keepalived.Pos, format string, args ...any) {
 // makePlans plans every instance of cfg. The error, if not nil, is a
 // keepalived.ErrorList.
 func makePlans(cfg *keepalived.Config, host netHost) ([]*plan, map[string]*scriptPlan, []keepalived.Warning, error) {
-	pl := &planner{cfg: cfg, host: host, scripts: map[string]*scriptPlan{}}
+	pl := &planner{cfg: cfg, host: host, scripts: map[string]*scriptPlan{}, groups: map[string]*groupPlan{}}
 	if len(cfg.Instances) == 0 {
 		pl.errorf(keepalived.Pos{File: mainFile(cfg), Line: 1, Col: 1}, "no vrrp_instance to run")
-	}
-	for _, g := range cfg.SyncGroups {
-		pl.warnf(g.Pos, "vrrp_sync_group %s: vrrpdoctor runs its members as independent instances (no state synchronisation)", g.Name)
 	}
 	// Two instances with one VRID on one interface and family are refused
 	// by the configuration reader, as keepalived refuses them.
@@ -254,6 +256,11 @@ func (pl *planner) plan(inst *keepalived.Instance) *plan {
 	p.garpInterval, p.gnaInterval = pl.cfg.Global.GarpInterval, pl.cfg.Global.GnaInterval
 	p.notify = pl.notify(inst.Notify)
 	p.tracks = pl.tracks(inst)
+	if g := pl.cfg.SyncGroup(inst.SyncGroup); g != nil && len(g.Members) >= 2 {
+		p.sync = pl.group(g)
+		// The group's tracked objects count for every member.
+		p.tracks = append(p.tracks, pl.trackRefs(g.TrackInterfaces, g.TrackScripts)...)
+	}
 	if err := rc.Validate(); err != nil {
 		pl.errorf(inst.Pos, "vrrp_instance %s: %v", inst.Name, err)
 	}
@@ -317,14 +324,43 @@ func (pl *planner) tracks(inst *keepalived.Instance) []trackRef {
 	if !inst.DontTrackPrimary {
 		refs = append(refs, trackRef{iface: inst.Interface})
 	}
-	for _, ti := range inst.TrackInterfaces {
+	return append(refs, pl.trackRefs(inst.TrackInterfaces, inst.TrackScripts)...)
+}
+
+// group returns the plan of sync group g, made once.
+func (pl *planner) group(g *keepalived.SyncGroup) *groupPlan {
+	if gp, ok := pl.groups[g.Name]; ok {
+		return gp
+	}
+	gp := &groupPlan{name: g.Name, notify: pl.notify(g.Notify)}
+	for _, m := range g.Members {
+		gp.members = append(gp.members, m.Name)
+	}
+	slices.Sort(gp.members)
+	pl.groups[g.Name] = gp
+	return gp
+}
+
+// sameGroup reports whether two plans are in the same group (or none).
+func sameGroup(a, b *groupPlan) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.name == b.name && slices.Equal(a.members, b.members)
+}
+
+// trackRefs resolves the tracked interfaces and scripts of an instance or
+// sync group.
+func (pl *planner) trackRefs(ifaces []keepalived.TrackInterface, scripts []keepalived.TrackScript) []trackRef {
+	var refs []trackRef
+	for _, ti := range ifaces {
 		if _, err := pl.host.link(ti.Name); err != nil && !pl.cfg.Global.DynamicInterfaces {
 			pl.errorf(ti.Pos, "track_interface: %v", err)
 			continue
 		}
 		refs = append(refs, trackRef{iface: ti.Name, weight: ti.Weight, reverse: ti.Reverse})
 	}
-	for _, ts := range inst.TrackScripts {
+	for _, ts := range scripts {
 		sp := pl.script(ts)
 		if sp == nil {
 			continue
