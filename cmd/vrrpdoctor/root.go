@@ -75,6 +75,20 @@ through the classic case).`,
 	root.AddCommand(newFixFirewallCmd(s))
 	root.AddCommand(newLabCmd(s))
 	root.AddCommand(newGenDocsCmd())
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.Example = `  # bash, for this shell and for every new one
+  source <(vrrpdoctor completion bash)
+  vrrpdoctor completion bash > /etc/bash_completion.d/vrrpdoctor
+
+  # zsh and fish
+  vrrpdoctor completion zsh > "${fpath[1]}/_vrrpdoctor"
+  vrrpdoctor completion fish > ~/.config/fish/completions/vrrpdoctor.fish
+
+  # the deb and rpm packages install these already`
+		}
+	}
 	return root
 }
 
