@@ -38,8 +38,7 @@
 //   - track scripts run every interval with keepalived's rise/fall and
 //     weight rules, interfaces are followed through netlink link events,
 //     and notify scripts run in order, each without a shell, as the
-//     script user, with a timeout (vrrpcore/scripts).
-//
+//     script user, with a timeout (vrrpcore/scripts);
 //   - the members of a vrrp_sync_group move together as keepalived's do
 //     (sync.go): one becoming Master takes the others along, one falling
 //     back to Backup too, one in FAULT puts all in FAULT; a take-over
