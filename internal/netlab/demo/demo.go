@@ -3,6 +3,7 @@ package demo
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -227,10 +228,16 @@ func (l *lab) check(ctx context.Context) error {
 	}
 	p.output(evidenceLines(buf.String()), "0 at the VRRP socket", "firewall in ")
 	p.note("(whole reports: %s, %s; or run check by hand: sudo vrrpdoctor lab exec b -- vrrpdoctor check)", res["a"].file, res["b"].file)
-	files := []string{res["a"].file, res["b"].file}
+	// The combined verdict, from the binary as a user runs it (no
+	// namespace needed: it only reads the two reports).
 	fmt.Fprintln(p.w)
-	p.command("", append([]string{"vrrpdoctor", "check", "--combine"}, files...))
-	c := check.Combine(reports["a"], reports["b"])
+	argv := []string{l.opts.Self, "check", "--combine", "--json", res["a"].file, res["b"].file}
+	p.command("", argv)
+	out, err := run(ctx, nil, argv...)
+	var c check.Combined
+	if jerr := json.Unmarshal([]byte(out), &c); jerr != nil {
+		return fmt.Errorf("check --combine: %w (%v)", jerr, err)
+	}
 	if len(c.Findings) > 0 {
 		l.verdict("a+b", c.Status, c.Findings[:1])
 	}
