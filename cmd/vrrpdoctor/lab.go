@@ -236,5 +236,11 @@ and vrrpdoctor see b's firewalld, never the machine's.`,
 	}
 	// Flags after NODE belong to CMD.
 	cmd.Flags().SetInterspersed(false)
+	cmd.ValidArgsFunction = func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		if len(args) == 0 {
+			return []string{"a\tthe master, priority 150", "b\tthe backup, priority 100, its firewall drops VRRP"}, cobra.ShellCompDirectiveNoFileComp
+		}
+		return nil, cobra.ShellCompDirectiveDefault
+	}
 	return cmd
 }
