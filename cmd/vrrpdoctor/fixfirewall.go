@@ -194,6 +194,9 @@ func runFixFirewall(ctx context.Context, s streams, o fixFirewallOptions) error 
 		report.Outcome = out
 		if err != nil {
 			report.Status = "error"
+			if permissionDenied(err) {
+				err = fmt.Errorf("--undo needs CAP_NET_ADMIN, which this process lacks (%w): run it as root", err)
+			}
 			return emit(fixExitFailed, err)
 		}
 		report.Status = "undone"
@@ -211,6 +214,9 @@ func runFixFirewall(ctx context.Context, s streams, o fixFirewallOptions) error 
 	}
 	live, err := sess.Read(ctx)
 	if err != nil {
+		if permissionDenied(err) {
+			return fixErr(fixExitUsage, "reading the firewall needs CAP_NET_ADMIN, which this process lacks (%v): run it as root, or plan on saved rulesets with --ruleset", err)
+		}
 		return fixErr(fixExitUsage, "reading the firewall: %v", err)
 	}
 	for _, w := range live.Warnings {
@@ -293,6 +299,13 @@ func runFixFirewall(ctx context.Context, s streams, o fixFirewallOptions) error 
 		}
 	}
 	return emit(fixExitOK, nil)
+}
+
+// permissionDenied reports whether err comes from a missing privilege
+// (EPERM or EACCES, as netlink and the iptables tools report it).
+func permissionDenied(err error) bool {
+	return errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) ||
+		strings.Contains(err.Error(), "operation not permitted") || strings.Contains(err.Error(), "Permission denied")
 }
 
 // killStepEnv names the environment variable that makes fix-firewall kill
