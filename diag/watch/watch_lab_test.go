@@ -254,6 +254,9 @@ func startWatch(t *testing.T, h *netlab.Host, path string, monitor bool, env ...
 	t.Cleanup(func() {
 		proc.Signal(syscall.SIGTERM)
 		proc.Wait(10 * time.Second)
+		if strings.Contains(proc.Log(), "DATA RACE") || strings.Contains(proc.Log(), "panic:") {
+			t.Errorf("watcher process: data race or panic")
+		}
 		if t.Failed() {
 			t.Logf("watcher output:\n%s", tail(proc.Log(), 200))
 		}
