@@ -50,13 +50,16 @@ type Daemon struct {
 	host    netHost
 	limiter logLimiter
 
-	mu        sync.Mutex // serialises Start, Reload and Stop
-	started   bool
-	stopped   bool
-	links     *linkMonitor
-	plans     []*plan
-	scripts   map[string]*scriptPlan
-	warnings  []keepalived.Warning
+	mu       sync.Mutex // serialises Start, Reload and Stop
+	started  bool
+	stopped  bool
+	links    *linkMonitor
+	plans    []*plan
+	scripts  map[string]*scriptPlan
+	warnings []keepalived.Warning
+	// accept is the AcceptTable, opened by the first instance without
+	// Accept_Mode; nil until then.
+	accept    *acceptFilter
 	instances map[string]*instance
 	groups    map[string]*syncGroup
 	sockets   map[sockKey]*vrrpSocket
@@ -188,6 +191,12 @@ func (d *Daemon) stopAll() {
 		s.close()
 		delete(d.sockets, k)
 	}
+	if d.accept != nil {
+		if err := d.accept.close(); err != nil {
+			d.log.Error("removing the accept-mode table", "table", "inet "+AcceptTable, "err", err)
+		}
+		d.accept = nil
+	}
 	d.handle.Close()
 }
 
@@ -278,6 +287,11 @@ func (d *Daemon) startInstance(p *plan) error {
 	if err != nil {
 		return fmt.Errorf("vrrp_instance %s: %w", p.name, err)
 	}
+	if p.noAccept && d.accept == nil {
+		if d.accept, err = openAcceptFilter(d.enter); err != nil {
+			return fmt.Errorf("vrrp_instance %s: no_accept: %w", p.name, err)
+		}
+	}
 	key := sockKey{p.ifname, p.family}
 	sock := d.sockets[key]
 	if sock == nil {
@@ -302,6 +316,9 @@ func (d *Daemon) startInstance(p *plan) error {
 		ctl:  make(chan any, 1),
 		done: make(chan struct{}),
 		plan: p,
+	}
+	if p.noAccept {
+		in.accept = d.accept
 	}
 	if in.timer, err = newDeadlineTimer(); err != nil {
 		d.releaseSocket(key, sock)

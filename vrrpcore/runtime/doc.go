@@ -43,11 +43,15 @@
 //     (sync.go): one becoming Master takes the others along, one falling
 //     back to Backup too, one in FAULT puts all in FAULT; a take-over
 //     waits until every member wants Master; the group's notify scripts
-//     run with "GROUP name STATE 0".
+//     run with "GROUP name STATE 0";
+//   - without Accept_Mode (no_accept, vrrp_strict) a non-owner Master
+//     drops packets to its virtual addresses through its own nftables
+//     table, inet vrrpdoctor (AcceptTable), created with the first such
+//     instance and deleted on exit.
 //
 // # Not implemented
 //
-// use_vmac, no_accept enforcement (keepalived adds firewall rules), IPsec
+// use_vmac, IPsec
 // AH authentication, unicast_ttl other than 255 and per-peer TTL checks.
 // Each is reported as a warning when a configuration uses it, except AH,
 // which is refused.

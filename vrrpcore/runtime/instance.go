@@ -69,7 +69,8 @@ type instance struct {
 	plan   *plan // replaced on reload when only the notify scripts change
 
 	notify *notifier
-	group  *syncGroup // nil outside a vrrp_sync_group
+	group  *syncGroup    // nil outside a vrrp_sync_group
+	accept *acceptFilter // the daemon's, for an instance without Accept_Mode
 	// preexisting are the owner's addresses found configured at start.
 	preexisting map[netip.Addr]bool
 
@@ -330,6 +331,20 @@ func (in *instance) exec(r router.Ready) {
 	for _, a := range r.RemoveVIPs {
 		if v, ok := p.vips[a]; ok {
 			in.delVIP(v)
+		}
+	}
+	// Without Accept_Mode the addresses enter the drop sets before they
+	// are configured, and leave after they are gone.
+	if p.noAccept && len(r.RemoveVIPs) > 0 {
+		if err := in.accept.del(r.RemoveVIPs); err != nil {
+			in.vipErrs++
+			in.log.Error("accept mode: addresses not released", "err", err)
+		}
+	}
+	if p.noAccept && len(r.AddVIPs) > 0 {
+		if err := in.accept.add(r.AddVIPs); err != nil {
+			in.vipErrs++
+			in.log.Error("accept mode: traffic to the virtual addresses is not dropped", "err", err)
 		}
 	}
 	for _, a := range r.AddVIPs {

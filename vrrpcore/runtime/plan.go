@@ -34,6 +34,9 @@ type plan struct {
 	// addresses are its own: those it found configured at startup are
 	// left in place when it stops.
 	owner bool
+	// noAccept is set without Accept_Mode (no_accept, vrrp_strict) for a
+	// non-owner: as Master it drops packets to its virtual addresses.
+	noAccept bool
 	// sync is the instance's vrrp_sync_group, shared by its members; nil
 	// if none (or the group has a single member, which keepalived drops).
 	sync *groupPlan
@@ -250,9 +253,9 @@ func (pl *planner) plan(inst *keepalived.Instance) *plan {
 	if inst.UseVMAC {
 		pl.warnf(at(inst, "use_vmac"), "vrrp_instance %s: use_vmac is not supported: the virtual addresses go on %s with its own MAC address", inst.Name, inst.Interface)
 	}
-	if !inst.Accept && !p.owner {
-		pl.warnf(at(inst, "no_accept"), "vrrp_instance %s: no_accept is not enforced: vrrpdoctor adds no firewall rule dropping traffic to the virtual addresses", inst.Name)
-	}
+	// Without Accept_Mode a Master that is not the owner drops traffic to
+	// its addresses (RFC 5798 §6.4.3), through the AcceptTable.
+	p.noAccept = !inst.Accept && !p.owner
 	p.garpInterval, p.gnaInterval = pl.cfg.Global.GarpInterval, pl.cfg.Global.GnaInterval
 	p.notify = pl.notify(inst.Notify)
 	p.tracks = pl.tracks(inst)

@@ -150,14 +150,13 @@ vrrp_instance UC {
 	if uc.group.IsValid() || len(uc.rc.UnicastPeers) != 1 || uc.rc.UnicastPeers[0] != netip.MustParseAddr("198.51.100.2") || uc.rc.PrimaryAddr != netip.MustParseAddr("198.51.100.1") {
 		t.Errorf("unicast instance: group %v peers %v source %v", uc.group, uc.rc.UnicastPeers, uc.rc.PrimaryAddr)
 	}
-	found := false
-	for _, w := range warnings {
-		if strings.Contains(w.Msg, "no_accept is not enforced") {
-			found = true
-		}
+	if !uc.noAccept || v6.noAccept || uc.rc.Accept {
+		t.Errorf("no_accept: unicast instance %v (Accept %v), IPv6 instance %v", uc.noAccept, uc.rc.Accept, v6.noAccept)
 	}
-	if !found {
-		t.Errorf("no warning about no_accept: %v", warnings)
+	for _, w := range warnings {
+		if strings.Contains(w.Msg, "no_accept") {
+			t.Errorf("no_accept is enforced now, yet warned: %s", w.Msg)
+		}
 	}
 }
 
