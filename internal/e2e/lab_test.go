@@ -280,6 +280,11 @@ func TestLabUpStatusExecDown(t *testing.T) {
 		t.Errorf("check on b via exec: %s", out)
 	}
 	step(7, "lab", "exec", "a", "--", "sh", "-c", "exit 7")
+	// D-Bus is not bound to namespaces: a node must never reach the
+	// machine's system bus (and through it the machine's firewalld).
+	if out := step(0, "lab", "exec", "a", "--", "sh", "-c", "echo $DBUS_SYSTEM_BUS_ADDRESS"); !strings.Contains(out, "/a/no-system-bus") {
+		t.Errorf("system bus in node a: %q", out)
+	}
 	// The fix as lab up suggests it.
 	fixLine := regexp.MustCompile(`sudo vrrpdoctor lab exec b -- (vrrpdoctor fix-firewall .*)`).FindStringSubmatch(upOut)
 	if fixLine == nil {

@@ -284,13 +284,20 @@ func run(ctx context.Context, env []string, argv ...string) (string, error) {
 	return out.String(), nil
 }
 
-// nodeEnv is the environment a command in node needs: b's private system
-// bus when firewalld runs there.
+// nodeEnv is the environment of every command in node: the system bus is
+// b's private one when firewalld runs there, and otherwise a socket that
+// does not exist. D-Bus is not bound to network namespaces: with the
+// machine's bus, firewall-cmd or fix-firewall in a lab node would read and
+// change the machine's own firewalld.
 func (s *State) nodeEnv(node string) []string {
 	if node == "b" && s.Bus != "" {
 		return []string{"DBUS_SYSTEM_BUS_ADDRESS=" + s.Bus}
 	}
-	return nil
+	dir := s.Dir
+	if dir == "" {
+		dir = "/nonexistent"
+	}
+	return []string{"DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + filepath.Join(dir, node, "no-system-bus")}
 }
 
 // NodeCommand returns argv wrapped to run in node's namespace, with the

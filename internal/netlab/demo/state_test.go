@@ -192,9 +192,16 @@ func TestNodeCommand(t *testing.T) {
 	if want := []string{"DBUS_SYSTEM_BUS_ADDRESS=" + st.Bus}; !slices.Equal(env, want) {
 		t.Errorf("env on b %q, want %q", env, want)
 	}
+	// Outside b (or without firewalld) the system bus is one that does not
+	// exist: never the machine's, whose firewalld is the machine's.
+	noBus := []string{"DBUS_SYSTEM_BUS_ADDRESS=unix:path=/tmp/vrrpdoctor-lab-123/a/no-system-bus"}
 	w, env, err = st.NodeCommand("a", "/self", []string{"tcpdump", "vrrpdoctor"})
-	if err != nil || env != nil || !slices.Equal(w, []string{"ip", "netns", "exec", "vdlab-a", "tcpdump", "vrrpdoctor"}) {
-		t.Errorf("a: %q %q %v (only the program is replaced, no bus outside b)", w, env, err)
+	if err != nil || !slices.Equal(env, noBus) || !slices.Equal(w, []string{"ip", "netns", "exec", "vdlab-a", "tcpdump", "vrrpdoctor"}) {
+		t.Errorf("a: %q %q %v (only the program is replaced; env %q)", w, env, err, noBus)
+	}
+	st.Bus = ""
+	if _, env, _ := st.NodeCommand("b", "/self", []string{"true"}); len(env) != 1 || !strings.HasSuffix(env[0], "/b/no-system-bus") {
+		t.Errorf("b without firewalld: env %q", env)
 	}
 	if _, _, err := st.NodeCommand("c", "/self", []string{"true"}); err == nil || !strings.Contains(err.Error(), "nodes: a, b") {
 		t.Errorf("unknown node: %v", err)
