@@ -116,6 +116,9 @@ func LoadState(dir string) (*State, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNoLab
 	}
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("%w (the lab is root's: run it with sudo)", err)
+	}
 	if err != nil {
 		return nil, err
 	}
