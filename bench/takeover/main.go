@@ -55,6 +55,7 @@ var (
 	evOnly   = flag.String("event", "", "measure only this event: SIGKILL or SIGTERM")
 	load     = flag.Int("load", 0, "busy-loop processes competing for the CPU during the take-over trials")
 	spin     = flag.Bool("spin", false, "internal: be a busy loop")
+	runArgs  = flag.String("run-args", "", "more arguments for `vrrpdoctor run`, space-separated (e.g. --no-diagnose)")
 	vipCIDR  = "198.51.100.100/24"
 	vipAddr  = netip.MustParseAddr("198.51.100.100")
 	hiPrio   = 150
@@ -174,7 +175,8 @@ func start(h *netlab.Host, impl, text string) daemon {
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		fatal(err)
 	}
-	p, err := h.Start(*bin, "run", "-c", path, "--log-level", "debug", "--log-format", "json")
+	args := append([]string{"run", "-c", path, "--log-level", "debug", "--log-format", "json"}, strings.Fields(*runArgs)...)
+	p, err := h.Start(*bin, args...)
 	if err != nil {
 		fatal(err)
 	}
@@ -340,6 +342,9 @@ type sample struct {
 // takeover measures the backup's take-over latencies.
 func takeover(lab *netlab.Lab) {
 	fmt.Printf("== take-over latency: keepalived Master (priority %d) vs backup (priority %d), %d trials", hiPrio, loPrio, *trials)
+	if *runArgs != "" {
+		fmt.Printf(", vrrpdoctor run %s", *runArgs)
+	}
 	if *load > 0 {
 		fmt.Printf(", %d busy-loop processes competing for the CPU", *load)
 	}
@@ -633,7 +638,7 @@ func rss(lab *netlab.Lab) {
 // keepalived (the peer is always keepalived).
 func cpu(lab *netlab.Lab) {
 	const n = 100
-	fmt.Printf("== CPU with %d instances, VRRPv3 advert_int 0.1, over %v (time on CPU of every thread, /proc/*/task/*/schedstat)\n", n, *cpuFor)
+	fmt.Printf("== CPU with %d instances, VRRPv3 advert_int 0.1, over %v (time on CPU of every thread, /proc/*/task/*/schedstat); vrrpdoctor run %s\n", n, *cpuFor, *runArgs)
 	res := map[string]float64{}
 	for _, role := range []string{"MASTER", "BACKUP"} {
 		for _, impl := range []string{"vrrpdoctor", "keepalived"} {
