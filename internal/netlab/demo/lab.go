@@ -251,11 +251,6 @@ func (l *lab) removeStale() error {
 	return teardown(l.p, st, l.opts.stateDir())
 }
 
-// warnf prints a warning line.
-func (p *printer) warnf(format string, args ...any) {
-	fmt.Fprintf(p.w, "%s %s\n", p.warn.Sprint("!"), fmt.Sprintf(format, args...))
-}
-
 // host runs a short command outside any node (ip -n ...), printing it.
 func (l *lab) host(ctx context.Context, argv ...string) (string, error) {
 	l.p.command("", argv)

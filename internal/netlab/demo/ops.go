@@ -93,9 +93,6 @@ func Down(o Options) (removed bool, err error) {
 	return true, teardown(p, st, o.stateDir())
 }
 
-// Load returns the recorded lab (ErrNoLab when there is none).
-func Load(o Options) (*State, error) { return LoadState(o.stateDir()) }
-
 // Status writes the recorded lab's nodes, processes, VIP holders and VRRP
 // states to o.Out. It returns ErrNoLab when no lab is recorded.
 func Status(ctx context.Context, o Options) error {

@@ -15,8 +15,7 @@ type printer struct {
 	head, cmd, dim, hl *color.Color
 	ok, bad, warn      *color.Color
 	step, steps        int
-	colour             bool
-	selfPath, selfName string
+	selfPath           string // shown as vrrpdoctor
 }
 
 func newPrinter(w io.Writer, colour bool, selfPath string) *printer {
@@ -30,8 +29,6 @@ func newPrinter(w io.Writer, colour bool, selfPath string) *printer {
 		bad:      color.New(color.FgRed, color.Bold),
 		warn:     color.New(color.FgYellow),
 		selfPath: selfPath,
-		selfName: "vrrpdoctor",
-		colour:   colour,
 	}
 	for _, c := range []*color.Color{p.head, p.cmd, p.dim, p.hl, p.ok, p.bad, p.warn} {
 		if colour {
@@ -74,7 +71,7 @@ func (p *printer) quote(argv []string) string {
 	out := make([]string, len(argv))
 	for i, a := range argv {
 		if a == p.selfPath {
-			a = p.selfName
+			a = "vrrpdoctor"
 		}
 		out[i] = shellQuote(a)
 	}
@@ -122,6 +119,11 @@ func (p *printer) say(format string, args ...any) {
 // note prints a faint line.
 func (p *printer) note(format string, args ...any) {
 	fmt.Fprintf(p.w, "%s\n", p.dim.Sprintf(format, args...))
+}
+
+// warnf prints a warning line.
+func (p *printer) warnf(format string, args ...any) {
+	fmt.Fprintf(p.w, "%s %s\n", p.warn.Sprint("!"), fmt.Sprintf(format, args...))
 }
 
 // good and fail print a verdict line.
