@@ -231,6 +231,31 @@ func TestRunSystemdNotify(t *testing.T) {
 	}
 }
 
+// TestRunDaemonFlagErrors: flag problems stop run before any instance
+// starts (nothing is sent).
+func TestRunDaemonFlagErrors(t *testing.T) {
+	p := writeConf(t, loConf)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"run", "-c", p, "--monitor", "--no-diagnose"}, runExitConfig, "--monitor is the diagnosis alone"},
+		{[]string{"run", "-c", p, "--metrics-address", "no-port"}, runExitStart, "--metrics-address: listen tcp: address no-port: missing port"},
+		{[]string{"run", "-c", p, "--log-format", "xml"}, runExitConfig, "want text, json or journal"},
+	} {
+		code, _, errOut := runCmd(tc.args...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, errOut, tc.code, tc.want)
+		}
+	}
+	// --check-config with --monitor checks and exits.
+	code, out, errOut := runCmd("run", "-t", "--monitor", "-c", p)
+	if code != 0 || !strings.Contains(out, "configuration OK (1 instance(s))") {
+		t.Errorf("-t --monitor: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
 func isSubsequence(want, got []string) bool {
 	i := 0
 	for _, g := range got {
