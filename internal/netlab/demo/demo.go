@@ -93,6 +93,12 @@ func (l *lab) intro() {
 	p.say("  node a  %-8s %-16s %s, priority 150 (master)", "vdlab-a", "198.51.100.1", st.Daemon)
 	p.say("  node b  %-8s %-16s %s, priority 100 (backup), firewall: %s", "vdlab-b", "198.51.100.2", st.Daemon, fw)
 	p.say("  VRID %d, VRRPv2, one advert a second, virtual IP %s", VRID, VIP)
+	if l.opts.Daemon == "" && st.Daemon == DaemonVrrpdoctor {
+		p.note("keepalived is not installed: both nodes run `vrrpdoctor run`, which speaks the same VRRP and reads the same keepalived.conf")
+	}
+	if !l.opts.NoFirewalld && st.Firewall == FirewallNft {
+		p.note("firewalld is not installed: b's firewall is an nftables rule (apt-get install firewalld for the firewalld variant)")
+	}
 	p.note("Everything runs in network namespaces vdlab-a and vdlab-b; the machine's own network is not touched.")
 	p.note("[b] $ CMD runs CMD in b's namespace; by hand (with --keep or lab up): sudo vrrpdoctor lab exec b -- CMD")
 }
