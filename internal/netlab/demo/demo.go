@@ -97,7 +97,7 @@ func (l *lab) intro() {
 		p.note("keepalived is not installed: both nodes run `vrrpdoctor run`, which speaks the same VRRP and reads the same keepalived.conf")
 	}
 	if !l.opts.NoFirewalld && st.Firewall == FirewallNft {
-		p.note("firewalld is not installed: b's firewall is an nftables rule (apt-get install firewalld for the firewalld variant)")
+		p.note("firewalld, dbus-daemon or unshare is not installed: b's firewall is an nftables rule")
 	}
 	p.note("Everything runs in network namespaces vdlab-a and vdlab-b; the machine's own network is not touched.")
 	p.note("[b] $ CMD runs CMD in b's namespace; by hand (with --keep or lab up): sudo vrrpdoctor lab exec b -- CMD")
