@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -48,6 +49,13 @@ func (s *Session) step(format string, args ...any) {
 	}
 }
 
+// The only entries a state file may hold: RichRule's shape, in a zone or
+// policy.
+var (
+	selectorRE = regexp.MustCompile(`^--(zone|policy)=[A-Za-z0-9_.-]+$`)
+	richRE     = regexp.MustCompile(`^rule family="ipv[46]"( source address="[0-9a-fA-F.:]+")?( destination address="[0-9a-fA-F.:]+")? protocol value="vrrp" accept$`)
+)
+
 // readState reads the state file (empty when there is none).
 func (s *Session) readState() (state, error) {
 	var st state
@@ -63,6 +71,13 @@ func (s *Session) readState() (state, error) {
 	}
 	if err := json.Unmarshal(b, &st); err != nil {
 		return st, fmt.Errorf("%s: %w", s.State, err)
+	}
+	// Undo acts on what the file names: only rich rules of the shape
+	// vrrpdoctor adds, nothing a damaged or edited file could slip in.
+	for i, a := range st.Firewalld {
+		if a.Backend != Firewalld || !selectorRE.MatchString(a.Selector) || !richRE.MatchString(a.Rich) {
+			return state{}, fmt.Errorf("%s: entry %d is not a VRRP rich rule fix-firewall adds (%s %s %q): refusing to act on the file; check it, and remove it if it is damaged", s.State, i+1, a.Backend, a.Selector, a.Rich)
+		}
 	}
 	return st, nil
 }
