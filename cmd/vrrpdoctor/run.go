@@ -425,8 +425,13 @@ func (r *daemonRun) health() error {
 	if age := time.Since(time.Unix(0, r.alive.Load())); age > 3*statusEvery {
 		return fmt.Errorf("main loop stalled for %v", age.Round(time.Second))
 	}
-	if r.diag != nil && !r.diag.ready() {
-		return errors.New("self-diagnosis has not completed its first window")
+	if r.diag != nil {
+		if err := r.diag.failed(); err != nil {
+			return fmt.Errorf("self-diagnosis not running: %w", err)
+		}
+		if !r.diag.ready() {
+			return errors.New("self-diagnosis has not completed its first window")
+		}
 	}
 	return nil
 }

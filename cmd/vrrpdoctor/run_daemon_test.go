@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -291,6 +292,17 @@ func TestRunHealth(t *testing.T) {
 	r.stopping.Store(true)
 	if err := r.health(); err == nil || err.Error() != "stopping" {
 		t.Errorf("stopping: %v", err)
+	}
+	// A diagnosis that could not start says why.
+	r3 := &daemonRun{diag: &selfDiag{log: slog.New(slog.DiscardHandler), make: func(diagSpec) (diagnoser, error) {
+		return nil, errors.New("watch: capture on eth0 needs CAP_NET_RAW")
+	}}}
+	r3.alive.Store(time.Now().UnixNano())
+	if err := r3.diag.start(nil); err == nil {
+		t.Fatal("start succeeded")
+	}
+	if err := r3.health(); err == nil || err.Error() != "self-diagnosis not running: watch: capture on eth0 needs CAP_NET_RAW" {
+		t.Errorf("failed diagnosis: %v", err)
 	}
 	// Without a diagnosis, running is enough.
 	r2 := &daemonRun{}

@@ -59,6 +59,15 @@ type selfDiag struct {
 	// active are the findings logged as appeared and not yet as cleared,
 	// by ID and subject.
 	active map[string]diag.Finding
+	// err is why the last diagnoser could not be built or run.
+	err error
+}
+
+// failed returns why the diagnosis is not running, nil while it runs.
+func (s *selfDiag) failed() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
 }
 
 func findingKey(f diag.Finding) string { return f.ID + "\x00" + f.Subject }
@@ -71,13 +80,18 @@ func (s *selfDiag) start(cfg *keepalived.Config) error {
 	spec.onChange = s.change
 	w, err := s.make(spec)
 	if err != nil {
+		s.mu.Lock()
+		if s.cur == nil { // else the previous diagnoser carries on
+			s.err = err
+		}
+		s.mu.Unlock()
 		return err
 	}
 	s.stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	s.mu.Lock()
-	s.cur, s.cancel, s.done = w, cancel, done
+	s.cur, s.cancel, s.done, s.err = w, cancel, done, nil
 	if s.active == nil {
 		s.active = map[string]diag.Finding{}
 	}
@@ -87,6 +101,11 @@ func (s *selfDiag) start(cfg *keepalived.Config) error {
 		defer close(done)
 		if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Error("self-diagnosis stopped", "err", err)
+			s.mu.Lock()
+			if s.cur == w {
+				s.err = err
+			}
+			s.mu.Unlock()
 		}
 	}()
 	if carried {
