@@ -38,11 +38,13 @@ const (
 	DefaultWireBuffer = 8 << 20 // ring size, bytes
 )
 
-// Ring geometry: blocks of ringBlockSize bytes, retired to the reader when
-// full or ringBlockTimeout after their first packet.
+// Ring geometry: blocks of ringBlockSize bytes (smaller for small rings,
+// see ringGeometry), retired to the reader when full or ringBlockTimeout
+// after their first packet.
 const (
 	ringBlockSize    = 256 << 10
-	ringBlockTimeout = 10 // ms
+	ringMinBlockSize = 32 << 10 // holds a 9000-byte jumbo frame with room to spare
+	ringBlockTimeout = 10       // ms
 	ringMinBlocks    = 4
 	vlanTagLen       = 4
 )
@@ -62,9 +64,11 @@ type WireOptions struct {
 	// SnapLen is the most bytes kept per frame; default DefaultSnapLen.
 	SnapLen int
 	// BufferSize is the size of the ring the kernel fills, in bytes
-	// (rounded up to whole 256 KiB blocks, at least 1 MiB); default
-	// DefaultWireBuffer. At about 150 bytes per VRRP packet in the ring,
-	// 8 MiB hold some 55,000 packets.
+	// (rounded up to whole blocks of 256 KiB, or of 32 to 128 KiB for rings
+	// under 1 MiB; at least 128 KiB); default DefaultWireBuffer. The ring
+	// stays resident while the tap is open. At about 150 bytes per VRRP
+	// packet in the ring, 8 MiB hold some 55,000 packets. A frame longer
+	// than a block (a jumbo frame beyond 32 KiB) is cut to fit.
 	BufferSize int
 }
 
@@ -102,13 +106,14 @@ type WireTap struct {
 	rc       syscall.RawConn
 	snaplen  int
 
-	ringMu sync.Mutex // held while the ring is read; Close unmaps under it
-	ring   []byte     // the mmap'ed ring
-	blocks int
-	block  int    // index of the block being read
-	left   uint32 // packets left to read in it (when held)
-	held   bool   // the block is the reader's; hand it back before the next
-	next   int    // offset in the ring of the next packet header
+	ringMu    sync.Mutex // held while the ring is read; Close unmaps under it
+	ring      []byte     // the mmap'ed ring
+	blocks    int
+	blockSize int
+	block     int    // index of the block being read
+	left      uint32 // packets left to read in it (when held)
+	held      bool   // the block is the reader's; hand it back before the next
+	next      int    // offset in the ring of the next packet header
 
 	closed atomic.Bool
 	mu     sync.Mutex
@@ -178,16 +183,16 @@ func setupWire(fd int, iface string, ifindex int, cooked bool, o WireOptions) (*
 			return nil, fmt.Errorf("capture: PACKET_RESERVE on %s: %w", iface, err)
 		}
 	}
-	blocks := max(ringMinBlocks, (o.BufferSize+ringBlockSize-1)/ringBlockSize)
+	blockSize, blocks := ringGeometry(o.BufferSize)
 	req := unix.TpacketReq3{
-		Block_size: ringBlockSize, Block_nr: uint32(blocks),
-		Frame_size: ringBlockSize, Frame_nr: uint32(blocks),
+		Block_size: uint32(blockSize), Block_nr: uint32(blocks),
+		Frame_size: uint32(blockSize), Frame_nr: uint32(blocks),
 		Retire_blk_tov: ringBlockTimeout,
 	}
 	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
-		return nil, fmt.Errorf("capture: %d KiB packet ring on %s: %w", blocks*ringBlockSize>>10, iface, err)
+		return nil, fmt.Errorf("capture: %d KiB packet ring on %s: %w", blocks*blockSize>>10, iface, err)
 	}
-	ring, err := unix.Mmap(fd, 0, blocks*ringBlockSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	ring, err := unix.Mmap(fd, 0, blocks*blockSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("capture: map the packet ring of %s: %w", iface, err)
 	}
@@ -216,14 +221,27 @@ func setupWire(fd int, iface string, ifindex int, cooked bool, o WireOptions) (*
 		return nil, err
 	}
 	return &WireTap{
-		iface:   iface,
-		ifindex: ifindex,
-		file:    file,
-		rc:      rc,
-		snaplen: o.SnapLen,
-		ring:    ring,
-		blocks:  blocks,
+		iface:     iface,
+		ifindex:   ifindex,
+		file:      file,
+		rc:        rc,
+		snaplen:   o.SnapLen,
+		ring:      ring,
+		blocks:    blocks,
+		blockSize: blockSize,
 	}, nil
+}
+
+// ringGeometry divides a ring of about bufferSize bytes into at least
+// ringMinBlocks blocks of a power of two from ringMinBlockSize to
+// ringBlockSize bytes: small rings (a daemon's long-running tap, whose
+// ring pages stay resident) get small blocks rather than 1 MiB.
+func ringGeometry(bufferSize int) (blockSize, blocks int) {
+	blockSize = ringBlockSize
+	for blockSize > ringMinBlockSize && blockSize*ringMinBlocks > bufferSize {
+		blockSize /= 2
+	}
+	return blockSize, max(ringMinBlocks, (bufferSize+blockSize-1)/blockSize)
 }
 
 // Interface is the name of the tapped interface.
@@ -253,7 +271,7 @@ const (
 )
 
 func (t *WireTap) blockStatus(i int) *uint32 {
-	return (*uint32)(unsafe.Pointer(&t.ring[i*ringBlockSize+blockStatusOff]))
+	return (*uint32)(unsafe.Pointer(&t.ring[i*t.blockSize+blockStatusOff]))
 }
 
 // Next reads the next frame into f, waiting for one. After Close it
@@ -280,7 +298,7 @@ func (t *WireTap) Next(f *WireFrame) error {
 			}
 			return fmt.Errorf("capture: read from %s: %w", t.iface, err)
 		}
-		base := t.block * ringBlockSize
+		base := t.block * t.blockSize
 		t.held = true
 		t.left = binary.NativeEndian.Uint32(t.ring[base+blockNumPktOff:])
 		t.next = base + int(binary.NativeEndian.Uint32(t.ring[base+blockFirstOff:]))

@@ -235,7 +235,11 @@ func TestWireTapLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	tapB := openWireIn(t, b, "eth0", WireOptions{})
-	tapA := openWireIn(t, a, "eth0", WireOptions{})
+	// The smallest ring: 4 blocks of 32 KiB.
+	tapA := openWireIn(t, a, "eth0", WireOptions{BufferSize: 128 << 10})
+	if tapA.blockSize != 32<<10 || tapB.blockSize != ringBlockSize {
+		t.Fatalf("block sizes %d and %d", tapA.blockSize, tapB.blockSize)
+	}
 	if tapB.LinkType() != 1 {
 		t.Errorf("link type %v, want Ethernet", tapB.LinkType())
 	}
