@@ -36,7 +36,7 @@ func (o labOptions) demo(s streams) demo.Options {
 func newLabCmd(s streams) *cobra.Command {
 	o := labOptions{}
 	cmd := &cobra.Command{
-		Use:   "lab demo|up|status|exec|down",
+		Use:   "lab",
 		Short: "A two-node VRRP lab in network namespaces: the classic split brain, diagnosed and fixed",
 		Long: `lab builds a two-node VRRP pair inside network namespaces vdlab-a and vdlab-b
 (root needed; nothing changes the machine's own network): node a is the
