@@ -453,11 +453,9 @@ func (b *builder) instanceKeyword(st *instanceState, c *node) {
 		if args := c.args(); len(args) > 0 {
 			in.VMACName = args[0].text
 		}
-		b.warnf(c.pos, WarnUnused, "use_vmac: not used by vrrpdoctor (it keeps the VIPs on %s with the interface's own MAC)", orUnset(in.Interface))
 	case "vmac_xmit_base":
 		b.flag(c)
 		in.VMACXmitBase = true
-		b.warnf(c.pos, WarnUnused, "vmac_xmit_base: not used by vrrpdoctor")
 	}
 }
 

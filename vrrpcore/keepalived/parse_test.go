@@ -559,7 +559,7 @@ var warningCases = []struct {
 		"13:5: adjusted: state MASTER: vrrp_instance VI_1 is in sync group G, whose members keepalived starts as BACKUP unless all have priority 255",
 		"21:5: adjusted: state MASTER: vrrp_instance VI_2 is in sync group G, whose members keepalived starts as BACKUP unless all have priority 255",
 	}},
-	{"use_vmac", inst("    use_vmac vrrp.51\n"), []string{"7:5: unused: use_vmac: not used by vrrpdoctor (it keeps the VIPs on eth0 with the interface's own MAC)"}},
+	{"use_vmac", inst("    use_vmac vrrp.51\n    vmac_xmit_base\n"), []string{}},
 }
 
 // TestParseWarnings checks warnings for what keepalived reads past.
