@@ -95,9 +95,17 @@ removes what it added. Rules it adds carry the comment "vrrpdoctor: allow VRRP"
 (firewalld rich rules are recorded in --state); --undo removes exactly those.
 A second --apply adds nothing.
 
+A run never leaves half a change: the nftables rules go in one netlink
+batch, the rules of each iptables program in one iptables-restore commit,
+and firewalld rich rules are recorded in --state before they are added. If
+a run is killed anyway, the next --apply completes the fix and --undo
+removes all of it. --apply refuses a live ruleset that could not be read in
+full (a tool missing, an expression nothing could decode) unless --force.
+
 Exit status: 0 done (or nothing to do), 1 applying failed (rolled back),
-2 refused (no narrow rule would work, or the verdict is unknown without
---force), 3 bad usage or unreadable configuration or ruleset.`,
+2 refused (no narrow rule would work, the verdict is unknown, or the
+ruleset was not read in full, without --force), 3 bad usage or unreadable
+configuration or ruleset.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.configSet = cmd.Flags().Changed("config")
@@ -115,7 +123,7 @@ Exit status: 0 done (or nothing to do), 1 applying failed (rolled back),
 	f.StringVar(&o.backend, "backend", "", "only add rules to this backend: firewalld, nftables, iptables-nft, iptables-legacy (default: the one that drops)")
 	f.BoolVar(&o.apply, "apply", false, "apply the rules (root), verify them live, roll back on failure")
 	f.BoolVar(&o.undo, "undo", false, "remove every rule fix-firewall added")
-	f.BoolVar(&o.force, "force", false, "plan and apply past verdicts the evaluator cannot decide")
+	f.BoolVar(&o.force, "force", false, "plan and apply past verdicts the evaluator cannot decide, and on a ruleset not read in full")
 	f.BoolVar(&o.json, "json", false, "JSON output")
 	f.StringVar(&o.state, "state", DefaultFixState, "file recording the firewalld rich rules added")
 	f.StringSliceVar(&o.rulesets, "ruleset", nil, "plan on saved rulesets (nft -j list ruleset, iptables-save) instead of the live one; print only")
@@ -264,6 +272,11 @@ func runFixFirewall(ctx context.Context, s streams, o fixFirewallOptions) error 
 			fmt.Fprintln(s.Out, "Nothing to do: the firewall already lets these VRRP adverts through; nothing added.")
 		}
 		return emit(fixExitOK, nil)
+	}
+	if gaps := fix.Unread(live); len(gaps) > 0 && !o.force {
+		report.Status = "refused"
+		plan.Refused = append(plan.Refused, "the live ruleset was not read in full: "+strings.Join(gaps, "; "))
+		return emit(fixExitRefused, fmt.Errorf("refusing to change a ruleset that was not read in full (%s): a rule vrrpdoctor cannot see may decide the adverts or be disturbed; --force applies anyway", strings.Join(gaps, "; ")))
 	}
 	out, err := sess.Apply(ctx, plan, o.force)
 	report.Outcome = out

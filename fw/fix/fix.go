@@ -235,7 +235,11 @@ func Make(rs *ruleset.Ruleset, targets []Target, opts Options) (*Plan, error) {
 			}
 			c.After = res.Verdict
 			c.Result = &res
-			if res.Verdict != eval.Accept && !(opts.Force && res.Verdict == eval.Unknown) {
+			// --force accepts an unknown verdict once a rule is placed
+			// before the undecidable one; not when none could be placed
+			// (a reason is set): that would pass off "unknown" as
+			// "nothing to do".
+			if res.Verdict != eval.Accept && (c.Reason != "" || !(opts.Force && res.Verdict == eval.Unknown)) {
 				if c.Reason == "" {
 					c.Reason = fmt.Sprintf("still %s after the fix, by %s", res.Verdict, refString(res.Rule))
 				}

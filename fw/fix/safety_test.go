@@ -190,6 +190,27 @@ func TestApplyRefusesUnread(t *testing.T) {
 	}
 }
 
+// TestForceNeverClaimsNothingToDo: with --force, an advert whose verdict
+// stays unknown and before which no rule could be placed is refused — it
+// used to give an empty plan, "nothing to do: the firewall already lets
+// these VRRP adverts through".
+func TestForceNeverClaimsNothingToDo(t *testing.T) {
+	rs := nftInput(t, dropVRRP)
+	rs.Tables[0].Chains[0].Rules[0].Incomplete = "xt match comment not evaluated"
+	plan, err := Make(rs, multicast4(), Options{Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range plan.Checks {
+		if c.After != "accept" && len(plan.Rules) == 0 && len(plan.Refused) == 0 {
+			t.Errorf("%s: %s, no rule and no refusal: the plan says nothing to do", c.Label, c.After)
+		}
+	}
+	if plan.NothingToDo() {
+		t.Errorf("nothing to do on an undecidable drop: %+v", plan)
+	}
+}
+
 // TestPlanNeverWidens: on every saved ruleset, for multicast and unicast
 // targets of both families, every rule planned matches IP protocol 112,
 // the target's interface, and only its group or its peers and itself —

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,6 +46,59 @@ func fixKillRun(t *testing.T, l *fixLab, kill int, args ...string) (stderr strin
 		t.Fatalf("vrrpdoctor %v: %v", argv, err)
 	}
 	return errOut.String(), 0, false
+}
+
+// TestFixFirewallRefusesUnread: b's iptables-nft INPUT drops VRRP, and
+// fix-firewall runs with a PATH that has nft and iptables-nft-restore but
+// not iptables-nft-save, so the iptables-nft rules are not read in full
+// (their xt extensions would stay unknown; the reading warns). --apply
+// refuses (exit 2) and names what it could not read; the ruleset is
+// unchanged; with --force it applies.
+func TestFixFirewallRefusesUnread(t *testing.T) {
+	t.Parallel()
+	l := newFixLab(t, "nft", "iptables-nft")
+	if _, err := l.b.Run("iptables-nft", "-w", "-I", "INPUT", "-p", "vrrp", "-j", "DROP"); err != nil {
+		t.Fatal(err)
+	}
+	// nft and iptables-nft-restore (to apply), not iptables-nft-save.
+	bin := t.TempDir()
+	for _, prog := range []string{"nft", "iptables-nft-restore"} {
+		p, err := exec.LookPath(prog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(p, filepath.Join(bin, prog)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := l.dump(t)
+	run := func(args ...string) (string, int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		argv := append([]string{"fix-firewall", "-i", "eth0", "--in", "--state", l.state, "--delivery-wait", "0"}, args...)
+		cmd := l.b.Command(ctx, vrrpdoctor(t), argv...)
+		cmd.Env = append(os.Environ(), "PATH="+bin)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return string(out), ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), 0
+	}
+	out, code := run("--apply")
+	if code != 2 || !strings.Contains(out, "not read in full") || !strings.Contains(out, "iptables-nft-save") || !strings.Contains(out, "--force") {
+		t.Errorf("--apply without --force: exit %d\n%q", code, out)
+	}
+	if l.dump(t) != before {
+		t.Error("a refused --apply changed the ruleset")
+	}
+	out, code = run("--apply", "--force")
+	if code != 0 || l.dump(t) == before {
+		t.Errorf("--apply --force: exit %d, ruleset changed %v\n%s", code, l.dump(t) != before, out)
+	}
+	t.Logf("FAULT fix-firewall on a ruleset not read in full: refused (exit 2) without --force, applied with it")
 }
 
 // parts splits fixLab.dump into the nftables and the iptables-legacy parts.
