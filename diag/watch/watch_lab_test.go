@@ -272,8 +272,11 @@ func startWatch(t *testing.T, h *netlab.Host, path string, monitor bool, env ...
 func (p *watchProc) follow(proc *netlab.Process) {
 	seen := 0
 	for {
-		log := proc.Log()
-		rest := log[seen:]
+		b, err := os.ReadFile(proc.LogPath)
+		if err != nil || len(b) < seen {
+			return // the lab, and the log with it, is gone
+		}
+		rest := string(b[seen:])
 		if i := strings.LastIndexByte(rest, '\n'); i >= 0 {
 			seen += i + 1
 			sc := bufio.NewScanner(strings.NewReader(rest[:i]))
