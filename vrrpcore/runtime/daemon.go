@@ -59,7 +59,9 @@ type Daemon struct {
 	warnings []keepalived.Warning
 	// accept is the AcceptTable, opened by the first instance without
 	// Accept_Mode; nil until then.
-	accept    *acceptFilter
+	accept *acceptFilter
+	// sysctls changed for use_vmac, restored on exit.
+	sysctls   sysctls
 	instances map[string]*instance
 	groups    map[string]*syncGroup
 	sockets   map[sockKey]*vrrpSocket
@@ -103,6 +105,7 @@ func New(cfg *keepalived.Config, opts Options) (*Daemon, error) {
 		return nil, fmt.Errorf("netlink: %w", err)
 	}
 	d.host = netHost{h: d.handle}
+	d.sysctls.enter = d.enter
 	plans, scripts, warnings, err := makePlans(cfg, d.host)
 	d.logWarnings(warnings)
 	d.warnings = warnings
@@ -190,6 +193,9 @@ func (d *Daemon) stopAll() {
 	for k, s := range d.sockets {
 		s.close()
 		delete(d.sockets, k)
+	}
+	if err := d.sysctls.restore(); err != nil {
+		d.log.Error("use_vmac: restoring sysctls", "err", err)
 	}
 	if d.accept != nil {
 		if err := d.accept.close(); err != nil {
@@ -292,15 +298,34 @@ func (d *Daemon) startInstance(p *plan) error {
 			return fmt.Errorf("vrrp_instance %s: no_accept: %w", p.name, err)
 		}
 	}
-	key := sockKey{p.ifname, p.family}
+	dropVMAC := func() {}
+	if v := p.vmac; v != nil {
+		if err := d.host.addVMAC(v, p.rc.PrimaryAddr); err != nil {
+			return fmt.Errorf("vrrp_instance %s: %w", p.name, err)
+		}
+		dropVMAC = func() { d.host.delVMAC(v.name) }
+		if v.family == 4 {
+			// Only the macvlan answers ARP for the virtual addresses,
+			// and only for them; the base interface's own requests name
+			// its own address, never a virtual one.
+			if err := errors.Join(d.sysctls.set(v.base, "arp_ignore", "1"), d.sysctls.set(v.base, "arp_announce", "2"),
+				d.sysctls.set(v.name, "arp_ignore", "1")); err != nil {
+				dropVMAC()
+				return fmt.Errorf("vrrp_instance %s: use_vmac: %w", p.name, err)
+			}
+		}
+	}
+	key := sockKey{p.sockIf(), p.family}
 	sock := d.sockets[key]
 	if sock == nil {
-		ifi, err := d.host.netInterface(p.ifname)
+		ifi, err := d.host.netInterface(key.ifname)
 		if err != nil {
+			dropVMAC()
 			return fmt.Errorf("vrrp_instance %s: %w", p.name, err)
 		}
 		sock, err = openSocket(key, ifi, d.enter, d.log, d.emit)
 		if err != nil {
+			dropVMAC()
 			return fmt.Errorf("vrrp_instance %s: %w", p.name, err)
 		}
 		d.sockets[key] = sock
@@ -322,11 +347,13 @@ func (d *Daemon) startInstance(p *plan) error {
 	}
 	if in.timer, err = newDeadlineTimer(); err != nil {
 		d.releaseSocket(key, sock)
+		dropVMAC()
 		return fmt.Errorf("vrrp_instance %s: %w", p.name, err)
 	}
 	if err := sock.addRoute(p.rc.VRID, route{name: p.name, ch: in.rx, group: p.group, drops: &in.drops}); err != nil {
 		in.timer.Close()
 		d.releaseSocket(key, sock)
+		dropVMAC()
 		return fmt.Errorf("vrrp_instance %s: %w", p.name, err)
 	}
 	in.notify = newNotifier(p.name, "INSTANCE", d.opts.NotifyTimeout, func() notifyPlan { return in.currentPlan().notify }, log)
@@ -399,10 +426,15 @@ func (d *Daemon) stopInstances(list []*instance) {
 	for _, in := range list {
 		p := in.currentPlan()
 		d.unsubscribe(in, p)
-		key := sockKey{p.ifname, p.family}
+		key := sockKey{p.sockIf(), p.family}
 		if in.sock.removeRoute(p.rc.VRID) {
 			in.sock.close()
 			delete(d.sockets, key)
+		}
+		if p.vmac != nil {
+			if err := d.host.delVMAC(p.vmac.name); err != nil {
+				d.log.Error("use_vmac: removing the macvlan", "interface", p.vmac.name, "err", err)
+			}
 		}
 		delete(d.instances, p.name)
 		if g := in.group; g != nil {

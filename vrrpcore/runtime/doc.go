@@ -47,11 +47,16 @@
 //   - without Accept_Mode (no_accept, vrrp_strict) a non-owner Master
 //     drops packets to its virtual addresses through its own nftables
 //     table, inet vrrpdoctor (AcceptTable), created with the first such
-//     instance and deleted on exit.
+//     instance and deleted on exit;
+//   - use_vmac creates keepalived's macvlan (vrrp.VRID or the name given,
+//     private mode, MAC 00:00:5e:00:01:VRID or 00:00:5e:00:02:VRID) that
+//     carries the virtual addresses and, unless vmac_xmit_base, the
+//     adverts; it is removed on exit, and the ARP sysctls it needs
+//     (vmac.go) are restored.
 //
 // # Not implemented
 //
-// use_vmac, IPsec
+// IPsec
 // AH authentication, unicast_ttl other than 255 and per-peer TTL checks.
 // Each is reported as a warning when a configuration uses it, except AH,
 // which is refused.

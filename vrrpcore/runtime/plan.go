@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/keepalived"
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/router"
@@ -37,6 +39,8 @@ type plan struct {
 	// noAccept is set without Accept_Mode (no_accept, vrrp_strict) for a
 	// non-owner: as Master it drops packets to its virtual addresses.
 	noAccept bool
+	// vmac is use_vmac's macvlan; nil without it.
+	vmac *vmacPlan
 	// sync is the instance's vrrp_sync_group, shared by its members; nil
 	// if none (or the group has a single member, which keepalived drops).
 	sync *groupPlan
@@ -75,7 +79,7 @@ func (p *plan) sameRun(q *plan, ps, qs map[string]*scriptPlan) bool {
 	if p.name != q.name || p.ifname != q.ifname || p.family != q.family || p.group != q.group ||
 		p.garpInterval != q.garpInterval || p.gnaInterval != q.gnaInterval ||
 		!reflect.DeepEqual(p.rc, q.rc) || !slices.Equal(p.tracks, q.tracks) || len(p.vips) != len(q.vips) ||
-		!sameGroup(p.sync, q.sync) {
+		!sameGroup(p.sync, q.sync) || !p.vmac.equal(q.vmac) {
 		return false
 	}
 	for a, v := range p.vips {
@@ -109,6 +113,7 @@ type planner struct {
 	warnings []keepalived.Warning
 	scripts  map[string]*scriptPlan
 	groups   map[string]*groupPlan
+	vmacs    map[string]string // use_vmac interface -> instance
 }
 
 func (pl *planner) errorf(pos keepalived.Pos, format string, args ...any) {
@@ -122,7 +127,7 @@ func (pl *planner) warnf(pos keepalived.Pos, format string, args ...any) {
 // makePlans plans every instance of cfg. The error, if not nil, is a
 // keepalived.ErrorList.
 func makePlans(cfg *keepalived.Config, host netHost) ([]*plan, map[string]*scriptPlan, []keepalived.Warning, error) {
-	pl := &planner{cfg: cfg, host: host, scripts: map[string]*scriptPlan{}, groups: map[string]*groupPlan{}}
+	pl := &planner{cfg: cfg, host: host, scripts: map[string]*scriptPlan{}, groups: map[string]*groupPlan{}, vmacs: map[string]string{}}
 	if len(cfg.Instances) == 0 {
 		pl.errorf(keepalived.Pos{File: mainFile(cfg), Line: 1, Col: 1}, "no vrrp_instance to run")
 	}
@@ -212,6 +217,26 @@ func (pl *planner) plan(inst *keepalived.Instance) *plan {
 	default:
 		pl.errorf(inst.Auth.Pos, "vrrp_instance %s: auth_type %v is not supported by vrrpdoctor (only PASS)", inst.Name, inst.Auth.Type)
 	}
+	if inst.UseVMAC {
+		p.vmac = &vmacPlan{name: inst.VMACName, base: inst.Interface, mac: virtualMAC(family, inst.VRID),
+			family: family, xmitBase: inst.VMACXmitBase}
+		if p.vmac.name == "" {
+			p.vmac.name = vmacName(inst.VRID)
+		}
+		if len(p.vmac.name) >= unix.IFNAMSIZ {
+			pl.errorf(at(inst, "use_vmac"), "vrrp_instance %s: use_vmac interface name %q is longer than %d characters", inst.Name, p.vmac.name, unix.IFNAMSIZ-1)
+		}
+		if other, dup := pl.vmacs[p.vmac.name]; dup {
+			pl.errorf(at(inst, "use_vmac"), "vrrp_instance %s: use_vmac interface %s is vrrp_instance %s's already: give one a name (use_vmac NAME)", inst.Name, p.vmac.name, other)
+		}
+		pl.vmacs[p.vmac.name] = inst.Name
+		if inst.Unicast() && !p.vmac.xmitBase {
+			// keepalived.conf(5): "If using use_vmac with unicast peers,
+			// vmac_xmit_base must be set."
+			pl.warnf(at(inst, "use_vmac"), "vrrp_instance %s: use_vmac with unicast peers: adverts go from %s (vmac_xmit_base)", inst.Name, inst.Interface)
+			p.vmac.xmitBase = true
+		}
+	}
 	for _, v := range inst.VIPs {
 		rc.VIPs = append(rc.VIPs, v.Addr())
 		p.addVIP(pl, inst, v)
@@ -250,9 +275,8 @@ func (pl *planner) plan(inst *keepalived.Instance) *plan {
 	} else {
 		rc.PrimaryAddr = a
 	}
-	if inst.UseVMAC {
-		pl.warnf(at(inst, "use_vmac"), "vrrp_instance %s: use_vmac is not supported: the virtual addresses go on %s with its own MAC address", inst.Name, inst.Interface)
-	}
+	// Adverts are accepted from the interface the socket is bound to.
+	rc.Interface = p.sockIf()
 	// Without Accept_Mode a Master that is not the owner drops traffic to
 	// its addresses (RFC 5798 §6.4.3), through the AcceptTable.
 	p.noAccept = !inst.Accept && !p.owner
@@ -276,10 +300,16 @@ func (pl *planner) plan(inst *keepalived.Instance) *plan {
 
 func (p *plan) addVIP(pl *planner, inst *keepalived.Instance, v keepalived.VIP) {
 	dev := v.Dev
-	if dev == "" {
+	switch {
+	case p.vmac != nil && (dev == "" || dev == inst.Interface) && v.Addr().Is4() == (p.family == 4):
+		// use_vmac: on the macvlan, which does not exist yet.
+		dev = p.vmac.name
+	case dev == "":
 		dev = inst.Interface
-	} else if _, err := pl.host.link(dev); err != nil {
-		pl.errorf(v.Pos, "virtual address %v: %v", v.Prefix, err)
+	default:
+		if _, err := pl.host.link(dev); err != nil {
+			pl.errorf(v.Pos, "virtual address %v: %v", v.Prefix, err)
+		}
 	}
 	if _, dup := p.vips[v.Addr()]; dup {
 		pl.errorf(v.Pos, "vrrp_instance %s: virtual address %v listed twice", inst.Name, v.Addr())
@@ -328,6 +358,15 @@ func (pl *planner) tracks(inst *keepalived.Instance) []trackRef {
 		refs = append(refs, trackRef{iface: inst.Interface})
 	}
 	return append(refs, pl.trackRefs(inst.TrackInterfaces, inst.TrackScripts)...)
+}
+
+// sockIf is the interface adverts are sent and received on: use_vmac's
+// macvlan unless vmac_xmit_base, else the instance's interface.
+func (p *plan) sockIf() string {
+	if p.vmac != nil && !p.vmac.xmitBase {
+		return p.vmac.name
+	}
+	return p.ifname
 }
 
 // group returns the plan of sync group g, made once.
