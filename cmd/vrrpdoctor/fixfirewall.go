@@ -106,6 +106,11 @@ Exit status: 0 done (or nothing to do), 1 applying failed (rolled back),
 2 refused (no narrow rule would work, the verdict is unknown, or the
 ruleset was not read in full, without --force), 3 bad usage or unreadable
 configuration or ruleset.`,
+		Example: `  vrrpdoctor fix-firewall
+  vrrpdoctor fix-firewall -c /etc/keepalived/keepalived.conf --apply
+  vrrpdoctor fix-firewall -i eth0 --peer 198.51.100.1 --in --json
+  vrrpdoctor fix-firewall -i eth0 --ruleset nft.json --ruleset iptables-save.txt
+  vrrpdoctor fix-firewall --undo`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.configSet = cmd.Flags().Changed("config")
