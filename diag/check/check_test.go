@@ -98,62 +98,7 @@ func TestLabReports(t *testing.T) {
 	}
 }
 
-func TestCombineLabReports(t *testing.T) {
-	c := Combine(readReport(t, "healthy-a.json"), readReport(t, "healthy-b.json"))
-	if c.ExitCode != 0 || len(c.Findings) != 1 || c.Findings[0].ID != IDHealthy ||
-		!strings.Contains(c.Findings[0].Summary, "a is master and b backup for VRID 51; b receives a's adverts") {
-		t.Errorf("healthy pair: exit %d, %+v", c.ExitCode, c.Findings)
-	}
-
-	c = Combine(readReport(t, "input-drop-a.json"), readReport(t, "input-drop-b.json"))
-	if c.ExitCode != 2 || c.Findings[0].ID != IDSplitBrain || c.Findings[0].Subject != "VRID 51 on eth0 (VRRPv3, IPv4)" {
-		t.Fatalf("split brain: exit %d, %v", c.ExitCode, ids(c.Findings))
-	}
-	s := c.Findings[0].Summary
-	for _, want := range []string{"split brain: both a and b are master for VRID 51", "b's wire sees a's adverts", "its VRRP socket gets none: the firewall drops VRRP adverts arriving on eth0",
-		"chain INPUT of table ip filter", "Cause on b's side."} {
-		if !strings.Contains(s, want) {
-			t.Errorf("summary %q lacks %q", s, want)
-		}
-	}
-	// Each node's own findings follow, labelled.
-	var labelled []string
-	for _, f := range c.Findings[1:] {
-		labelled = append(labelled, f.Subject[:2]+f.ID)
-	}
-	if want := []string{"a:split-brain", "b:split-brain", "b:firewall-input-drop"}; !sameSet(labelled, want) {
-		t.Errorf("node findings %v, want %v", labelled, want)
-	}
-	// b's OUTPUT drop: a cannot tell, the pair can.
-	c = Combine(readReport(t, "output-drop-a.json"), readReport(t, "output-drop-b.json"))
-	if c.ExitCode != 2 || c.Findings[0].ID != IDSplitBrain || !strings.Contains(c.Findings[0].Summary, "b holds 198.51.100.100 but none of its adverts left it: the firewall drops this node's VRRP adverts leaving eth0") ||
-		!strings.Contains(c.Findings[0].Summary, "Cause on b's side.") {
-		t.Errorf("output drop: exit %d, %+v", c.ExitCode, c.Findings[0])
-	}
-	// Order does not change the verdict.
-	c2 := Combine(readReport(t, "input-drop-b.json"), readReport(t, "input-drop-a.json"))
-	if !strings.Contains(c2.Findings[0].Summary, "Cause on b's side.") {
-		t.Errorf("b, a: %s", c2.Findings[0].Summary)
-	}
-}
-
-// TestCombineVRIDMismatch: the two nodes configure different VRIDs; each
-// VRID is reported once, naming the node that configures it.
-func TestCombineVRIDMismatch(t *testing.T) {
-	a, b := readReport(t, "healthy-a.json"), readReport(t, "healthy-b.json")
-	b.Instances[0].VRID = 52
-	c := Combine(a, b)
-	var got []string
-	for _, f := range c.Findings {
-		if f.ID == IDVRIDMismatch {
-			got = append(got, f.Summary)
-		}
-	}
-	want := []string{"a configures VRID 51 (IPv4), b does not", "b configures VRID 52 (IPv4), a does not"}
-	if !sameSet(got, want) || c.ExitCode != diag.ExitWarning {
-		t.Errorf("exit %d, vrid-mismatch %q, want %q (findings %v)", c.ExitCode, got, want, ids(c.Findings))
-	}
-}
+// The combined reports' tests are in combine_test.go.
 
 func sameSet(a, b []string) bool {
 	a, b = slices.Clone(a), slices.Clone(b)

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
+	"unicode"
 
 	"github.com/vrrpdoctor/vrrpdoctor/diag"
 )
@@ -21,11 +23,20 @@ const IDVRIDMismatch = "vrid-mismatch"
 
 // Combined is the cluster verdict from two nodes' reports.
 type Combined struct {
-	Schema   string         `json:"schema"`
-	Status   string         `json:"status"`
-	ExitCode int            `json:"exit_code"`
-	Nodes    []NodeSummary  `json:"nodes"`
-	Findings []diag.Finding `json:"findings"`
+	Schema   string        `json:"schema"`
+	Status   string        `json:"status"`
+	ExitCode int           `json:"exit_code"`
+	Nodes    []NodeSummary `json:"nodes"`
+	// Windows compares the two nodes' watches; nil when a node's taps did
+	// not run.
+	Windows *Windows `json:"windows,omitempty"`
+	// Notes are what to know before reading the findings: watches that do
+	// not line up, two reports of one node, reports of different virtual
+	// routers or configurations.
+	Notes []string `json:"notes"`
+	// Findings has one finding per fault of the pair, then each node's own
+	// warnings and criticals that no pair finding covers.
+	Findings []CombinedFinding `json:"findings"`
 }
 
 // NodeSummary names one node of a combined report and its own verdict.
@@ -35,51 +46,96 @@ type NodeSummary struct {
 	Time     string `json:"time"`
 	Status   string `json:"status"`
 	ExitCode int    `json:"exit_code"`
+	// WatchS is how long the node's taps watched, from about Time (0: they
+	// did not run).
+	WatchS float64 `json:"watch_s"`
 }
+
+// Windows compares the two nodes' watches (each from its report's time for
+// its capture duration).
+type Windows struct {
+	// OverlapS is how long both watched at once, From and To when.
+	OverlapS float64   `json:"overlap_s"`
+	From     time.Time `json:"from,omitzero"`
+	To       time.Time `json:"to,omitzero"`
+	// GapS is the time between the end of the earlier watch and the start
+	// of the later one when they do not overlap.
+	GapS float64 `json:"gap_s"`
+	// Comparable says the watches overlap for at least 80% of the longer
+	// one, so the two reports' counts cover nearly the same adverts. When
+	// false the text shows each count with its rate per second.
+	Comparable bool `json:"comparable"`
+}
+
+// CombinedFinding is a finding of a combined report.
+type CombinedFinding struct {
+	diag.Finding
+	// Node is the label of the node whose own finding this is; empty for a
+	// finding about the pair.
+	Node string `json:"node,omitempty"`
+	// Covers lists the nodes' own findings that describe the same fault as
+	// this one, as "label: id"; they are not repeated in the list.
+	Covers []string `json:"covers,omitempty"`
+
+	// absorbs are the node findings this pair finding stands for.
+	absorbs []nodeKey
+}
+
+// nodeKey names one node's finding: the node's label, the finding's ID
+// and the subject as that node wrote it.
+type nodeKey struct{ label, id, subject string }
 
 type side struct {
 	label string
 	r     *Report
 	in    *Instance
+	// win is the comparison of the watches (nil: a node has none).
+	win *Windows
 }
 
 // Combine puts two nodes' reports side by side: for every virtual router
 // both configure, who is master, which side drops whose adverts and every
 // configuration difference that matters; the nodes' own warnings and
 // critical findings follow, labelled with the node.
+//
+// The nodes' own findings that describe the same fault as a pair finding
+// (both nodes' split-brain, the firewall drop that causes it, the same
+// configuration difference seen from each side) are folded into it and
+// named in its Covers. Notes say when the two watches do not line up, when
+// both reports come from one node, and when they describe different
+// virtual routers or configurations.
 func Combine(a, b *Report) *Combined {
 	la, lb := a.Node, b.Node
 	if la == lb || la == "" || lb == "" {
 		la, lb = labelWithAddr(a), labelWithAddr(b)
 	}
-	c := &Combined{Schema: CombinedSchema, Findings: []diag.Finding{}}
+	same := sameNode(a, b)
+	if same && la == lb {
+		la, lb = la+" #1", lb+" #2"
+	}
+	c := &Combined{Schema: CombinedSchema, Notes: []string{}, Findings: []CombinedFinding{}}
 	for _, x := range []struct {
 		l string
 		r *Report
 	}{{la, a}, {lb, b}} {
-		c.Nodes = append(c.Nodes, NodeSummary{Label: x.l, Node: x.r.Node, Time: x.r.Time.UTC().Format("2006-01-02T15:04:05Z"), Status: x.r.Status, ExitCode: x.r.ExitCode})
+		c.Nodes = append(c.Nodes, NodeSummary{Label: x.l, Node: x.r.Node, Time: x.r.Time.UTC().Format("2006-01-02T15:04:05Z"), Status: x.r.Status, ExitCode: x.r.ExitCode, WatchS: x.r.captureDuration()})
 	}
-	var fs []diag.Finding
-	for i := range a.Instances {
-		ia := &a.Instances[i]
-		ib := b.instance(ia.VRID, ia.Family)
-		if ib == nil {
-			fs = append(fs, onlyOn(la, lb, ia))
-			continue
+	c.Windows = compareWindows(a, b)
+	var fs []CombinedFinding
+	if same {
+		addr := ""
+		if as := nodeAddrs(a); len(as) > 0 {
+			addr = " (" + addrs(as) + ")"
 		}
-		sa, sb := side{la, a, ia}, side{lb, b, ib}
-		fs = append(fs, configDiffs(sa, sb)...)
-		fs = append(fs, roles(sa, sb)...)
+		c.Notes = append(c.Notes, fmt.Sprintf("Both reports come from the same node, %s%s: a verdict on the pair needs one report from each node. Each report's own findings follow; the status is at least UNKNOWN.", a.Node, addr))
+	} else {
+		c.Notes = append(c.Notes, windowNotes(la, lb, a, b, c.Windows)...)
+		fs = pairFindings(la, lb, a, b, c)
 	}
-	for i := range b.Instances {
-		ib := &b.Instances[i]
-		if a.instance(ib.VRID, ib.Family) == nil {
-			fs = append(fs, onlyOn(lb, la, ib))
-		}
-	}
-	// The cluster's verdicts first, then each node's own problems.
-	diag.SortFindings(fs)
-	var own []diag.Finding
+	// The pair's verdicts first, then each node's own problems that no
+	// pair finding covers.
+	slices.SortStableFunc(fs, func(x, y CombinedFinding) int { return int(y.Severity) - int(x.Severity) })
+	var own []CombinedFinding
 	for _, x := range []struct {
 		l string
 		r *Report
@@ -88,19 +144,257 @@ func Combine(a, b *Report) *Combined {
 			if f.Severity < diag.SeverityWarning {
 				continue
 			}
+			if i := slices.IndexFunc(fs, func(p CombinedFinding) bool { return slices.Contains(p.absorbs, nodeKey{x.l, f.ID, f.Subject}) }); i >= 0 {
+				fs[i].Covers = append(fs[i].Covers, x.l+": "+f.ID)
+				fs[i].Severity = max(fs[i].Severity, f.Severity)
+				continue
+			}
 			f.Subject = strings.TrimSpace(x.l + ": " + f.Subject)
-			own = append(own, f)
+			own = append(own, CombinedFinding{Finding: f, Node: x.l})
 		}
 	}
-	diag.SortFindings(own)
-	fs = append(fs, own...)
-	c.Findings = append(c.Findings, fs...)
-	code := diag.MaxSeverity(fs).ExitCode()
-	if code != diag.ExitCritical && (a.ExitCode == diag.ExitUnknown || b.ExitCode == diag.ExitUnknown) {
+	for i := range fs {
+		if len(fs[i].Covers) > 0 {
+			fs[i].Evidence = append(fs[i].Evidence, diag.Evidence{Label: "the nodes' own findings", Value: strings.Join(fs[i].Covers, ", ") + " (the same fault: not repeated below)"})
+		}
+	}
+	sortCombined(fs)
+	sortCombined(own)
+	c.Findings = append(append(c.Findings, fs...), own...)
+	all := make([]diag.Finding, len(c.Findings))
+	for i := range c.Findings {
+		all[i] = c.Findings[i].Finding
+	}
+	code := diag.MaxSeverity(all).ExitCode()
+	if code != diag.ExitCritical && (a.ExitCode == diag.ExitUnknown || b.ExitCode == diag.ExitUnknown || same) {
 		code = diag.ExitUnknown
 	}
 	c.ExitCode, c.Status = code, diag.StatusName(code)
 	return c
+}
+
+// sortCombined orders findings as diag.SortFindings does: worst first, then
+// by ID, keeping the order among equals.
+func sortCombined(fs []CombinedFinding) {
+	slices.SortStableFunc(fs, func(x, y CombinedFinding) int {
+		if x.Severity != y.Severity {
+			return int(y.Severity) - int(x.Severity)
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
+}
+
+// pairFindings judges the pair: for every virtual router both configure,
+// the configuration differences and who is master and why; a virtual
+// router on one node only. It adds a note when the nodes share no virtual
+// router or configure one differently.
+func pairFindings(la, lb string, a, b *Report, c *Combined) []CombinedFinding {
+	var fs []CombinedFinding
+	common := 0
+	for i := range a.Instances {
+		ia := &a.Instances[i]
+		ib := b.instance(ia.VRID, ia.Family)
+		if ib == nil {
+			fs = append(fs, CombinedFinding{Finding: onlyOn(la, lb, ia)})
+			continue
+		}
+		common++
+		sa, sb := side{la, a, ia, c.Windows}, side{lb, b, ib, c.Windows}
+		diffs := configDiffs(sa, sb)
+		var differ []string
+		for _, d := range diffs {
+			fs = append(fs, CombinedFinding{Finding: d, absorbs: []nodeKey{{la, d.ID, ia.Subject()}, {lb, d.ID, ib.Subject()}}})
+			if w := configAspect[d.ID]; w != "" && !slices.Contains(differ, w) {
+				differ = append(differ, w)
+			}
+		}
+		if len(differ) > 0 {
+			c.Notes = append(c.Notes, fmt.Sprintf("%s and %s configure VRID %d differently: %s (findings below).", la, lb, ia.VRID, strings.Join(differ, ", ")))
+		}
+		fs = append(fs, roles(sa, sb, diffs)...)
+	}
+	for i := range b.Instances {
+		ib := &b.Instances[i]
+		if a.instance(ib.VRID, ib.Family) == nil {
+			fs = append(fs, CombinedFinding{Finding: onlyOn(lb, la, ib)})
+		}
+	}
+	if common == 0 && len(a.Instances) > 0 && len(b.Instances) > 0 {
+		c.Notes = append(c.Notes, fmt.Sprintf("The reports share no virtual router: %s runs %s, %s runs %s. Are they the two nodes of one pair?", la, vridList(a), lb, vridList(b)))
+	}
+	return fs
+}
+
+// configAspect names what a configuration-difference finding is about, for
+// the note at the top.
+var configAspect = map[string]string{
+	IDVersionMismatch:      "the VRRP version",
+	IDIntervalMismatch:     "the advert interval",
+	IDAuthMismatch:         "the authentication",
+	IDVIPMismatch:          "the virtual addresses",
+	IDUnicastPeerMisconfig: "unicast peers",
+}
+
+func vridList(r *Report) string {
+	var s []string
+	for _, in := range r.Instances {
+		s = append(s, fmt.Sprintf("VRID %d (IPv%d)", in.VRID, in.Family))
+	}
+	return strings.Join(s, ", ")
+}
+
+// nodeAddrs lists the VRRP source addresses of a report's instances.
+func nodeAddrs(r *Report) []netip.Addr {
+	var as []netip.Addr
+	for i := range r.Instances {
+		if a := (side{r: r, in: &r.Instances[i]}).address(); a.IsValid() {
+			as = append(as, a)
+		}
+	}
+	return sortedAddrs(as)
+}
+
+// sameNode says both reports come from one node: they share a VRRP source
+// address (two routers of a pair never do), or carry the same host name
+// and no address tells them apart.
+func sameNode(a, b *Report) bool {
+	aa, ab := nodeAddrs(a), nodeAddrs(b)
+	if slices.ContainsFunc(aa, func(x netip.Addr) bool { return slices.Contains(ab, x) }) {
+		return true
+	}
+	return a.Node != "" && a.Node == b.Node && len(aa) == 0 && len(ab) == 0
+}
+
+// window is the report's watch: from its time for its capture duration.
+func window(r *Report) (from, to time.Time, ok bool) {
+	d := r.captureDuration()
+	if d <= 0 {
+		return time.Time{}, time.Time{}, false
+	}
+	from = r.Time.UTC()
+	return from, from.Add(durationOf(d)), true
+}
+
+// compareWindows compares the two reports' watches; nil when one has none.
+func compareWindows(a, b *Report) *Windows {
+	fa, ta, oka := window(a)
+	fb, tb, okb := window(b)
+	if !oka || !okb {
+		return nil
+	}
+	w := &Windows{}
+	from, to := later(fa, fb), earlier(ta, tb)
+	if to.After(from) {
+		w.OverlapS, w.From, w.To = to.Sub(from).Seconds(), from, to
+	} else {
+		w.GapS = from.Sub(to).Seconds()
+	}
+	longest := max(ta.Sub(fa), tb.Sub(fb)).Seconds()
+	w.Comparable = w.OverlapS >= 0.8*longest
+	return w
+}
+
+func later(x, y time.Time) time.Time {
+	if x.After(y) {
+		return x
+	}
+	return y
+}
+
+func earlier(x, y time.Time) time.Time {
+	if x.Before(y) {
+		return x
+	}
+	return y
+}
+
+// windowNotes says over which interval the two reports' counts compare,
+// or why they do not.
+func windowNotes(la, lb string, a, b *Report, w *Windows) []string {
+	fa, ta, oka := window(a)
+	fb, tb, okb := window(b)
+	switch {
+	case !oka && !okb:
+		return []string{"Neither node's taps ran: the verdicts below rest on configuration and addresses only."}
+	case !oka || !okb:
+		l := la
+		if oka {
+			l = lb
+		}
+		return []string{fmt.Sprintf("%s's taps did not run: what happens to the adverts between the nodes cannot be told.", l)}
+	}
+	date := fa.Format(time.DateOnly) != tb.Format(time.DateOnly) || fb.Format(time.DateOnly) != ta.Format(time.DateOnly)
+	span := func(f, t time.Time) string {
+		return fmt.Sprintf("%s–%s UTC (%s)", clock(f, date), clock(t, date), secs(t.Sub(f).Seconds()))
+	}
+	watched := fmt.Sprintf("%s watched %s, %s %s", la, span(fa, ta), lb, span(fb, tb))
+	if w.Comparable {
+		if span(fa, ta) == span(fb, tb) {
+			return []string{fmt.Sprintf("Both nodes watched at the same time, %s: the counts below compare over that interval.", span(fa, ta))}
+		}
+		return []string{fmt.Sprintf("Both nodes watched at nearly the same time (%s): the counts below compare over the %s both watched, %s–%s UTC.",
+			watched, secs(w.OverlapS), clock(w.From, date), clock(w.To, date))}
+	}
+	var why []string
+	if w.OverlapS == 0 {
+		first, second := la, lb
+		if fb.Before(fa) {
+			first, second = lb, la
+		}
+		why = append(why, fmt.Sprintf("%s's watch began %s after %s's ended", second, humanDuration(w.GapS), first))
+	} else {
+		why = append(why, fmt.Sprintf("the watches overlap for only %s", secs(w.OverlapS)))
+	}
+	da, db := ta.Sub(fa).Seconds(), tb.Sub(fb).Seconds()
+	if max(da, db) >= 1.5*min(da, db) {
+		why = append(why, "they differ in length")
+	}
+	notes := []string{fmt.Sprintf("The reports do not cover the same time: %s; %s. Each count below is from its own node's watch, with its rate per second: compare the rates; a difference between the two nodes' counts is not adverts lost between them.",
+		watched, strings.Join(why, ", and "))}
+	if w.GapS > 60 {
+		notes = append(notes, fmt.Sprintf("The reports are %s apart: each shows its node at its own time, and the pair may have changed in between. For a verdict on the pair as it is now, run the check on both nodes at the same time.",
+			humanDuration(w.GapS)))
+	}
+	return notes
+}
+
+// humanDuration formats seconds for people: "4.3 s", "12 min 5 s",
+// "3 h 51 min".
+func humanDuration(s float64) string {
+	d := durationOf(s)
+	switch {
+	case d < time.Minute:
+		return secs(s)
+	case d < time.Hour:
+		d = d.Round(time.Second)
+		return fmt.Sprintf("%d min %d s", d/time.Minute, d%time.Minute/time.Second)
+	}
+	d = d.Round(time.Minute)
+	return fmt.Sprintf("%d h %d min", d/time.Hour, d%time.Hour/time.Minute)
+}
+
+// clock formats a time of day to a tenth of a second, with the date when
+// the two watches are on different days.
+func clock(t time.Time, date bool) string {
+	if date {
+		return t.Format("2006-01-02 15:04:05.0")
+	}
+	return t.Format("15:04:05.0")
+}
+
+// count says "n what in its D watch", with the rate per second when the two
+// watches are not comparable.
+func (s side) count(n uint64, what string) string {
+	t := fmt.Sprintf("%d %s", n, what)
+	d := s.r.captureDuration()
+	if d <= 0 {
+		return t
+	}
+	t += " in its " + secs(d) + " watch"
+	if n > 0 && (s.win == nil || !s.win.Comparable) {
+		t += fmt.Sprintf(" (%.1f/s)", float64(n)/d)
+	}
+	return t
 }
 
 func (r *Report) instance(vrid, family uint8) *Instance {
@@ -222,48 +516,67 @@ func (s side) address() netip.Addr {
 	return localAddr(s.in, s.r.iface(s.in.Interface))
 }
 
-// path explains what happens to x's adverts on the way to y: ok is true when
-// y's VRRP socket received them (or x rightly sends none); at names the node
-// where they get lost (x: not sent, y: not delivered; "" for the network or
-// not known).
-func path(x, y side) (text string, ok bool, ev []diag.Evidence, at string) {
+// leg is what happens to one node's adverts on the way to the other.
+type leg struct {
+	// text says it in a sentence; ok is true when the receiver's VRRP
+	// socket got them (or the sender rightly sends none).
+	text string
+	ok   bool
+	ev   []diag.Evidence
+	// at is the node where they get lost: the sender that does not send
+	// them, or the receiver that does not deliver them; nil for the
+	// network between them or not known.
+	at *side
+	// cause is at's own finding that explains the loss, if any.
+	cause *diag.Finding
+}
+
+// path explains what happens to x's adverts on the way to y.
+func path(x, y side) leg {
 	xa := x.address()
 	sent := uint64(0)
 	if x.in.Local != nil {
 		sent = x.in.Local.Adverts
 	}
 	if !x.in.Observed || !y.in.Observed {
-		return fmt.Sprintf("not known (the taps did not run on %s)", ifUnobserved(x, y)), false, nil, ""
+		return leg{text: fmt.Sprintf("not known (the taps did not run on %s)", ifUnobserved(x, y))}
 	}
 	if sent == 0 {
 		if len(x.in.Held) == 0 {
-			return fmt.Sprintf("%s does not advertise (it is backup)", x.label), true, nil, ""
+			return leg{text: fmt.Sprintf("%s does not advertise (it is backup)", x.label), ok: true}
 		}
-		t := fmt.Sprintf("%s holds %s but none of its adverts left it", x.label, heldList(x.in.Held))
+		l := leg{text: fmt.Sprintf("%s holds %s but sent no adverts in its watch", x.label, heldList(x.in.Held)), at: &x,
+			ev: []diag.Evidence{{Label: x.label + " sent", Value: fmt.Sprintf("%s, while holding %s", x.count(0, "adverts on its wire"), heldList(x.in.Held))}}}
 		if f := findingOf(x.r, x.in, IDFirewallOutputDrop); f != nil {
-			t += ": " + f.Summary
+			l.text = fmt.Sprintf("%s holds %s but none of its adverts left it: %s", x.label, heldList(x.in.Held), f.Summary)
+			l.cause = f
+			l.ev = append(l.ev, diag.Evidence{Label: "cause on " + x.label, Value: f.Summary + " (" + f.ID + ")"})
 		}
-		return t, false, []diag.Evidence{{Label: x.label + " sent", Value: "0 adverts on its wire while holding " + heldList(x.in.Held)}}, x.label
+		return l
 	}
+	l := leg{ev: []diag.Evidence{{Label: x.label + " sent", Value: fmt.Sprintf("%s, from %s at priority %d (its own wire)", x.count(sent, "adverts"), xa, x.in.Local.Priority)}}}
 	p := y.in.peer(xa)
-	ev = append(ev, diag.Evidence{Label: x.label + " sent", Value: fmt.Sprintf("%d adverts from %s at priority %d (its own wire)", sent, xa, x.in.Local.Priority)})
 	if p == nil || p.Adverts == 0 {
-		ev = append(ev, diag.Evidence{Label: y.label + " received", Value: "0 of them on its wire"})
-		return fmt.Sprintf("%s's adverts never reach %s's wire: the network between them does not carry them (IGMP snooping, a switch or cloud network without multicast, a VLAN mismatch) or they leave %s on another path", x.label, y.label, x.label), false, ev, ""
+		l.ev = append(l.ev, diag.Evidence{Label: y.label + " received", Value: fmt.Sprintf("%s's adverts: %s", x.label, y.count(0, "on its wire"))})
+		l.text = fmt.Sprintf("%s's adverts never reach %s's wire: the network between them does not carry them (IGMP snooping, a switch or cloud network without multicast, a VLAN mismatch) or they leave %s on another path", x.label, y.label, x.label)
+		return l
 	}
-	ev = append(ev, diag.Evidence{Label: y.label + " received", Value: fmt.Sprintf("%d on its wire, %d at its VRRP socket", p.Adverts, p.Socket)})
+	l.ev = append(l.ev, diag.Evidence{Label: y.label + " received", Value: fmt.Sprintf("%s's adverts: %s, %d at its VRRP socket", x.label, y.count(p.Adverts, "on its wire"), p.Socket)})
 	if p.Socket == 0 {
-		t := fmt.Sprintf("%s's wire sees %s's adverts (%d) but its VRRP socket gets none", y.label, x.label, p.Adverts)
+		l.text = fmt.Sprintf("%s's wire sees %s's adverts but its VRRP socket gets none", y.label, x.label)
+		l.at = &y
 		for _, id := range []string{IDFirewallInputDrop, IDRPFilterDrop, IDNotMemberOfGroup, IDNotDelivered} {
 			if f := findingOf(y.r, y.in, id); f != nil {
-				t += ": " + f.Summary
-				ev = append(ev, diag.Evidence{Label: y.label + " " + id, Value: f.Summary})
+				l.text += ": " + f.Summary
+				l.cause = f
+				l.ev = append(l.ev, diag.Evidence{Label: "cause on " + y.label, Value: f.Summary + " (" + id + ")"})
 				break
 			}
 		}
-		return t, false, ev, y.label
+		return l
 	}
-	return fmt.Sprintf("%s receives %s's adverts", y.label, x.label), true, ev, ""
+	l.text, l.ok = fmt.Sprintf("%s receives %s's adverts", y.label, x.label), true
+	return l
 }
 
 func ifUnobserved(x, y side) string {
@@ -285,67 +598,159 @@ func findingOf(r *Report, in *Instance, id string) *diag.Finding {
 
 // roles gives the cluster verdict for one virtual router: one master, two,
 // or none, and why.
-func roles(a, b side) []diag.Finding {
+//
+// A split brain is one finding for the pair: what happens, on which node
+// the adverts get lost, the evidence of both sides and that node's fix. It
+// stands for both nodes' own split-brain findings and the finding that
+// explains the loss (with accept-not-final beside a firewall-input-drop:
+// the same rule), which Combine then leaves out of the list.
+func roles(a, b side, diffs []diag.Finding) []CombinedFinding {
 	ma, mb := believesMaster(a.in), believesMaster(b.in)
 	subj := a.in.Subject()
-	ab, abOK, evAB, atAB := path(a, b)
-	ba, baOK, evBA, atBA := path(b, a)
-	ev := append(evAB, evBA...)
+	ab, ba := path(a, b), path(b, a)
+	ev := append([]diag.Evidence{{Label: a.label, Value: roleOf(a)}, {Label: b.label, Value: roleOf(b)}}, append(ab.ev, ba.ev...)...)
 	switch {
 	case ma && mb:
-		var causes []string
-		if !abOK {
-			causes = append(causes, ab)
+		absorbs := []nodeKey{{a.label, IDSplitBrain, a.in.Subject()}, {b.label, IDSplitBrain, b.in.Subject()}}
+		var causes, fixes []string
+		explained := false
+		for _, l := range []leg{ab, ba} {
+			if l.ok {
+				continue
+			}
+			causes = append(causes, l.text)
+			if l.cause == nil {
+				continue
+			}
+			explained = true
+			absorbs = append(absorbs, nodeKey{l.at.label, l.cause.ID, l.at.in.Subject()})
+			if l.cause.ID == IDFirewallInputDrop {
+				if f := findingOf(l.at.r, l.at.in, IDAcceptNotFinal); f != nil {
+					absorbs = append(absorbs, nodeKey{l.at.label, f.ID, l.at.in.Subject()})
+					ev = append(ev, diag.Evidence{Label: "accept on " + l.at.label, Value: f.Summary + " (" + f.ID + ")"})
+				}
+			}
+			if l.cause.Fix != "" {
+				fixes = append(fixes, onNode(l.at.label, l.cause.Fix))
+			}
 		}
-		if !baOK {
-			causes = append(causes, ba)
+		// Without a finding that explains a loss, a configuration
+		// difference that makes a router discard the adverts it receives is
+		// the cause, on neither node alone.
+		discard := discardNames(a, b, diffs)
+		if !explained && (len(causes) == 0 || len(discard) > 0) {
+			causes = append(causes, discardCause(discard))
 		}
-		if len(causes) == 0 {
-			causes = append(causes, "both receive each other's adverts and still both act as master: they discard them (see the mismatch findings)")
+		if a.win == nil || !a.win.Comparable {
+			ev = append(ev, atOnce(a, b))
 		}
 		// The node where the adverts get lost: the receiver that does not
 		// deliver them, or the sender that does not send them.
 		blame := ""
 		switch {
-		case !abOK && baOK && atAB != "":
-			blame = " Cause on " + atAB + "'s side."
-		case abOK && !baOK && atBA != "":
-			blame = " Cause on " + atBA + "'s side."
-		case !abOK && !baOK && atAB != "" && atAB == atBA:
-			blame = " Cause on " + atAB + "'s side."
+		case !explained && len(discard) > 0:
+		case !ab.ok && ba.ok && ab.at != nil:
+			blame = " Cause on " + ab.at.label + "'s side."
+		case ab.ok && !ba.ok && ba.at != nil:
+			blame = " Cause on " + ba.at.label + "'s side."
+		case !ab.ok && !ba.ok && ab.at != nil && ba.at != nil && ab.at.label == ba.at.label:
+			blame = " Cause on " + ab.at.label + "'s side."
 		}
-		return []diag.Finding{{
+		fix := "Apply the fix of the finding named in the cause, on that node, then run both checks again."
+		switch {
+		case len(fixes) > 0:
+			fix = strings.Join(fixes, "\n")
+		case len(discard) > 0:
+			fix = "Make the two configurations agree (" + strings.Join(discard, ", ") + ", below, says how), then run both checks again."
+		}
+		return []CombinedFinding{{Finding: diag.Finding{
 			ID: IDSplitBrain, Severity: diag.SeverityCritical, Subject: subj,
 			Summary:  fmt.Sprintf("split brain: both %s and %s are master for VRID %d. %s.%s", a.label, b.label, a.in.VRID, strings.Join(causes, "; "), blame),
-			Evidence: append([]diag.Evidence{{Label: a.label, Value: roleOf(a)}, {Label: b.label, Value: roleOf(b)}}, ev...),
+			Evidence: ev,
 			Explanation: `Each node's report is from its own point of view; side by side they show which adverts get lost where. ` +
 				`A node becomes master when it stops hearing a better master: the path whose adverts are lost is the one to repair.`,
-			Fix: "Apply the fix of the finding named in the cause, on that node, then run both checks again.",
-		}}
+			Fix: fix,
+		}, absorbs: absorbs}}
 	case !ma && !mb && a.in.Observed && b.in.Observed:
-		return []diag.Finding{{
+		return []CombinedFinding{{Finding: diag.Finding{
 			ID: IDNoMaster, Severity: diag.SeverityCritical, Subject: subj,
 			Summary:     fmt.Sprintf("neither %s nor %s is master for VRID %d: nobody holds the virtual addresses", a.label, b.label, a.in.VRID),
 			Evidence:    []diag.Evidence{{Label: a.label, Value: roleOf(a)}, {Label: b.label, Value: roleOf(b)}},
 			Explanation: "Without a master the virtual addresses are unreachable. Usually the daemons are stopped or in FAULT state (interface down, a failing track script).",
 			Fix:         "Start the VRRP daemon on the intended master and check its log (journalctl -u keepalived).",
-		}}
+		}}}
 	case ma != mb:
-		m, bk := a, b
+		// m: the master's adverts on the way to the backup.
+		m, ml, bl := ab, a.label, b.label
 		if mb {
-			m, bk = b, a
+			m, ml, bl = ba, b.label, a.label
 		}
-		t, ok, _, _ := path(m, bk)
-		if !ok {
+		if !m.ok {
 			return nil // the nodes' own findings say more
 		}
-		return []diag.Finding{{
+		return []CombinedFinding{{Finding: diag.Finding{
 			ID: IDHealthy, Severity: diag.SeverityOK, Subject: subj,
-			Summary:  fmt.Sprintf("%s is master and %s backup for VRID %d; %s", m.label, bk.label, a.in.VRID, t),
-			Evidence: append([]diag.Evidence{{Label: a.label, Value: roleOf(a)}, {Label: b.label, Value: roleOf(b)}}, ev...),
-		}}
+			Summary:  fmt.Sprintf("%s is master and %s backup for VRID %d; %s", ml, bl, a.in.VRID, m.text),
+			Evidence: ev,
+		}}}
 	}
 	return nil
+}
+
+// onNode prefixes a node's fix with the node it is for: "On b, let the
+// adverts through ..." (a sentence's capital lowered, not an acronym's).
+func onNode(label, fix string) string {
+	if r := []rune(fix); len(r) > 1 && unicode.IsUpper(r[0]) && unicode.IsLower(r[1]) {
+		r[0] = unicode.ToLower(r[0])
+		fix = string(r)
+	}
+	return "On " + label + ", " + fix
+}
+
+// discardIDs are the node findings that make a router discard adverts its
+// socket received.
+var discardIDs = []string{IDAuthMismatch, IDVersionMismatch, IDIntervalMismatch, IDVIPMismatch, IDTTLNot255, IDChecksumMismatch, IDUnicastPeerMisconfig}
+
+// discardCause explains a split brain whose adverts reach the sockets but
+// are discarded, naming the findings that say why.
+func discardCause(names []string) string {
+	t := "the VRRP daemons discard the adverts they receive"
+	if len(names) == 0 {
+		return "both receive each other's adverts and still both act as master: they discard them (no finding says why: compare the two configurations and the daemons' logs)"
+	}
+	return t + " (see " + strings.Join(names, ", ") + ")"
+}
+
+// discardNames names the pair's and the nodes' findings that make a router
+// discard adverts its socket received.
+func discardNames(a, b side, diffs []diag.Finding) []string {
+	var names []string
+	for _, d := range diffs {
+		if slices.Contains(discardIDs, d.ID) && !slices.Contains(names, d.ID) {
+			names = append(names, d.ID)
+		}
+	}
+	for _, s := range []side{a, b} {
+		for _, f := range s.r.Findings {
+			if f.Subject == s.in.Subject() && f.Severity >= diag.SeverityWarning && slices.Contains(discardIDs, f.ID) && !slices.Contains(names, f.ID) {
+				names = append(names, s.label+"'s "+f.ID)
+			}
+		}
+	}
+	return names
+}
+
+// atOnce says whether one node's own watch saw both advertising, so that a
+// split brain does not rest on reports from different times.
+func atOnce(a, b side) diag.Evidence {
+	for _, x := range [][2]side{{a, b}, {b, a}} {
+		s, o := x[0], x[1]
+		if p := s.in.peer(o.address()); s.in.Sending() && p != nil && p.Adverts > 0 && p.Priority > 0 {
+			return diag.Evidence{Label: "at once", Value: fmt.Sprintf("%s's own watch saw both advertising (%d of its own adverts, %d of %s's): the split brain does not rest on reports from different times",
+				s.label, s.in.Local.Adverts, p.Adverts, o.label)}
+		}
+	}
+	return diag.Evidence{Label: "at once", Value: "no single watch saw both advertising: each node was master in its own watch, and the watches do not line up"}
 }
 
 func roleOf(s side) string {
@@ -368,24 +773,58 @@ func WriteCombinedJSON(w io.Writer, c *Combined) error {
 	return enc.Encode(c)
 }
 
-// WriteCombinedText renders a combined report for people.
+// WriteCombinedText renders a combined report for people: the two nodes
+// and their watches, the notes, the findings and the status line.
 func WriteCombinedText(w io.Writer, c *Combined, colour bool) error {
 	bw := bufio.NewWriter(w)
 	h := heading(colour)
 	fmt.Fprintln(bw, h.Sprint("vrrpdoctor check: two nodes combined"))
+	width := 0
 	for _, n := range c.Nodes {
-		fmt.Fprintf(bw, "  %-28s checked %s UTC, own verdict %s\n", n.Label, strings.TrimSuffix(strings.Replace(n.Time, "T", " ", 1), "Z"), strings.ToUpper(n.Status))
+		width = max(width, len(n.Label))
+	}
+	for _, n := range c.Nodes {
+		watch := "taps did not run"
+		if n.WatchS > 0 {
+			watch = "watched " + secs(n.WatchS)
+		}
+		fmt.Fprintf(bw, "  %-*s  checked %s UTC, %s, own verdict %s\n", width, n.Label, strings.TrimSuffix(strings.Replace(n.Time, "T", " ", 1), "Z"), watch, strings.ToUpper(n.Status))
+	}
+	for _, n := range c.Notes {
+		wrapNote(bw, n)
 	}
 	fmt.Fprintln(bw)
 	if err := bw.Flush(); err != nil {
 		return err
 	}
-	if len(c.Findings) > 0 {
+	fs := make([]diag.Finding, len(c.Findings))
+	for i := range c.Findings {
+		fs[i] = c.Findings[i].Finding
+	}
+	if len(fs) > 0 {
 		fmt.Fprintln(w, h.Sprint("Findings"))
-		if err := diag.WriteFindings(w, c.Findings, colour); err != nil {
+		if err := diag.WriteFindings(w, fs, colour); err != nil {
 			return err
 		}
 		fmt.Fprintln(w)
 	}
-	return diag.WriteStatus(w, c.ExitCode, c.Findings, colour)
+	return diag.WriteStatus(w, c.ExitCode, fs, colour)
+}
+
+// wrapNote writes a note word-wrapped at 100 columns, as "  Note: ...".
+func wrapNote(w io.Writer, text string) {
+	const lead, indent, width = "  Note: ", "        ", 100
+	line := lead
+	for i, word := range strings.Fields(text) {
+		if i > 0 && len(line)+1+len(word) > width {
+			fmt.Fprintln(w, line)
+			line = indent + word
+			continue
+		}
+		if i > 0 {
+			line += " "
+		}
+		line += word
+	}
+	fmt.Fprintln(w, line)
 }
