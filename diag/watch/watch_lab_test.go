@@ -365,6 +365,7 @@ func memDetail(pid int) string {
 // over the whole run, and the watcher's CPU and memory beside keepalived's.
 // VRRPDOCTOR_WATCH_COST_SECONDS sets how long it measures (default 30).
 func TestWatchLabIdleCost(t *testing.T) {
+	t.Parallel()
 	p := newLabPair(t, time.Second)
 	w := startWatch(t, p.b, p.kb.ConfigPath, true, "VRRPDOCTOR_WATCH_QUIET=1")
 	secs := 30
@@ -412,6 +413,7 @@ func TestWatchLabIdleCost(t *testing.T) {
 // IPv6 and unicast — over four windows, on the backup (Monitor mode) and
 // on the master; every peer's adverts all delivered.
 func TestWatchLabHealthy(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		peer string // the other node's advert source, seen from b
@@ -456,6 +458,7 @@ func TestWatchLabHealthy(t *testing.T) {
 // firewall-output-drop appears with the failed attempts and the rule, and
 // clears when the rule goes.
 func TestWatchLabSpeakerOutputDrop(t *testing.T) {
+	t.Parallel()
 	lab := netlabtest.New(t, "iptables")
 	_, b, err := lab.Pair()
 	if err != nil {
@@ -522,6 +525,7 @@ func TestWatchLabSpeakerOutputDrop(t *testing.T) {
 // delivery ratio of 0; deleting the rule clears both within about two
 // windows.
 func TestWatchLabInputDrop(t *testing.T) {
+	t.Parallel()
 	p := newLabPair(t, 250*time.Millisecond, "iptables")
 	w := startWatch(t, p.b, p.kb.ConfigPath, true)
 	win := w.current().Window
@@ -563,11 +567,15 @@ func TestWatchLabInputDrop(t *testing.T) {
 	}); err != nil {
 		t.Errorf("flow from a under the drop: %+v", w.flow("198.51.100.1"))
 	}
+	// Findings() lists them (the child tells its state every 200 ms).
 	var ids []string
-	for _, f := range w.current().Findings {
-		ids = append(ids, f.ID)
-	}
-	if !slices.Contains(ids, "split-brain") || !slices.Contains(ids, "firewall-input-drop") {
+	if err := netlab.WaitFor(2*time.Second, func() (bool, error) {
+		ids = nil
+		for _, f := range w.current().Findings {
+			ids = append(ids, f.ID)
+		}
+		return slices.Contains(ids, "split-brain") && slices.Contains(ids, "firewall-input-drop"), nil
+	}); err != nil {
 		t.Errorf("active findings %v", ids)
 	}
 
