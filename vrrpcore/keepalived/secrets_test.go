@@ -19,19 +19,33 @@ func TestSecretFileMode(t *testing.T) {
 		mode     os.FileMode
 		gid      int
 		included bool
+		dirMode  os.FileMode // of the directory holding the files
 		want     string
 	}{
-		{"world-readable", 0o644, 0, false, "readable by everyone (mode 0644)"},
-		{"private", 0o600, 0, false, ""},
-		{"group-root", 0o640, 0, false, ""},
-		{"group-other", 0o640, 65534, false, "readable by group 65534 (mode 0640)"},
-		{"included-world-readable", 0o604, 0, true, "readable by everyone (mode 0604)"},
+		{"world-readable", 0o644, 0, false, 0o755, "readable by everyone (mode 0644)"},
+		{"world-readable in a private directory", 0o644, 0, false, 0o700, ""},
+		{"private", 0o600, 0, false, 0o755, ""},
+		{"group-root", 0o640, 0, false, 0o755, ""},
+		{"group-other", 0o640, 65534, false, 0o755, "readable by group 65534 (mode 0640)"},
+		{"included-world-readable", 0o604, 0, true, 0o755, "readable by everyone (mode 0604)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.gid != 0 && os.Geteuid() != 0 {
 				t.Skip("chown to another group needs root")
 			}
-			dir := t.TempDir()
+			dir := filepath.Join(t.TempDir(), "etc")
+			if err := os.Mkdir(dir, tc.dirMode); err != nil {
+				t.Fatal(err)
+			}
+			// t.TempDir's own directories are private: open them up.
+			for d := filepath.Dir(dir); d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+				if err := os.Chmod(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.Chmod(dir, tc.dirMode); err != nil {
+				t.Fatal(err)
+			}
 			main, secret := filepath.Join(dir, "keepalived.conf"), filepath.Join(dir, "keepalived.conf")
 			if tc.included {
 				secret = filepath.Join(dir, "vi1.conf")
