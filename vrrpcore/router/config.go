@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
@@ -68,6 +69,12 @@ type Config struct {
 	// hop-limit check is skipped as keepalived does.
 	UnicastPeers []netip.Addr
 
+	// UnicastPeerTTL limits the TTL / hop limit with which the unicast
+	// adverts of a peer may arrive (keepalived unicast_peer's min_ttl and
+	// max_ttl, for peers some routed hops away); peers not listed are not
+	// checked. Keys must be UnicastPeers.
+	UnicastPeerTTL map[netip.Addr]TTLRange
+
 	// Interface, when set, is the only interface adverts are accepted
 	// from (RFC 5798 §7.1: the VRID must be configured on the receiving
 	// interface). RecvAdvert.Interface is compared against it.
@@ -112,6 +119,9 @@ type Config struct {
 	// UnicastPeers: keepalived's behaviour without vrrp_check_unicast_src.
 	AcceptAnyUnicastSource bool
 }
+
+// TTLRange is an inclusive range of TTL / hop-limit values.
+type TTLRange struct{ Min, Max uint8 }
 
 // GARPConfig holds keepalived's gratuitous ARP settings; the same bursts
 // are unsolicited Neighbour Advertisements for IPv6. Spacing the messages
@@ -254,6 +264,14 @@ func (c *Config) Validate() error {
 			bad("UnicastPeers[%d] %v is not IPv%d", i, p, c.Family)
 		}
 	}
+	for p, r := range c.UnicastPeerTTL {
+		if !slices.ContainsFunc(c.UnicastPeers, func(q netip.Addr) bool { return q.Unmap() == p.Unmap() }) {
+			bad("UnicastPeerTTL: %v is not a unicast peer", p)
+		}
+		if r.Min > r.Max {
+			bad("UnicastPeerTTL %v: minimum %d above maximum %d", p, r.Min, r.Max)
+		}
+	}
 
 	switch c.AuthType {
 	case vrrpcore.AuthNone:
@@ -297,6 +315,13 @@ func (c Config) normalized() Config {
 	c.VIPs = norm(c.VIPs)
 	c.ExcludedVIPs = norm(c.ExcludedVIPs)
 	c.UnicastPeers = norm(c.UnicastPeers)
+	if c.UnicastPeerTTL != nil {
+		ttl := make(map[netip.Addr]TTLRange, len(c.UnicastPeerTTL))
+		for p, r := range c.UnicastPeerTTL {
+			ttl[p.Unmap().WithZone("")] = r
+		}
+		c.UnicastPeerTTL = ttl
+	}
 	if c.DownTimerAdverts == 0 {
 		c.DownTimerAdverts = 3
 	}

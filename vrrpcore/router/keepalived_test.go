@@ -56,6 +56,34 @@ func TestKeepalived_PreemptDelayFromFirstLowerAdvert(t *testing.T) {
 	}
 }
 
+// unicast_peer { ADDR min_ttl N max_ttl M }: unicast adverts of that peer
+// must arrive with a TTL in range (keepalived's check for peers some hops
+// away); other peers are not checked, as without the range.
+func TestKeepalived_UnicastPeerTTL(t *testing.T) {
+	c := v3Config(100)
+	c.UnicastPeers = []netip.Addr{ip("198.51.100.1"), ip("198.51.100.3")}
+	c.UnicastPeerTTL = map[netip.Addr]TTLRange{ip("198.51.100.1"): {Min: 250, Max: 255}}
+	m := started(t, c, Backup)
+	recv := func(src string, ttl uint8) Ready {
+		in := from(src, peerAdvert(c, 150))
+		in.TTL = ttl
+		return m.Receive(at(time.Second), in)
+	}
+	r := recv("198.51.100.1", 200)
+	wantDiscard(t, r, DiscardTTL)
+	if !strings.Contains(r.Discards[0].Detail, "250..255") {
+		t.Errorf("detail %q", r.Discards[0].Detail)
+	}
+	wantNoDiscard(t, recv("198.51.100.1", 254))
+	wantNoDiscard(t, recv("198.51.100.3", 1))
+
+	bad := c
+	bad.UnicastPeerTTL = map[netip.Addr]TTLRange{ip("198.51.100.9"): {Min: 255, Max: 1}}
+	if _, err := New(bad); err == nil || !strings.Contains(err.Error(), "not a unicast peer") || !strings.Contains(err.Error(), "above maximum") {
+		t.Errorf("error %v", err)
+	}
+}
+
 // virtual_ipaddress_excluded may hold addresses of the other family (an
 // IPv4 instance carrying IPv6 addresses along, as keepalived allows): they
 // are added, removed and announced with mastership, never advertised.

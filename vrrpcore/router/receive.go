@@ -73,6 +73,9 @@ func (m *Machine) validate(r *Ready, in RecvAdvert, src netip.Addr) (DiscardReas
 	if unicast && !c.AcceptAnyUnicastSource && !slices.Contains(c.UnicastPeers, src) {
 		return DiscardUnicastSource, fmt.Sprintf("%v is not a unicast peer", src)
 	}
+	if r, ok := c.UnicastPeerTTL[src]; unicast && ok && (in.TTL < r.Min || in.TTL > r.Max) {
+		return DiscardTTL, fmt.Sprintf("TTL %d outside %d..%d, the min_ttl..max_ttl of unicast peer %v", in.TTL, r.Min, r.Max, src)
+	}
 	if !unicast && c.Family == 6 && !src.IsLinkLocalUnicast() {
 		return DiscardSourceNotLL, fmt.Sprintf("IPv6 source %v is not link-local", src)
 	}

@@ -54,10 +54,13 @@
 //     adverts; it is removed on exit, and the ARP sysctls it needs
 //     (vmac.go) are restored.
 //
+// Unicast adverts go with unicast_ttl (an IP_TTL control message per
+// packet, or the IPv6 hop limit), and a unicast_peer's min_ttl/max_ttl
+// bound the TTL its adverts may arrive with (router.Config.UnicastPeerTTL).
+//
 // # Not implemented
 //
-// IPsec
-// AH authentication, unicast_ttl other than 255 and per-peer TTL checks.
-// Each is reported as a warning when a configuration uses it, except AH,
-// which is refused.
+// IPsec AH authentication (refused) and old_unicast_checksum (warned).
+// docs/engine.md lists the keepalived options and what the engine does
+// with each.
 package runtime

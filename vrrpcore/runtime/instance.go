@@ -410,7 +410,11 @@ func (in *instance) sendAdvert(p *plan, a *vrrpcore.Advert) {
 			continue
 		}
 		in.buf = b
-		err = in.sock.send(b, p.rc.PrimaryAddr, dst)
+		ttl := uint8(255)
+		if len(p.rc.UnicastPeers) > 0 {
+			ttl = p.unicastTTL
+		}
+		err = in.sock.send(b, p.rc.PrimaryAddr, dst, ttl)
 		if err != nil {
 			in.event(p, Event{Kind: EventSendFailed, Src: p.rc.PrimaryAddr, Dst: dst, Priority: a.Priority, Err: err})
 			in.sendFailed(sendReason(err), dst)

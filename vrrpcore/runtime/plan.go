@@ -39,6 +39,9 @@ type plan struct {
 	// noAccept is set without Accept_Mode (no_accept, vrrp_strict) for a
 	// non-owner: as Master it drops packets to its virtual addresses.
 	noAccept bool
+	// unicastTTL is the TTL / hop limit of unicast adverts (unicast_ttl);
+	// multicast adverts always go with 255.
+	unicastTTL uint8
 	// vmac is use_vmac's macvlan; nil without it.
 	vmac *vmacPlan
 	// sync is the instance's vrrp_sync_group, shared by its members; nil
@@ -77,7 +80,7 @@ type scriptPlan struct {
 // everything but the notify scripts is the same.
 func (p *plan) sameRun(q *plan, ps, qs map[string]*scriptPlan) bool {
 	if p.name != q.name || p.ifname != q.ifname || p.family != q.family || p.group != q.group ||
-		p.garpInterval != q.garpInterval || p.gnaInterval != q.gnaInterval ||
+		p.garpInterval != q.garpInterval || p.gnaInterval != q.gnaInterval || p.unicastTTL != q.unicastTTL ||
 		!reflect.DeepEqual(p.rc, q.rc) || !slices.Equal(p.tracks, q.tracks) || len(p.vips) != len(q.vips) ||
 		!sameGroup(p.sync, q.sync) || !p.vmac.equal(q.vmac) {
 		return false
@@ -250,11 +253,15 @@ func (pl *planner) plan(inst *keepalived.Instance) *plan {
 		for _, peer := range inst.UnicastPeers {
 			rc.UnicastPeers = append(rc.UnicastPeers, peer.Addr)
 			if peer.MinTTL != 0 || peer.MaxTTL != 255 {
-				pl.warnf(peer.Pos, "unicast_peer %v: min_ttl/max_ttl are not checked by vrrpdoctor", peer.Addr)
+				if rc.UnicastPeerTTL == nil {
+					rc.UnicastPeerTTL = map[netip.Addr]router.TTLRange{}
+				}
+				rc.UnicastPeerTTL[peer.Addr] = router.TTLRange{Min: uint8(peer.MinTTL), Max: uint8(peer.MaxTTL)}
 			}
 		}
-		if inst.UnicastTTL != 0 && inst.UnicastTTL != 255 {
-			pl.warnf(at(inst, "unicast_ttl"), "vrrp_instance %s: unicast_ttl %d ignored: vrrpdoctor sends with TTL 255", inst.Name, inst.UnicastTTL)
+		p.unicastTTL = 255
+		if inst.UnicastTTL > 0 && inst.UnicastTTL <= 255 {
+			p.unicastTTL = uint8(inst.UnicastTTL)
 		}
 		if inst.OldUnicastChecksum {
 			pl.warnf(at(inst, "old_unicast_checksum"), "vrrp_instance %s: old_unicast_checksum is not supported; adverts carry the RFC checksum", inst.Name)

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -230,13 +232,20 @@ func (s *vrrpSocket) leave(g netip.Addr) error {
 
 // send sends one encoded VRRP message from src to dst out of the socket's
 // interface, with TTL / hop limit 255.
-func (s *vrrpSocket) send(msg []byte, src, dst netip.Addr) error {
+func (s *vrrpSocket) send(msg []byte, src, dst netip.Addr, ttl uint8) error {
 	var err error
 	if s.p4 != nil {
 		cm := &ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: s.ifi.Index}
-		_, err = s.p4.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice()})
+		if ttl == 255 {
+			_, err = s.p4.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice()})
+			return err
+		}
+		// keepalived's unicast_ttl: an IP_TTL control message for this
+		// packet (x/net/ipv4 marshals none on send).
+		oob := append(cm.Marshal(), ttlCmsg(ttl)...)
+		_, _, err = s.conn.(*net.IPConn).WriteMsgIP(msg, oob, &net.IPAddr{IP: dst.AsSlice()})
 	} else {
-		cm := &ipv6.ControlMessage{Src: src.WithZone("").AsSlice(), IfIndex: s.ifi.Index, HopLimit: 255, TrafficClass: tosInternetControl}
+		cm := &ipv6.ControlMessage{Src: src.WithZone("").AsSlice(), IfIndex: s.ifi.Index, HopLimit: int(ttl), TrafficClass: tosInternetControl}
 		zone := ""
 		if dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast() || dst.IsInterfaceLocalMulticast() {
 			zone = s.ifi.Name
@@ -244,6 +253,16 @@ func (s *vrrpSocket) send(msg []byte, src, dst netip.Addr) error {
 		_, err = s.p6.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice(), Zone: zone})
 	}
 	return err
+}
+
+// ttlCmsg is an IP_TTL control message setting one packet's TTL.
+func ttlCmsg(ttl uint8) []byte {
+	b := make([]byte, unix.CmsgSpace(4))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+	h.Level, h.Type = unix.IPPROTO_IP, unix.IP_TTL
+	h.SetLen(unix.CmsgLen(4))
+	binary.NativeEndian.PutUint32(b[unix.CmsgLen(0):], uint32(ttl))
+	return b
 }
 
 // readLoop reads adverts until the socket is closed.
