@@ -123,18 +123,19 @@ func Combine(a, b *Report) *Combined {
 	c.Windows = compareWindows(a, b)
 	var fs []CombinedFinding
 	if same {
-		addr := ""
-		if as := nodeAddrs(a); len(as) > 0 {
-			addr = " (" + addrs(as) + ")"
+		name := a.Node
+		if as := nodeAddrs(a); len(as) > 0 && name != "" {
+			name += " (" + addrs(as) + ")"
+		} else if len(as) > 0 {
+			name = addrs(as)
 		}
-		c.Notes = append(c.Notes, fmt.Sprintf("Both reports come from the same node, %s%s: a verdict on the pair needs one report from each node. Each report's own findings follow; the status is at least UNKNOWN.", a.Node, addr))
+		c.Notes = append(c.Notes, fmt.Sprintf("Both reports come from the same node, %s: a verdict on the pair needs one report from each node. Each report's own findings follow; the status is at least UNKNOWN.", name))
 	} else {
 		c.Notes = append(c.Notes, windowNotes(la, lb, a, b, c.Windows)...)
 		fs = pairFindings(la, lb, a, b, c)
 	}
 	// The pair's verdicts first, then each node's own problems that no
 	// pair finding covers.
-	slices.SortStableFunc(fs, func(x, y CombinedFinding) int { return int(y.Severity) - int(x.Severity) })
 	var own []CombinedFinding
 	for _, x := range []struct {
 		l string
