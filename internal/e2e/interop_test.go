@@ -551,12 +551,54 @@ func TestInteropReplace(t *testing.T) {
 	backup = run(b, "ka", 100)
 	quiet("vrrpdoctor backup replaced by keepalived", since)
 
-	for _, o := range overlaps(tl.snapshot(), time.Now()) {
+	now := time.Now()
+	for _, o := range overlaps(tl.snapshot(), now) {
 		if d := o[1].Sub(o[0]); d > mdi {
 			t.Errorf("both held the VIP for %v\n%s", d, tl.dump())
+		}
+	}
+	for _, g := range gaps(tl.snapshot(), now) {
+		if d := g[1].Sub(g[0]); d > mdi {
+			t.Errorf("nobody held the VIP for %v (> Master_Down_Interval %v)\n%s", d, mdi, tl.dump())
 		}
 	}
 	master.stop()
 	backup.stop()
 	checkClean(t, tl, nodes...)
+}
+
+// gaps returns every period, after the address was first held, during
+// which no live host held it, as [start, end) pairs; an open period ends
+// at now.
+func gaps(events []vipEvent, now time.Time) [][2]time.Time {
+	holds, dead := map[string]bool{}, map[string]bool{}
+	live := func() int {
+		n := 0
+		for h, ok := range holds {
+			if ok && !dead[h] {
+				n++
+			}
+		}
+		return n
+	}
+	var out [][2]time.Time
+	var since time.Time
+	held := false
+	for _, e := range events {
+		apply(holds, dead, e)
+		switch n := live(); {
+		case n > 0:
+			held = true
+			if !since.IsZero() {
+				out = append(out, [2]time.Time{since, e.at})
+				since = time.Time{}
+			}
+		case held && since.IsZero():
+			since = e.at
+		}
+	}
+	if !since.IsZero() {
+		out = append(out, [2]time.Time{since, now})
+	}
+	return out
 }
