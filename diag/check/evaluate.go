@@ -681,7 +681,7 @@ func (e *evaluator) splitBrain(in *Instance, ifc *Interface, fwIn, fwOut map[net
 				heldList(in.Held), p.Address, in.VRID, p.Priority, p.Address, why)
 			ev = append(ev, diag.Evidence{Label: "cause", Value: "this node's daemon refuses or does not get the master's adverts (see " + why + "); it stays silent while it hears them, which is why it sent none"})
 			fix = "Correct what the " + why + " finding reports, so that this node accepts the master's adverts and falls back to backup."
-		case !in.Sending():
+		case !in.Sending() && outDrop != nil:
 			summary = fmt.Sprintf("This node acts as MASTER for VRID %d and %s, but none of its adverts leave it: %s %ss them. So %s (priority %d) does not hear it and is master too.",
 				in.VRID, held, ruleDesc(outDrop.v, e.fwd()), strings.ToLower(string(outDrop.v.Verdict)), p.Address, p.Priority)
 			ev = append(ev, diag.Evidence{Label: "cause", Value: "this node's adverts are dropped on the way out (see firewall-output-drop)"})
