@@ -16,6 +16,9 @@
 //	Receive(now, RecvAdvert)    a decoded advert plus sender, TTL, interface
 //	SetPriority(now, p)         tracking (track_script / track_interface weights)
 //	SetFault(now, down)         keepalived FAULT (interface or tracked object down)
+//	SetSyncHold(now, hold)      vrrp_sync_group: hold take-overs until every member wants Master
+//	SyncMaster(now)             vrrp_sync_group: another member became Master
+//	SyncBackup(now)             vrrp_sync_group: another member fell back to Backup
 //
 // Each returns a Ready: adverts to send (with the priority to send,
 // including 0 on shutdown), VIPs to remove and add, gratuitous ARP /
@@ -64,8 +67,9 @@
 // "checksum" / "checksum_unverified").
 //
 // The runtime also enforces Accept_Mode (AcceptsVIPTraffic), removes VIPs
-// left over by a crashed previous run before Start, and coordinates sync
-// groups; none of that is protocol state.
+// left over by a crashed previous run before Start, and decides what the
+// members of a sync group follow (sync.go describes the inputs it steers a
+// Machine with); none of that is protocol state.
 //
 // # Deviations from the RFCs
 //
