@@ -23,6 +23,8 @@ func FuzzReport(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// A real report to combine each input with, both ways.
+	partner := readReport(f, "input-drop-nft-a.json")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := ReadJSON(bytes.NewReader(b), "fuzz.json")
 		if err != nil {
@@ -39,9 +41,18 @@ func FuzzReport(f *testing.F) {
 		if err := WriteJSON(io.Discard, r); err != nil {
 			t.Fatal(err)
 		}
-		c := Combine(r, r)
-		if err := WriteCombinedText(io.Discard, c, false); err != nil {
-			t.Fatal(err)
+		for _, c := range []*Combined{Combine(r, r), Combine(partner, r), Combine(r, partner)} {
+			if err := WriteCombinedText(io.Discard, c, false); err != nil {
+				t.Fatal(err)
+			}
+			if err := WriteCombinedJSON(io.Discard, c); err != nil {
+				t.Fatal(err)
+			}
+			// Folding a node's finding into a pair finding never lowers
+			// the status.
+			if c.ExitCode < diag.MaxSeverity(r.Findings).ExitCode() && c.ExitCode != diag.ExitUnknown {
+				t.Fatalf("combined exit %d below the node's %d", c.ExitCode, r.ExitCode)
+			}
 		}
 	})
 }
