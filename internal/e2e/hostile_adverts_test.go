@@ -3,11 +3,13 @@ package e2e
 import (
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 
 	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab"
 	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab/netlabtest"
@@ -71,6 +73,133 @@ func (s *hostileSender) send(t *testing.T, adv vrrpcore.Advert, ttl int, interva
 		time.Sleep(interval)
 	}
 	return n
+}
+
+// TestHostileAdvertsIPv6: the same at a VRRPv3 IPv6 pair of vrrpdoctor run
+// (100 ms adverts, VIP 2001:db8::100): adverts of priority 254 with hop
+// limit 1, or from a global (not link-local) source (RFC 5798 §5.1.2.1,
+// §7.1), are discarded with their reason and move nothing; a valid
+// priority 255 advert from c's link-local address makes a step down.
+func TestHostileAdvertsIPv6(t *testing.T) {
+	t.Parallel()
+	lab := netlabtest.New(t)
+	vrrpdoctor(t)
+	hs, _, err := lab.LAN(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, c := hs[0], hs[1], hs[2]
+	vip := netip.MustParseAddr("2001:db8::100")
+	tl := &timeline{}
+	tl.watch(t, a, vip)
+	tl.watch(t, b, vip)
+	mk := func(h *netlab.Host, prio int) *node {
+		in := netlab.VRRPInstance{Interface: "eth0", VRID: 51, Version: 3, Priority: prio, AdvertInt: 100 * time.Millisecond, VIPs: []string{vip.String() + "/64"}}
+		conf, err := netlab.KeepalivedConfig{RouterID: h.Name(), Instances: []netlab.VRRPInstance{in}}.Render()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &node{t: t, h: h, impl: "vd", priority: prio, conf: conf}
+	}
+	hi, lo := mk(a, 150), mk(b, 100)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("address timeline:\n%s", tl.dump())
+			for _, n := range []*node{hi, lo} {
+				t.Logf("%s log:\n%s", n, tail(n.proc.Log(), 30))
+			}
+		}
+	})
+	lo.start()
+	hi.start()
+	tl.waitHolder(t, 10*time.Second, a.Name(), "startup")
+	time.Sleep(masterDown(100*time.Millisecond, 100) + 300*time.Millisecond)
+	tl.waitHolder(t, 10*time.Second, a.Name(), "startup settled")
+
+	ll, err := c.LinkLocal("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	global := netip.MustParsePrefix(netlab.LANAddr6(3)).Addr()
+	group := netip.MustParseAddr("ff02::12")
+	send := func(src netip.Addr, hops int, adv vrrpcore.Advert, d time.Duration) int {
+		t.Helper()
+		msg, err := adv.AppendBinary(nil, src, group, vrrpcore.ChecksumPseudoHeader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pc *ipv6.PacketConn
+		var zone string // the index: a name would be looked up in the test's own namespace
+		must(t, c.Do(func() error {
+			ifi, err := net.InterfaceByName("eth0")
+			if err != nil {
+				return err
+			}
+			conn, err := net.ListenPacket("ip6:112", src.WithZone("eth0").String())
+			if err != nil {
+				return err
+			}
+			pc = ipv6.NewPacketConn(conn)
+			if err := pc.SetMulticastInterface(ifi); err != nil {
+				return err
+			}
+			zone = strconv.Itoa(ifi.Index)
+			return pc.SetMulticastHopLimit(hops)
+		}))
+		defer pc.Close()
+		n := 0
+		for end := time.Now().Add(d); time.Now().Before(end); n++ {
+			if _, err := pc.WriteTo(msg, nil, &net.IPAddr{IP: group.AsSlice(), Zone: zone}); err != nil {
+				t.Fatalf("sending: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return n
+	}
+	base := vrrpcore.Advert{Version: 3, VRID: 51, Priority: 254, Interval: 100 * time.Millisecond, Addrs: []netip.Addr{vip}}
+	for _, sc := range []struct {
+		name   string
+		src    netip.Addr
+		hops   int
+		reason string
+	}{
+		{"hop limit 1", ll, 1, "reason=ttl"},
+		{"global source", global, 255, "reason=source_not_link_local"},
+	} {
+		start := time.Now()
+		n := send(sc.src, sc.hops, base, 2*time.Second)
+		moves := 0
+		for _, e := range tl.snapshot() {
+			if e.at.After(start) {
+				moves++
+			}
+		}
+		got := holdersOf(tl.snapshot())
+		t.Logf("HOSTILE IPv6 %s: %d adverts of priority 254 from c; VIP changes %d, holders %v", sc.name, n, moves, got)
+		if moves > 0 || len(got) != 1 || got[0] != a.Name() {
+			t.Errorf("%s: the VIP moved (%d changes, holders %v)\n%s", sc.name, moves, got, tl.dump())
+		}
+		if !strings.Contains(lo.proc.Log()+hi.proc.Log(), sc.reason) {
+			t.Errorf("%s: no 'advert discarded' log line with %s", sc.name, sc.reason)
+		}
+	}
+	spoof := base
+	spoof.Priority = 255
+	start := time.Now()
+	n := send(ll, 255, spoof, 2*time.Second)
+	stopped := time.Now()
+	released := false
+	for _, e := range tl.snapshot() {
+		if e.at.After(start) && e.host == a.Name() && e.kind == "del" {
+			released = true
+		}
+	}
+	t.Logf("HOSTILE IPv6 spoofed priority 255 from c's link-local address: %d adverts; a released the VIP: %v", n, released)
+	if !released {
+		t.Errorf("spoofed 255: a kept the VIP\n%s", tl.dump())
+	}
+	back := tl.waitHolder(t, masterDown(100*time.Millisecond, 150)+faultSlack, a.Name(), "a takes over again once the spoofing stops")
+	t.Logf("HOSTILE IPv6 spoofed 255: VIP back on a %s after the last spoofed advert", back.Sub(stopped).Round(time.Millisecond))
 }
 
 func TestHostileAdverts(t *testing.T) {
