@@ -202,6 +202,11 @@ func pairFindings(la, lb string, a, b *Report, c *Combined) []CombinedFinding {
 		common++
 		sa, sb := side{la, a, ia, c.Windows}, side{lb, b, ib, c.Windows}
 		diffs := configDiffs(sa, sb)
+		if !slices.ContainsFunc(diffs, func(d diag.Finding) bool { return d.ID == IDAuthMismatch }) {
+			if d := passwordDiff(sa, sb); d != nil {
+				diffs = append(diffs, *d)
+			}
+		}
 		var differ []string
 		for _, d := range diffs {
 			fs = append(fs, CombinedFinding{Finding: d, absorbs: []nodeKey{{la, d.ID, ia.Subject()}, {lb, d.ID, ib.Subject()}}})
@@ -224,6 +229,48 @@ func pairFindings(la, lb string, a, b *Report, c *Combined) []CombinedFinding {
 		c.Notes = append(c.Notes, fmt.Sprintf("The reports share no virtual router: %s runs %s, %s runs %s. Are they the two nodes of one pair?", la, vridList(a), lb, vridList(b)))
 	}
 	return fs
+}
+
+// passwordDiff is the pair's auth-mismatch when the VRRPv2 passwords differ:
+// they are not in the reports, but a node's own check compares the one it
+// receives with its own. nil when neither node saw a difference.
+func passwordDiff(a, b side) *diag.Finding {
+	var fa, fb *diag.Finding
+	if a.in.Version == 2 || a.in.Version == 0 {
+		fa = findingOf(a.r, a.in, IDAuthMismatch)
+	}
+	if b.in.Version == 2 || b.in.Version == 0 {
+		fb = findingOf(b.r, b.in, IDAuthMismatch)
+	}
+	if fa == nil && fb == nil {
+		return nil
+	}
+	var saw []string
+	var ev []diag.Evidence
+	f := fa
+	for _, x := range []struct {
+		s side
+		f *diag.Finding
+	}{{a, fa}, {b, fb}} {
+		if x.f != nil {
+			saw = append(saw, x.s.label)
+			ev = append(ev, diag.Evidence{Label: x.s.label + "'s check", Value: x.f.Summary})
+			if f == nil {
+				f = x.f
+			}
+		}
+	}
+	who := saw[0] + " receives the other's adverts with another password than its own"
+	if len(saw) == 2 {
+		who = saw[0] + " and " + saw[1] + " each receive the other's adverts with another password than their own"
+	}
+	return &diag.Finding{
+		ID: IDAuthMismatch, Severity: f.Severity, Subject: a.in.Subject(),
+		Summary:     "the VRRPv2 authentication differs: " + who,
+		Evidence:    append(ev, diag.Evidence{Label: "note", Value: "passwords are not in the reports: each node's own check compared the password it received with its own"}),
+		Explanation: f.Explanation,
+		Fix:         f.Fix,
+	}
 }
 
 // configAspect names what a configuration-difference finding is about, for

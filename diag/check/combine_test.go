@@ -187,36 +187,55 @@ func TestCombineOneFindingPerFault(t *testing.T) {
 
 // TestCombineMismatch: a VRRPv2 password mismatch (real lab reports: the
 // two keepalived masters take turns; b held the address in silence during
-// the watch). Passwords are not in the reports, so only b's own
-// auth-mismatch knows: the split brain names it as the cause, blames
-// neither node alone, and b's finding stays with its fix. With a pair
-// finding for the same difference, the node's own is folded into it.
+// the watch). Passwords are not in the reports, but b's own check saw the
+// difference: the pair gets one auth-mismatch built from it, the split
+// brain names it as the cause and blames neither node alone. When both
+// nodes saw it, still one auth-mismatch; when the pair sees a difference in
+// authentication type, the nodes' own findings fold into that one.
 func TestCombineMismatch(t *testing.T) {
 	a, b := readReport(t, "auth-mismatch-a.json"), readReport(t, "auth-mismatch-b.json")
 	c := Combine(a, b)
-	if got := combinedIDs(c); c.ExitCode != 2 || !slices.Equal(got, []string{"split-brain", "b auth-mismatch"}) {
-		t.Fatalf("exit %d, findings %v, want split-brain, b's auth-mismatch", c.ExitCode, got)
+	if got := combinedIDs(c); c.ExitCode != 2 || !slices.Equal(got, []string{"split-brain", "auth-mismatch"}) {
+		t.Fatalf("exit %d, findings %v, want split-brain, auth-mismatch", c.ExitCode, got)
 	}
-	sb := &c.Findings[0]
-	for _, want := range []string{"split brain: both a and b are master for VRID 51", "b holds 198.51.100.100 but sent no adverts in its watch", "the VRRP daemons discard the adverts they receive (see b's auth-mismatch)"} {
+	sb, am := &c.Findings[0], &c.Findings[1]
+	for _, want := range []string{"split brain: both a and b are master for VRID 51", "b holds 198.51.100.100 but sent no adverts in its watch", "the VRRP daemons discard the adverts they receive (see auth-mismatch)"} {
 		if !strings.Contains(sb.Summary, want) {
 			t.Errorf("summary %q lacks %q", sb.Summary, want)
 		}
 	}
-	if strings.Contains(sb.Summary, "Cause on") || !strings.Contains(sb.Fix, "Make the two configurations agree (b's auth-mismatch, below, says how)") ||
+	if strings.Contains(sb.Summary, "Cause on") || !strings.Contains(sb.Fix, "Make the two configurations agree (auth-mismatch, below, says how)") ||
 		!slices.Equal(sb.Covers, []string{"b: split-brain"}) {
 		t.Errorf("split-brain: %+v", sb)
+	}
+	if am.Node != "" || am.Severity != diag.SeverityWarning || am.Summary != "the VRRPv2 authentication differs: b receives the other's adverts with another password than its own" ||
+		!slices.Equal(am.Covers, []string{"b: auth-mismatch"}) || !strings.Contains(am.Fix, "Use the same authentication block on both nodes") ||
+		evidence(am, "b's check") != "198.51.100.1 uses another VRRPv2 password than this node" {
+		t.Errorf("auth-mismatch: %+v", am)
+	}
+	if !slices.Contains(c.Notes, "a and b configure VRID 51 differently: the authentication (findings below).") {
+		t.Errorf("notes %q", c.Notes)
+	}
+	// Both nodes saw it (in other runs of the lab scenario a reports it
+	// too, from its side).
+	a2 := readReport(t, "auth-mismatch-a.json")
+	fb := *findingOf(b, &b.Instances[0], IDAuthMismatch)
+	fb.Summary = "198.51.100.2 uses another VRRPv2 password than this node"
+	a2.Findings = append(a2.Findings, fb)
+	c = Combine(a2, b)
+	am = findCombined(c, IDAuthMismatch)
+	if got := combinedIDs(c); !slices.Equal(got, []string{"split-brain", "auth-mismatch"}) || !slices.Equal(am.Covers, []string{"a: auth-mismatch", "b: auth-mismatch"}) ||
+		!strings.Contains(am.Summary, "a and b each receive the other's adverts with another password than their own") {
+		t.Errorf("both saw it: findings %v, auth-mismatch %+v", got, am)
 	}
 	// The pair sees a difference in authentication type: b's own finding
 	// is the same fault.
 	a.Instances[0].Auth = "none"
 	c = Combine(a, b)
-	am := findCombined(c, IDAuthMismatch)
-	if got := combinedIDs(c); !slices.Equal(got, []string{"split-brain", "auth-mismatch"}) || am.Node != "" || !slices.Equal(am.Covers, []string{"b: auth-mismatch"}) {
+	am = findCombined(c, IDAuthMismatch)
+	if got := combinedIDs(c); !slices.Equal(got, []string{"split-brain", "auth-mismatch"}) || am.Node != "" || !slices.Equal(am.Covers, []string{"b: auth-mismatch"}) ||
+		!strings.Contains(am.Summary, "the VRRPv2 authentication differs: none on a, PASS on b") {
 		t.Errorf("findings %v, auth-mismatch %+v", got, am)
-	}
-	if !slices.Contains(c.Notes, "a and b configure VRID 51 differently: the authentication (findings below).") || !strings.Contains(c.Findings[0].Summary, "(see auth-mismatch)") {
-		t.Errorf("notes %q, split-brain %q", c.Notes, c.Findings[0].Summary)
 	}
 }
 
