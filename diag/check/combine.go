@@ -95,8 +95,9 @@ type side struct {
 
 // Combine puts two nodes' reports side by side: for every virtual router
 // both configure, who is master, which side drops whose adverts and every
-// configuration difference that matters; the nodes' own warnings and
-// critical findings follow, labelled with the node.
+// configuration difference that matters; and the nodes' own warnings and
+// critical findings, labelled with the node. Worst first; at equal
+// severity the pair's before the nodes' own.
 //
 // The nodes' own findings that describe the same fault as a pair finding
 // (both nodes' split-brain, the firewall drop that causes it, the same
@@ -134,8 +135,8 @@ func Combine(a, b *Report) *Combined {
 		c.Notes = append(c.Notes, windowNotes(la, lb, a, b, c.Windows)...)
 		fs = pairFindings(la, lb, a, b, c)
 	}
-	// The pair's verdicts first, then each node's own problems that no
-	// pair finding covers.
+	// The pair's verdicts and each node's own problems that no pair
+	// finding covers, worst first.
 	var own []CombinedFinding
 	for _, x := range []struct {
 		l string
@@ -159,9 +160,8 @@ func Combine(a, b *Report) *Combined {
 			fs[i].Evidence = append(fs[i].Evidence, diag.Evidence{Label: "the nodes' own findings", Value: strings.Join(fs[i].Covers, ", ") + " (the same fault: not repeated below)"})
 		}
 	}
-	sortCombined(fs)
-	sortCombined(own)
 	c.Findings = append(append(c.Findings, fs...), own...)
+	sortCombined(c.Findings)
 	all := make([]diag.Finding, len(c.Findings))
 	for i := range c.Findings {
 		all[i] = c.Findings[i].Finding
@@ -174,12 +174,18 @@ func Combine(a, b *Report) *Combined {
 	return c
 }
 
-// sortCombined orders findings as diag.SortFindings does: worst first, then
-// by ID, keeping the order among equals.
+// sortCombined orders findings worst first; at equal severity the pair's
+// before the nodes' own, then by ID, keeping the order among equals.
 func sortCombined(fs []CombinedFinding) {
 	slices.SortStableFunc(fs, func(x, y CombinedFinding) int {
 		if x.Severity != y.Severity {
 			return int(y.Severity) - int(x.Severity)
+		}
+		if (x.Node == "") != (y.Node == "") {
+			if x.Node == "" {
+				return -1
+			}
+			return 1
 		}
 		return strings.Compare(x.ID, y.ID)
 	})
@@ -736,9 +742,26 @@ func roles(a, b side, diffs []diag.Finding) []CombinedFinding {
 		if !m.ok {
 			return nil // the nodes' own findings say more
 		}
+		summary := fmt.Sprintf("%s is master and %s backup for VRID %d; %s", ml, bl, a.in.VRID, m.text)
+		// Reports from different times may disagree: one node's own watch
+		// saw a split brain the pair verdict, taken from both, does not.
+		if a.win == nil || !a.win.Comparable {
+			for _, x := range [][2]side{{a, b}, {b, a}} {
+				s, o := x[0], x[1]
+				if findingOf(s.r, s.in, IDSplitBrain) == nil {
+					continue
+				}
+				when := "earlier"
+				if s.r.Time.After(o.r.Time) {
+					when = "later"
+				}
+				summary += fmt.Sprintf(". But %s's own report, %s than %s's, saw a split brain (below): the two reports show different moments, so run the check on both nodes at the same time to tell which holds now", s.label, when, o.label)
+				break
+			}
+		}
 		return []CombinedFinding{{Finding: diag.Finding{
 			ID: IDHealthy, Severity: diag.SeverityOK, Subject: subj,
-			Summary:  fmt.Sprintf("%s is master and %s backup for VRID %d; %s", ml, bl, a.in.VRID, m.text),
+			Summary:  summary,
 			Evidence: ev,
 		}}}
 	}

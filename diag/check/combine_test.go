@@ -309,6 +309,27 @@ func TestCombineWindows(t *testing.T) {
 	}
 }
 
+// TestCombineDifferentMoments: a's report (split brain, b's firewall still
+// dropping) and b's report 4 s later, after the fix (a healthy backup).
+// The pair verdict from both is healthy; it says that a's own, earlier
+// report saw the split brain, which stays listed: the status stays
+// CRITICAL. Taken at the same time the sentence is not there.
+func TestCombineDifferentMoments(t *testing.T) {
+	c := Combine(readReport(t, "input-drop-nft-a.json"), readReport(t, "input-drop-nft-b-fixed.json"))
+	if got := combinedIDs(c); c.ExitCode != 2 || !slices.Equal(got, []string{"a split-brain", "healthy"}) {
+		t.Fatalf("exit %d, findings %v", c.ExitCode, got)
+	}
+	h := findCombined(c, IDHealthy)
+	if want := "a is master and b-fixed backup for VRID 51; b-fixed receives a's adverts. But a's own report, earlier than b-fixed's, saw a split brain (below)"; !strings.HasPrefix(h.Summary, want) {
+		t.Errorf("healthy: %q, want %q...", h.Summary, want)
+	}
+	a, b := readReport(t, "input-drop-nft-a.json"), readReport(t, "input-drop-nft-b-fixed.json")
+	b.Time = a.Time
+	if h := findCombined(Combine(a, b), IDHealthy); h == nil || strings.Contains(h.Summary, "different moments") {
+		t.Errorf("same time: %+v", h)
+	}
+}
+
 // TestCombineSameNode: two reports of one node (b before and after its
 // fix, the same report twice) give no pair verdict, say so, and are at
 // least UNKNOWN.
