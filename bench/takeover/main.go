@@ -361,18 +361,33 @@ func takeover(lab *netlab.Lab) {
 		mdi := router.MasterDownInterval(uint8(c.version), uint8(loPrio), advert)
 		skew := router.SkewTime(uint8(c.version), uint8(loPrio), advert)
 		res := map[string]map[string][]sample{}
+		type rig struct {
+			m      *netlab.Host
+			wm, wb *watcher
+			rw     *resignWatcher
+			backup daemon
+		}
+		rigs := map[string]*rig{}
+		var impls []string
 		for _, impl := range []string{"vrrpdoctor", "keepalived"} {
 			res[impl] = map[string][]sample{}
 			if *implOnly != "" && impl != *implOnly {
 				continue
 			}
 			m, b := pair(lab)
-			wm, wb := watch(m), watch(b)
-			rw := watchResign(b)
-			backup := start(b, impl, conf("b", loPrio, 1, c.version, advert, "BACKUP"))
-			masterConf := conf("m", hiPrio, 1, c.version, advert, "MASTER")
-			for _, event := range events {
-				for i := 0; i < *trials; i++ {
+			r := &rig{m: m, wm: watch(m), wb: watch(b), rw: watchResign(b)}
+			r.backup = start(b, impl, conf("b", loPrio, 1, c.version, advert, "BACKUP"))
+			rigs[impl] = r
+			impls = append(impls, impl)
+		}
+		masterConf := conf("m", hiPrio, 1, c.version, advert, "MASTER")
+		// The two backups' trials alternate, so that both meet the same
+		// load from the rest of the machine.
+		for _, event := range events {
+			for i := 0; i < *trials; i++ {
+				for _, impl := range impls {
+					r := rigs[impl]
+					m, wm, wb, rw, backup := r.m, r.wm, r.wb, r.rw, r.backup
 					master := start(m, "keepalived", masterConf)
 					if !waitUntil(mdi+3*time.Second, func() bool { return wm.holds() && !wb.holds() }) {
 						fmt.Printf("   %s %s trial %d: the Master never took the VIP\n", impl, event, i+1)
@@ -440,10 +455,12 @@ func takeover(lab *netlab.Lab) {
 					}
 				}
 			}
-			backup.stop()
-			close(wm.done)
-			close(wb.done)
-			rw.conn.Close()
+		}
+		for _, r := range rigs {
+			r.backup.stop()
+			close(r.wm.done)
+			close(r.wb.done)
+			r.rw.conn.Close()
 		}
 		fmt.Printf("-- VRRPv%d advert_int %v: Master_Down_Interval %v, Skew_Time %v (backup priority %d)\n", c.version, advert, mdi, skew, loPrio)
 		fmt.Printf("   %-8s %-11s %10s %10s %10s   %s\n", "event", "backup", "median", "p95", "max", "target")
