@@ -726,13 +726,39 @@ func roles(a, b side, diffs []diag.Finding) []CombinedFinding {
 			Fix: fix,
 		}, absorbs: absorbs}}
 	case !ma && !mb && a.in.Observed && b.in.Observed:
+		// A node without its VRRP daemon: the pair's no-master stands for
+		// that node's keepalived-not-running.
+		var down []string
+		var absorbs []nodeKey
+		var fixes []string
+		nev := []diag.Evidence{{Label: a.label, Value: roleOf(a)}, {Label: b.label, Value: roleOf(b)}}
+		for _, s := range []side{a, b} {
+			if f := daemonDown(s.r); f != nil {
+				down = append(down, s.label)
+				absorbs = append(absorbs, nodeKey{s.label, f.ID, f.Subject})
+				fixes = append(fixes, f.Fix)
+			}
+		}
+		summary := fmt.Sprintf("neither %s nor %s is master for VRID %d: nobody holds the virtual addresses", a.label, b.label, a.in.VRID)
+		fix := "Start the VRRP daemon on the intended master and check its log (journalctl -u keepalived)."
+		switch len(down) {
+		case 2:
+			summary += fmt.Sprintf(". No VRRP daemon runs on %s or on %s.", down[0], down[1])
+			fix = onNode(down[0], fixes[0]) + "\n" + onNode(down[1], fixes[1])
+			if fixes[0] == fixes[1] {
+				fix = onNode(down[0]+" and "+down[1], fixes[0])
+			}
+		case 1:
+			summary += fmt.Sprintf(". No VRRP daemon runs on %s.", down[0])
+			fix = onNode(down[0], fixes[0])
+		}
 		return []CombinedFinding{{Finding: diag.Finding{
 			ID: IDNoMaster, Severity: diag.SeverityCritical, Subject: subj,
-			Summary:     fmt.Sprintf("neither %s nor %s is master for VRID %d: nobody holds the virtual addresses", a.label, b.label, a.in.VRID),
-			Evidence:    []diag.Evidence{{Label: a.label, Value: roleOf(a)}, {Label: b.label, Value: roleOf(b)}},
+			Summary:     summary,
+			Evidence:    nev,
 			Explanation: "Without a master the virtual addresses are unreachable. Usually the daemons are stopped or in FAULT state (interface down, a failing track script).",
-			Fix:         "Start the VRRP daemon on the intended master and check its log (journalctl -u keepalived).",
-		}}}
+			Fix:         fix,
+		}, absorbs: absorbs}}
 	case ma != mb:
 		// m: the master's adverts on the way to the backup.
 		m, ml, bl := ab, a.label, b.label
@@ -833,8 +859,20 @@ func roleOf(s side) string {
 		return fmt.Sprintf("master: advertises at priority %d, holds %s", in.Local.Priority, orNone(heldList(in.Held)))
 	case len(in.Held) > 0:
 		return fmt.Sprintf("holds %s without advertising", heldList(in.Held))
+	case daemonDown(s.r) != nil:
+		return "no VRRP daemon running, holds no virtual address"
 	}
 	return fmt.Sprintf("backup (priority %d), holds no virtual address", in.Priority)
+}
+
+// daemonDown returns the node's keepalived-not-running finding, if any.
+func daemonDown(r *Report) *diag.Finding {
+	for i := range r.Findings {
+		if r.Findings[i].ID == IDKeepalivedNotRunning && r.Findings[i].Subject == "" {
+			return &r.Findings[i]
+		}
+	}
+	return nil
 }
 
 // WriteCombinedJSON writes a combined report as one indented JSON document.

@@ -66,6 +66,7 @@ func TestCombineGolden(t *testing.T) {
 		{"after-the-fix", "input-drop-nft-a.json", "input-drop-nft-b-fixed.json"},
 		{"same-node", "input-drop-nft-b.json", "input-drop-nft-b-fixed.json"},
 		{"auth-mismatch", "auth-mismatch-a.json", "auth-mismatch-b.json"},
+		{"both-stopped", "both-stopped-a.json", "both-stopped-b.json"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Combine(readReport(t, tc.a), readReport(t, tc.b))
@@ -176,6 +177,15 @@ func TestCombineOneFindingPerFault(t *testing.T) {
 		!strings.Contains(c.Findings[0].Summary, "Cause on b's side.") || !slices.Equal(c.Findings[0].Covers, []string{"b: firewall-output-drop", "b: split-brain"}) ||
 		!strings.Contains(c.Findings[0].Fix, "vrrpdoctor fix-firewall -i eth0 --out") {
 		t.Errorf("output drop: exit %d, %+v", c.ExitCode, c.Findings)
+	}
+	// keepalived stopped on both nodes: one no-master, naming both, with
+	// one fix for both.
+	c = Combine(readReport(t, "both-stopped-a.json"), readReport(t, "both-stopped-b.json"))
+	if c.ExitCode != 2 || len(c.Findings) != 1 || c.Findings[0].ID != IDNoMaster ||
+		!strings.HasSuffix(c.Findings[0].Summary, "nobody holds the virtual addresses. No VRRP daemon runs on a or on b.") ||
+		!slices.Equal(c.Findings[0].Covers, []string{"a: keepalived-not-running", "b: keepalived-not-running"}) ||
+		!strings.HasPrefix(c.Findings[0].Fix, "On a and b, start it (systemctl start keepalived)") || evidence(&c.Findings[0], "a") != "no VRRP daemon running, holds no virtual address" {
+		t.Errorf("both stopped: exit %d, %+v", c.ExitCode, c.Findings)
 	}
 	// A healthy pair: one healthy verdict.
 	c = Combine(readReport(t, "healthy-a.json"), readReport(t, "healthy-b.json"))

@@ -206,8 +206,10 @@ func TestCheckScenarios(t *testing.T) {
 				}
 				return []string{"-c", p.kb.ConfigPath}
 			},
+			// One fault, one finding: the pair's no-master names the
+			// stopped daemons (the nodes' keepalived-not-running in covers).
 			a:       &nodeWant{exit: 2, ids: []string{"keepalived-not-running/critical"}},
-			combine: &nodeWant{exit: 2, ids: []string{"no-master/critical", "keepalived-not-running"}, text: "neither a nor b is master for VRID 51"},
+			combine: &nodeWant{exit: 2, ids: []string{"no-master/critical"}, not: []string{"keepalived-not-running"}, text: "neither a nor b is master for VRID 51: nobody holds the virtual addresses. No VRRP daemon runs on a or on b."},
 		},
 		{
 			name: "interface-down",
