@@ -266,9 +266,14 @@ func passwordDiff(a, b side) *diag.Finding {
 			}
 		}
 	}
-	who := saw[0] + " receives the other's adverts with another password than its own"
+	// The nodes' own check tells a password from a type difference.
+	what := "authentication"
+	if strings.Contains(f.Summary, "password") {
+		what = "password"
+	}
+	who := fmt.Sprintf("%s receives the other's adverts with another %s than its own", saw[0], what)
 	if len(saw) == 2 {
-		who = saw[0] + " and " + saw[1] + " each receive the other's adverts with another password than their own"
+		who = fmt.Sprintf("%s and %s each receive the other's adverts with another %s than their own", saw[0], saw[1], what)
 	}
 	return &diag.Finding{
 		ID: IDAuthMismatch, Severity: f.Severity, Subject: a.in.Subject(),
