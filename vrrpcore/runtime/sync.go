@@ -157,8 +157,8 @@ func (g *syncGroup) update(name string, state router.State, want bool, transitio
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	me := g.members[name]
-	if me == nil {
-		return
+	if me == nil || len(transitions) == 0 && me.state == state && me.want == want {
+		return // most steps: an advert received or sent, nothing new
 	}
 	for _, t := range transitions {
 		if t.Reason == router.ReasonSyncGroup {
