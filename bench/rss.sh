@@ -2,7 +2,8 @@
 # Peak RSS of `vrrpdoctor run` against keepalived's processes combined on
 # the same keepalived.conf, with 1 and 100 instances (issue 3 item 6,
 # issue 8 item 7), and what single imports cost a Go program at init.
-# Prints the figures and the ratios from one run (about a minute).
+# Prints the figures and the ratios from one run (about 4 minutes;
+# SETTLE=7s for a quicker look).
 #
 #   bench/rss.sh
 #   INSTANCES=1,10,100 bench/rss.sh
@@ -34,5 +35,5 @@ for dir in bench/rss/probe/*/; do
 done
 
 CGO_ENABLED=0 go build -o "$tmp/rss" ./bench/rss
-"$tmp/rss" -probes "$tmp/probes" -bin "$bin" -instances "${INSTANCES:-1,100}"
+"$tmp/rss" -probes "$tmp/probes" -bin "$bin" -instances "${INSTANCES:-1,100}" -settle "${SETTLE:-30s}"
 echo "keepalived: $(keepalived --version 2>&1 | head -n1)"

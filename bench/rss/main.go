@@ -35,7 +35,7 @@ import (
 var (
 	bin       = flag.String("bin", "", "vrrpdoctor binary (required for the daemon comparison)")
 	instances = flag.String("instances", "1,100", "comma-separated instance counts to compare")
-	settle    = flag.Duration("settle", 7*time.Second, "time to keep running after every VIP is held")
+	settle    = flag.Duration("settle", 30*time.Second, "time to keep running after every VIP is held")
 	probes    = flag.String("probes", "", "directory of probe programs to measure (optional)")
 	runs      = flag.Int("runs", 5, "runs per probe")
 )
