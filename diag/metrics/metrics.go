@@ -211,10 +211,29 @@ func (c *Collector) Observe(e vrrpruntime.Event) {
 	case vrrpruntime.EventSendFailed:
 		c.sendErrors[k]++
 	case vrrpruntime.EventAdvertReceived:
-		c.received[rxKey{k, e.Src}]++
+		rk := rxKey{k, e.Src}
+		if _, ok := c.received[rk]; !ok && len(c.received) >= MaxSenderSeries {
+			rk = rxKey{instKey{iface: e.Interface, family: e.Family}, netip.Addr{}}
+		}
+		c.received[rk]++
 	case vrrpruntime.EventAdvertDiscarded:
 		c.discarded[discardKey{k, e.Reason}]++
 	}
+}
+
+// MaxSenderSeries bounds the series of vrrpdoctor_adverts_received_total:
+// every sender on the LAN, of any VRID, gets one, and anyone on the LAN can
+// send from many addresses. Beyond it, adverts from new senders are counted
+// under src="other", vrid="0", without vrrp_instance.
+const MaxSenderSeries = 1024
+
+// srcLabel is a sender's label value; the zero address stands for the
+// senders beyond MaxSenderSeries.
+func srcLabel(a netip.Addr) string {
+	if !a.IsValid() {
+		return "other"
+	}
+	return a.String()
 }
 
 // series is one sample: label values in the order of its desc's labels.
@@ -270,7 +289,7 @@ func (c *Collector) gather() []*family {
 		sendErr.add(float64(n), k.labels()...)
 	}
 	for k, n := range c.received {
-		recv.add(float64(n), append(k.inst.labels(), k.src.String())...)
+		recv.add(float64(n), append(k.inst.labels(), srcLabel(k.src))...)
 	}
 	for k, n := range c.discarded {
 		disc.add(float64(n), append(k.inst.labels(), k.reason)...)

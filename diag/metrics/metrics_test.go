@@ -211,6 +211,50 @@ vrrpdoctor_delivery_ratio{family="ipv4",interface="eth0",src="198.51.100.1",vrid
 	}
 }
 
+// TestSenderSeriesBounded: adverts from ever new senders (anyone on the
+// LAN can forge them) do not grow the series without bound.
+func TestSenderSeriesBounded(t *testing.T) {
+	c := New(Sources{}, BuildInfo{Version: "dev"})
+	base := netip.MustParseAddr("2001:db8::")
+	for i := range MaxSenderSeries + 10 {
+		src := base
+		for range i {
+			src = src.Next()
+		}
+		c.Observe(vrrpruntime.Event{Kind: vrrpruntime.EventAdvertReceived, Interface: "eth0", VRID: uint8(i), Family: 6, Src: src})
+	}
+	n, err := testutil.GatherAndCount(gatherer(t, c), "vrrpdoctor_adverts_received_total")
+	if err != nil || n != MaxSenderSeries+1 {
+		t.Errorf("%d series (%v), want %d", n, err, MaxSenderSeries+1)
+	}
+	want := `
+# HELP vrrpdoctor_adverts_received_total Adverts read from the VRRP socket, by sender (without vrrp_instance when no instance runs the VRID).
+# TYPE vrrpdoctor_adverts_received_total counter
+vrrpdoctor_adverts_received_total{family="ipv6",interface="eth0",src="other",vrid="0"} 10
+`
+	got, err := gatherer(t, c).Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range got {
+		if mf.GetName() != "vrrpdoctor_adverts_received_total" {
+			continue
+		}
+		var other []*dto.Metric
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "src" && l.GetValue() == "other" {
+					other = append(other, m)
+				}
+			}
+		}
+		mf.Metric = other
+		if err := testutil.GatherAndCompare(prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return []*dto.MetricFamily{mf}, nil }), strings.NewReader(want)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
 // TestMonitorSources: without a daemon (monitor mode) or without a
 // diagnosis, the collector reports what it has and nothing else.
 func TestMonitorSources(t *testing.T) {
