@@ -41,7 +41,7 @@ func renderConf(t *testing.T, id string, top string, inst ...netlab.VRRPInstance
 // startRun writes conf to path and runs `vrrpdoctor run` on it in h.
 func startRun(t *testing.T, h *netlab.Host, path, conf string, args ...string) *netlab.Process {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p, err := h.Start(vrrpdoctor(t), append([]string{"run", "-c", path}, args...)...)
@@ -85,7 +85,7 @@ func TestRunReload(t *testing.T) {
 	// 1. Same instance plus a new one.
 	write := func(conf string) {
 		t.Helper()
-		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		if err := p.Signal(syscall.SIGHUP); err != nil {

@@ -93,7 +93,7 @@ func (n *node) start() {
 		n.ka, n.proc = k, k.Process
 	default:
 		path := n.h.Lab().Path(fmt.Sprintf("%s-vrrpdoctor-%d.conf", n.h.Name(), len(n.procs)))
-		if err := os.WriteFile(path, []byte(n.conf), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(n.conf), 0o600); err != nil {
 			n.t.Fatal(err)
 		}
 		// The matrix is about the VRRP engine: run's self-diagnosis

@@ -271,7 +271,7 @@ func (h *Host) StartKeepalived(conf string) (*Keepalived, error) {
 	seq := h.lab.nextSeq()
 	base := h.lab.Path(fmt.Sprintf("%s-keepalived-%d", h.name, seq))
 	k := &Keepalived{ConfigPath: base + ".conf", PIDFile: base + ".pid", VRRPPIDFile: base + "-vrrp.pid"}
-	if err := os.WriteFile(k.ConfigPath, []byte(conf), 0o644); err != nil {
+	if err := os.WriteFile(k.ConfigPath, []byte(conf), 0o600); err != nil {
 		return nil, fmt.Errorf("netlab: %w", err)
 	}
 	p, err := h.start(base+".log", "keepalived",
