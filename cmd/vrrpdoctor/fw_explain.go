@@ -138,7 +138,10 @@ func runFwExplain(ctx context.Context, s streams, o fwExplainOptions) error {
 		return &exitError{code: diag.ExitUnknown, err: err}
 	}
 	l, err := fw.Read(ctx, fw.Options{Rulesets: o.rulesets})
-	if err != nil {
+	switch {
+	case err != nil && len(o.rulesets) == 0 && permissionDenied(err):
+		return usageErr("reading the live ruleset needs CAP_NET_ADMIN, which this process lacks (%v): run it as root, or explain saved rulesets with --ruleset", err)
+	case err != nil:
 		return usageErr("read the ruleset: %w", err)
 	}
 	var exs []*fw.Explanation
