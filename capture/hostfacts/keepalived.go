@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // DefaultKeepalivedConfig is the configuration keepalived reads without -f.
@@ -158,15 +159,21 @@ func Keepalived(procDir string) ([]KeepalivedProcess, error) {
 	}
 	var procs []KeepalivedProcess
 	pids := map[int]bool{}
+	// The daemon's self-diagnosis scans every window: read the start of
+	// each command line into one buffer, and all of it only for keepalived.
+	var head [256]byte
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid <= 0 {
 			continue
 		}
 		dir := filepath.Join(procDir, e.Name())
+		if n := readHead(filepath.Join(dir, "cmdline"), head[:]); n == 0 || !mayBeKeepalived(head[:n], n < len(head)) {
+			continue // exited, a kernel thread, or another program
+		}
 		cmdline, err := os.ReadFile(filepath.Join(dir, "cmdline"))
 		if err != nil || len(cmdline) == 0 {
-			continue // exited, or a kernel thread
+			continue // exited meanwhile
 		}
 		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
 		if filepath.Base(args[0]) != "keepalived" {
@@ -191,6 +198,32 @@ func Keepalived(procDir string) ([]KeepalivedProcess, error) {
 		procs[i].Parent = !pids[procs[i].PPID]
 	}
 	return procs, nil
+}
+
+// readHead reads the first bytes of the file at path into buf without
+// allocating and returns their number, 0 on any error.
+func readHead(path string, buf []byte) int {
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return 0
+	}
+	defer syscall.Close(fd)
+	n, err := syscall.Read(fd, buf)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// mayBeKeepalived is a cheap first look at the start of a command line:
+// false only if argv[0], read whole, cannot name a program called
+// keepalived.
+func mayBeKeepalived(head []byte, full bool) bool {
+	argv0, _, cut := bytes.Cut(head, []byte{0})
+	if !cut && !full {
+		return true // argv[0] goes on: undecided
+	}
+	return bytes.HasSuffix(bytes.TrimRight(argv0, "/"), []byte("keepalived"))
 }
 
 // parsePPID reads the parent PID from /proc/PID/stat, whose second field

@@ -84,6 +84,17 @@ func fakeProc(t *testing.T, selfNS string, procs map[string][3]string) string {
 	return dir
 }
 
+// BenchmarkKeepalivedProc scans this machine's /proc, as the daemon's
+// self-diagnosis does every window.
+func BenchmarkKeepalivedProc(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Keepalived("/proc"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func TestKeepalivedProcesses(t *testing.T) {
 	dir := fakeProc(t, "net:[1]", map[string][3]string{
 		"100": {"/usr/sbin/keepalived\x00--dont-fork\x00-f\x00/etc/a.conf\x00", "1", "net:[1]"},
@@ -91,12 +102,17 @@ func TestKeepalivedProcesses(t *testing.T) {
 		"200": {"keepalived\x00", "1", "net:[2]"},
 		"300": {"/usr/bin/sshd\x00", "1", "net:[1]"},
 		"400": {"", "2", "net:[1]"}, // kernel thread
+		// argv[0] longer than the first read.
+		"500": {"/" + strings.Repeat("x", 300) + "/keepalived\x00-n\x00", "1", "net:[1]"},
+		// Ends in keepalived, is not keepalived.
+		"600": {"/usr/bin/notkeepalived\x00", "1", "net:[1]"},
+		"700": {"/usr/bin/" + strings.Repeat("y", 300) + "\x00", "1", "net:[1]"},
 	})
 	procs, err := Keepalived(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(procs) != 3 {
+	if len(procs) != 4 {
 		t.Fatalf("got %+v", procs)
 	}
 	byPID := map[int]KeepalivedProcess{}
@@ -111,5 +127,8 @@ func TestKeepalivedProcesses(t *testing.T) {
 	}
 	if p := byPID[200]; !p.Parent || p.Config != DefaultKeepalivedConfig || p.SameNetns {
 		t.Errorf("200: %+v", p)
+	}
+	if p := byPID[500]; len(p.Args) != 2 || p.Args[1] != "-n" {
+		t.Errorf("500: %+v", p)
 	}
 }
