@@ -254,8 +254,9 @@ func expectedContents(t *testing.T, src string) map[string]packagedFile {
 		}
 	}
 	docs, _ := filepath.Glob(filepath.Join(src, "docs", "*.md"))
+	docs = append(docs, filepath.Join(src, "docs", "prometheus-alerts.yml"))
 	for _, d := range docs {
-		want["/usr/share/doc/vrrpdoctor/"+filepath.Base(d)] = packagedFile{readFile(t, d), 0o644}
+		want["/usr/share/doc/vrrpdoctor/docs/"+filepath.Base(d)] = packagedFile{readFile(t, d), 0o644}
 	}
 	if unit := filepath.Join(src, "cmd", "vrrpdoctor", "systemd", "vrrpdoctor.service"); fileExists(unit) {
 		want["/usr/lib/systemd/system/vrrpdoctor.service"] = packagedFile{readFile(t, unit), 0o644}
