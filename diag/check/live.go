@@ -2,10 +2,21 @@ package check
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/vrrpdoctor/vrrpdoctor/capture"
+	"github.com/vrrpdoctor/vrrpdoctor/capture/hostfacts"
 	"github.com/vrrpdoctor/vrrpdoctor/fw"
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/keepalived"
 )
 
@@ -74,6 +85,66 @@ func InstanceFrom(ci *keepalived.Instance) Instance { return instanceFrom(ci) }
 // left out, so that the memberships say whether the VRRP daemon joined.
 func InterfaceFacts(name, procDir string, own4, own6 int) Interface {
 	return interfaceFactsExcept(name, procDir, own4, own6)
+}
+
+// InterfaceState reads what a watch needs of an interface every window —
+// its state, addresses and VRRP group memberships, own4 and own6 of them
+// left out as in InterfaceFacts — without InterfaceFacts' scans of every
+// process and of the firewall's tables, which a watch does not use.
+func InterfaceState(name, procDir string, own4, own6 int) Interface {
+	ifc := Interface{Name: name, Addrs: []netip.Prefix{}, Senders: []SenderCheck{}}
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		ifc.Problems = append(ifc.Problems, fmt.Sprintf("interface %q: %v", name, err))
+		return ifc
+	}
+	a := link.Attrs()
+	ifc.Exists = true
+	ifc.Up, ifc.LowerUp = a.Flags&net.FlagUp != 0, a.RawFlags&unix.IFF_LOWER_UP != 0
+	ifc.Multicast, ifc.OperState = a.Flags&net.FlagMulticast != 0, a.OperState.String()
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+	if err != nil {
+		ifc.Problems = append(ifc.Problems, fmt.Sprintf("addresses of %s: %v", name, err))
+	}
+	for _, ad := range addrs {
+		if ad.IPNet == nil {
+			continue
+		}
+		if ip, ok := netip.AddrFromSlice(ad.IP); ok {
+			ones, _ := ad.Mask.Size()
+			ifc.Addrs = append(ifc.Addrs, netip.PrefixFrom(ip.Unmap(), ones))
+		}
+	}
+	procNet := filepath.Join(procDir, "thread-self", "net")
+	if _, err := os.Stat(procNet); err != nil {
+		procNet = filepath.Join(procDir, "net")
+	}
+	var j4, j6 bool
+	for _, g := range []struct {
+		file  string
+		parse func([]byte) ([]hostfacts.Membership, error)
+		group netip.Addr
+		own   int
+		dst   *bool
+	}{{"igmp", hostfacts.ParseIGMP, vrrpcore.GroupIPv4, own4, &j4}, {"igmp6", hostfacts.ParseIGMP6, vrrpcore.GroupIPv6, own6, &j6}} {
+		b, err := os.ReadFile(filepath.Join(procNet, g.file))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // igmp6 is absent without IPv6
+		}
+		var ms []hostfacts.Membership
+		if err == nil {
+			ms, err = g.parse(b)
+		}
+		if err != nil {
+			ifc.Problems = append(ifc.Problems, fmt.Sprintf("%s: %v", g.file, err))
+			return ifc // memberships not known
+		}
+		for _, m := range ms {
+			*g.dst = *g.dst || m.Ifindex == a.Index && m.Group == g.group && m.Users > g.own
+		}
+	}
+	ifc.JoinedVRRP4, ifc.JoinedVRRP6 = &j4, &j6
+	return ifc
 }
 
 // HeldAddrs sets, per instance, the virtual addresses some interface of

@@ -2,6 +2,7 @@ package check
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -42,6 +43,24 @@ func TestSendsConfirmOutputDrop(t *testing.T) {
 	in.Sends = &SendFacts{Attempts: 6, OnWire: 6}
 	if f := find(Evaluate(r), IDFirewallOutputDrop); f != nil {
 		t.Errorf("no send failure, adverts on the wire: %+v", f)
+	}
+}
+
+// TestInterfaceStateAsFacts: the watch's lighter reading of an interface
+// says what InterfaceFacts says of it (read-only, on lo).
+func TestInterfaceStateAsFacts(t *testing.T) {
+	want := InterfaceFacts("lo", "/proc", 0, 0)
+	if !want.Exists {
+		t.Skipf("no lo here: %v", want.Problems)
+	}
+	got := InterfaceState("lo", "/proc", 0, 0)
+	if got.Exists != want.Exists || got.Up != want.Up || got.LowerUp != want.LowerUp || got.Multicast != want.Multicast || got.OperState != want.OperState ||
+		!slices.Equal(got.Addrs, want.Addrs) || (got.JoinedVRRP4 == nil) != (want.JoinedVRRP4 == nil) ||
+		got.JoinedVRRP4 != nil && (*got.JoinedVRRP4 != *want.JoinedVRRP4 || *got.JoinedVRRP6 != *want.JoinedVRRP6) {
+		t.Errorf("InterfaceState(lo) = %+v\nInterfaceFacts(lo) = %+v", got, want)
+	}
+	if missing := InterfaceState("vd-no-such-if", "/proc", 0, 0); missing.Exists || len(missing.Problems) == 0 {
+		t.Errorf("missing interface: %+v", missing)
 	}
 }
 

@@ -20,7 +20,9 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -97,8 +99,11 @@ const (
 	// advanceEvery is how often the correlator decides pending
 	// observations: matches need not be decided faster than a window.
 	advanceEvery = 500 * time.Millisecond
-	// processEvery is how often the VRRP daemons are listed (Monitor).
-	processEvery = 10 * time.Second
+	// processEvery is how often the VRRP daemons are listed (Monitor)
+	// while none runs, processRescan while those known run (a known one
+	// that ends is noticed every window).
+	processEvery  = 10 * time.Second
+	processRescan = 60 * time.Second
 	// legacyEvery is how often the firewall is read while iptables-legacy
 	// tables exist (no generation counter tells their changes), and how
 	// long after a failed reading it is tried again.
@@ -294,7 +299,7 @@ func (w *Watcher) openTap(name string, now time.Time) (*tap, error) {
 	var fams []uint8
 	var unicast []netip.Addr
 	multicast := false
-	ifc := check.InterfaceFacts(name, w.procDir, 0, 0)
+	ifc := check.InterfaceState(name, w.procDir, 0, 0)
 	for i := range w.base {
 		in := &w.base[i]
 		if in.Interface != name {
@@ -545,7 +550,7 @@ func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*win
 			own4, own6 = t.own4, t.own6
 		}
 		w.mu.Unlock()
-		r.Interfaces = append(r.Interfaces, check.InterfaceFacts(name, w.procDir, own4, own6))
+		r.Interfaces = append(r.Interfaces, check.InterfaceState(name, w.procDir, own4, own6))
 	}
 	heldChanged := w.readHeld(r)
 	info := &check.CaptureInfo{Duration: w.window.Seconds(), Interfaces: []check.CaptureIface{}}
@@ -636,7 +641,17 @@ func (w *Watcher) processes(r *check.Report, now time.Time) {
 		r.Processes = []check.Process{{PID: os.Getpid(), Kind: "vrrpdoctor-run", Config: w.c.ConfigPath}}
 		return
 	}
-	if w.procsAt.IsZero() || now.Sub(w.procsAt) >= processEvery || len(w.procs) == 0 {
+	// A full scan reads every process's command line: done every
+	// processRescan, every processEvery while none runs, and at once when
+	// one of those known ended.
+	since := now.Sub(w.procsAt)
+	due := w.procsAt.IsZero() || since >= processRescan || len(w.procs) == 0 && since >= processEvery
+	for _, p := range w.procs {
+		if _, err := os.Stat(filepath.Join(w.procDir, strconv.Itoa(p.PID))); err != nil {
+			due = true
+		}
+	}
+	if due {
 		w.procs, w.procsErr = check.Daemons(w.procDir)
 		w.procsAt = now
 	}

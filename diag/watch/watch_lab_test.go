@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -173,6 +174,18 @@ func TestWatchHelperProcess(t *testing.T) {
 	if err := w.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// VRRPDOCTOR_WATCH_MEMPROFILE=FILE: where the watcher's allocations
+	// went (go tool pprof -sample_index=alloc_space).
+	if path := os.Getenv("VRRPDOCTOR_WATCH_MEMPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // watchProc is a watcher running in a child process.
@@ -244,6 +257,9 @@ func startWatch(t *testing.T, h *netlab.Host, path string, monitor bool, env ...
 	}
 	// The lab's process runner takes a program and its arguments: env
 	// sets the child's variables.
+	if v := os.Getenv("VRRPDOCTOR_WATCH_MEMPROFILE"); v != "" {
+		env = append(env, "VRRPDOCTOR_WATCH_MEMPROFILE="+v+"."+t.Name()[strings.LastIndexByte(t.Name(), '/')+1:]+"."+h.Name())
+	}
 	args := append([]string{"VRRPDOCTOR_WATCH_HELPER=" + path, "VRRPDOCTOR_WATCH_MONITOR=" + m}, env...)
 	args = append(args, exe, "-test.run=^TestWatchHelperProcess$", "-test.v", "-test.count=1")
 	proc, err := h.Start("env", args...)
