@@ -185,7 +185,7 @@ func runRun(ctx context.Context, s streams, o runOptions) error {
 		if mk == nil {
 			mk = newWatchDiagnoser
 		}
-		r.diag = &selfDiag{log: log, make: mk, spec: diagSpec{path: o.config, window: o.window, monitor: o.monitor}}
+		r.diag = &selfDiag{log: log, make: mk, spec: diagSpec{path: o.config, window: o.window, monitor: o.monitor}, changed: r.wake}
 	}
 	if o.metricsAddr != "" && !o.check {
 		var src metrics.Sources
@@ -363,10 +363,15 @@ func (r *daemonRun) onEvent(e vrrpruntime.Event) {
 	case vrrpruntime.EventAdvertSent, vrrpruntime.EventSendFailed:
 		r.diag.noteSend(e)
 	case vrrpruntime.EventStateChange:
-		select {
-		case r.kick <- struct{}{}:
-		default:
-		}
+		r.wake()
+	}
+}
+
+// wake asks the main loop to refresh the status line, without blocking.
+func (r *daemonRun) wake() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
 	}
 }
 

@@ -182,6 +182,8 @@ func TestRunSystemdNotify(t *testing.T) {
 	first.report(splitBrain)
 	first.report(splitBrain) // the same finding again: not logged twice
 	waitFor(t, "the finding logged", func() bool { return strings.Contains(logs.String(), `msg=finding id=split-brain`) })
+	// The status line follows at once, not at the next 10 s refresh.
+	waitFor(t, "the finding in STATUS", has("STATUS=monitoring keepalived; findings: split-brain"))
 
 	sigs <- syscall.SIGHUP
 	waitFor(t, "RELOADING=1", has("RELOADING=1"))

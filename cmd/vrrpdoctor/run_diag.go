@@ -51,6 +51,9 @@ type selfDiag struct {
 	log  *slog.Logger
 	make func(diagSpec) (diagnoser, error)
 	spec diagSpec
+	// changed, when set, is called (without blocking) after a finding
+	// appeared or cleared.
+	changed func()
 
 	mu     sync.Mutex
 	cur    diagnoser
@@ -161,6 +164,9 @@ func (s *selfDiag) change(c findingChange) {
 		return // already logged
 	}
 	logFinding(s.log, c)
+	if s.changed != nil {
+		s.changed()
+	}
 }
 
 // stop stops the running diagnoser, if any, and waits for it.
