@@ -472,8 +472,13 @@ func takeover(lab *netlab.Lab) {
 			for _, impl := range []string{"vrrpdoctor", "keepalived"} {
 				d := totals(res[impl][event], func(s sample) (time.Duration, bool) { return s.total, true })
 				target := ""
-				if impl == "vrrpdoctor" {
-					target = fmt.Sprintf("<= %v + 20ms: %s", bound, verdict(len(d) > 0 && pct(d, 95) <= bound+20*time.Millisecond))
+				if impl == "vrrpdoctor" && event == "SIGKILL" {
+					target = fmt.Sprintf("p95 <= %v + 20ms: %s", bound, verdict(len(d) > 0 && pct(d, 95) <= bound+20*time.Millisecond))
+				} else if impl == "vrrpdoctor" {
+					// Issue 3: within Skew_Time + 20 ms of the priority-0
+					// advert, i.e. from its arrival (the split below).
+					b := totals(res[impl][event], func(s sample) (time.Duration, bool) { return s.backup, s.arrived })
+					target = fmt.Sprintf("advert to VIP p95 %v <= %v + 20ms: %s", ms(pct(b, 95)), bound, verdict(len(b) > 0 && pct(b, 95) <= bound+20*time.Millisecond))
 				}
 				fmt.Printf("   %-8s %-11s %10v %10v %10v   %s\n", event, impl, ms(pct(d, 50)), ms(pct(d, 95)), ms(pct(d, 100)), target)
 			}

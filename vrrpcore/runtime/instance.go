@@ -40,6 +40,9 @@ type InstanceStatus struct {
 	VIPErrors uint64
 }
 
+// lateTimer is how late a timer may fire before it is logged (debug).
+const lateTimer = 5 * time.Millisecond
+
 // rxQueue is the number of received adverts an instance may have pending.
 const rxQueue = 16
 
@@ -167,8 +170,12 @@ func (in *instance) run() {
 		}
 		select {
 		case <-in.timer.C:
-			armed = time.Time{} // fired (or a stale wake-up: re-armed below)
 			now := time.Now()
+			if late := now.Sub(armed); !armed.IsZero() && late > lateTimer {
+				// The host did not run us in time (CPU contention).
+				in.log.Debug("timer fired late", "late", late, "state", in.m.State().String())
+			}
+			armed = time.Time{} // fired (or a stale wake-up: re-armed below)
 			ready = in.syncHold(now)
 			appendReady(&ready, in.m.Tick(now))
 			continue
