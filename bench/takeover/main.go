@@ -253,9 +253,10 @@ func (w *watcher) holds() bool {
 // namespace, on a raw socket of its own (every raw socket for protocol
 // 112 gets a copy; the group is joined by the daemon under test).
 type resignWatcher struct {
-	mu   sync.Mutex
-	seen []time.Time
-	conn net.PacketConn
+	mu     sync.Mutex
+	seen   []time.Time
+	master []time.Time // the Master's adverts (priority hiPrio)
+	conn   net.PacketConn
 }
 
 func watchResign(h *netlab.Host) *resignWatcher {
@@ -275,11 +276,15 @@ func watchResign(h *netlab.Host) *resignWatcher {
 				return
 			}
 			now := time.Now()
-			if n >= 4 && buf[2] == 0 { // VRRP priority 0
-				w.mu.Lock()
+			w.mu.Lock()
+			switch {
+			case n < 4:
+			case buf[2] == 0: // VRRP priority 0
 				w.seen = append(w.seen, now)
-				w.mu.Unlock()
+			case int(buf[2]) == hiPrio:
+				w.master = append(w.master, now)
 			}
+			w.mu.Unlock()
 		}
 	}()
 	return w
@@ -287,6 +292,18 @@ func watchResign(h *netlab.Host) *resignWatcher {
 
 func (w *resignWatcher) after(t0 time.Time) (time.Time, bool) {
 	return firstAfter(&w.mu, &w.seen, t0, 0)
+}
+
+// lastMaster returns the arrival of the Master's last advert before t.
+func (w *resignWatcher) lastMaster(t time.Time) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := len(w.master) - 1; i >= 0; i-- {
+		if w.master[i].Before(t) {
+			return w.master[i], true
+		}
+	}
+	return time.Time{}, false
 }
 
 func waitUntil(timeout time.Duration, cond func() bool) bool {
@@ -415,6 +432,11 @@ func takeover(lab *netlab.Lab) {
 						continue
 					}
 					s := sample{total: t1.Sub(t0)}
+					if ta, ok := rw.lastMaster(t1); ok && event == "SIGKILL" {
+						// From the dead Master's last advert: the
+						// backup's effective Master_Down_Interval.
+						s.backup, s.arrived = t1.Sub(ta), true
+					}
 					if event == "SIGTERM" {
 						if ta, ok := rw.after(t0); ok && !ta.After(t1) {
 							s.master, s.backup, s.arrived = ta.Sub(t0), t1.Sub(ta), true
@@ -429,7 +451,7 @@ func takeover(lab *netlab.Lab) {
 						}
 					}
 					res[impl][event] = append(res[impl][event], s)
-					if s.arrived && s.backup > skew+20*time.Millisecond && !*verbose {
+					if event == "SIGTERM" && s.arrived && s.backup > skew+20*time.Millisecond && !*verbose {
 						// The bench's own watchers are processes under the
 						// same load: say what the daemon itself logged.
 						fmt.Printf("   outlier: advert_int %v %s backup %s trial %d: VIP seen Skew_Time + %v after the advert's arrival", advert, impl, event, i+1, ms(s.backup-skew))
@@ -440,7 +462,9 @@ func takeover(lab *netlab.Lab) {
 					}
 					if *verbose {
 						fmt.Printf("   advert_int %v %s backup %s trial %d: %v", advert, impl, event, i+1, ms(s.total))
-						if s.arrived {
+						if s.arrived && event == "SIGKILL" {
+							fmt.Printf(" (%v after the Master's last advert)", ms(s.backup))
+						} else if s.arrived {
 							fmt.Printf(" (master %v, backup %v = Skew_Time + %v", ms(s.master), ms(s.backup), ms(s.backup-skew))
 							if s.traced {
 								fmt.Printf("; read %v after arrival, state change logged Skew_Time + %v after arrival", ms(s.read), ms(s.late))
@@ -487,6 +511,11 @@ func takeover(lab *netlab.Lab) {
 			fmt.Printf("   %-8s ratio vrrpdoctor/keepalived: median %.3f, p95 %.3f (target <= 1: %s)\n", event,
 				ratio(pct(v, 50), pct(k, 50)), ratio(pct(v, 95), pct(k, 95)), verdict(len(v) > 0 && pct(v, 50) <= pct(k, 50)))
 			if event != "SIGTERM" {
+				for _, impl := range []string{"vrrpdoctor", "keepalived"} {
+					bp := totals(res[impl][event], func(s sample) (time.Duration, bool) { return s.backup, s.arrived })
+					fmt.Printf("   %-8s %-11s from the Master's last advert to the VIP: median %v p95 %v min %v max %v (Master_Down_Interval %v)\n",
+						event, impl, ms(pct(bp, 50)), ms(pct(bp, 95)), ms(pct(bp, 1)), ms(pct(bp, 100)), mdi)
+				}
 				continue
 			}
 			for _, impl := range []string{"vrrpdoctor", "keepalived"} {
