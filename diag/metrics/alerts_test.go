@@ -140,10 +140,18 @@ func TestAlertRules(t *testing.T) {
 		}
 	}
 
-	// promtool, where installed, checks the expressions for real.
+	// promtool, where installed, checks the expressions for real and runs
+	// the rules against series shaped as run writes them
+	// (testdata/alerts_test.yml: each alert fires on its case, with its
+	// labels and annotations, and not on the healthy ones).
 	if pt, err := exec.LookPath("promtool"); err == nil {
 		if out, err := exec.Command(pt, "check", "rules", alertsFile).CombinedOutput(); err != nil {
 			t.Errorf("promtool check rules: %v\n%s", err, out)
+		}
+		cmd := exec.Command(pt, "test", "rules", "alerts_test.yml")
+		cmd.Dir = "testdata"
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool test rules: %v\n%s", err, out)
 		}
 	} else {
 		t.Log("promtool not installed (Debian: prometheus); expressions checked by structure only")
