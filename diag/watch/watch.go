@@ -580,7 +580,7 @@ func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*win
 		r.Skipped = append(r.Skipped, "firewall not evaluated: "+w.noFirewallReason())
 	} else {
 		w.fwall.refresh(ctx, now, w.procDir, w.log)
-		fwChanged = w.fwall.facts(ctx, r)
+		fwChanged = w.fwall.facts(ctx, r, now, w.log)
 	}
 	return r, !heldChanged && !fwChanged
 }
@@ -750,6 +750,9 @@ func ratio(f capture.FlowStats) float64 {
 
 // firewallState is the firewall as last read, and when to read it again.
 type firewallState struct {
+	// readLive reads the firewall; nil means fw.ReadLive.
+	readLive func(context.Context) (*fw.Live, error)
+
 	nl      *netlink.Conn
 	genErr  error
 	gen     uint32
@@ -767,7 +770,13 @@ type firewallState struct {
 	// signature of the last verdicts (verdictSignature)
 	signature string
 	evaluated bool
+	// stable counts the windows the cached verdicts served unchanged.
+	stable int
 }
+
+// releaseAfter is how many windows the verdicts must serve unchanged
+// before the ruleset they came from is let go.
+const releaseAfter = 3
 
 func (s *firewallState) open() {
 	s.nl, s.genErr = dialNetfilter()
@@ -806,11 +815,19 @@ func (s *firewallState) refresh(ctx context.Context, now time.Time, procDir stri
 	case s.genErr != nil && since >= unchangedEvery:
 		due = true
 	}
-	if !due {
-		return
+	if due {
+		s.load(ctx, now, gen, log)
 	}
+}
+
+// load reads the firewall.
+func (s *firewallState) load(ctx context.Context, now time.Time, gen uint32, log *slog.Logger) {
 	t0 := time.Now()
-	s.live, s.err = fw.ReadLive(ctx)
+	readLive := s.readLive
+	if readLive == nil {
+		readLive = fw.ReadLive
+	}
+	s.live, s.err = readLive(ctx)
 	s.read, s.readAt, s.gen = true, now, gen
 	s.version++
 	if s.err != nil {
@@ -822,15 +839,15 @@ func (s *firewallState) refresh(ctx context.Context, now time.Time, procDir stri
 
 // facts sets the report's firewall verdicts, evaluated again only when the
 // firewall or the adverts to evaluate changed, and says whether the
-// verdicts changed since the last window.
-func (s *firewallState) facts(ctx context.Context, r *check.Report) (changed bool) {
-	key := fmt.Sprint(s.version)
-	for i := range r.Instances {
-		in := &r.Instances[i]
-		key += fmt.Sprintf("|%d:%v", i, check.LocalAddr(in, ifaceOf(r, in.Interface)))
-		for _, p := range in.Peers {
-			key += "," + p.Address.String()
-		}
+// verdicts changed since the last window. The ruleset is let go once the
+// adverts to evaluate stayed the same for releaseAfter windows (on a
+// firewalld host it is far bigger than the rest of the watch) and read
+// again when other adverts need a verdict.
+func (s *firewallState) facts(ctx context.Context, r *check.Report, now time.Time, log *slog.Logger) (changed bool) {
+	key := s.key(r)
+	if key != s.cacheKey && s.read && s.live == nil && s.err == nil {
+		s.load(ctx, now, s.gen, log)
+		key = s.key(r)
 	}
 	if key == s.cacheKey {
 		r.Firewall = s.cacheFW
@@ -838,8 +855,12 @@ func (s *firewallState) facts(ctx context.Context, r *check.Report) (changed boo
 			r.Instances[i].FirewallIn, r.Instances[i].FirewallOut = s.cacheIn[i], s.cacheOut[i]
 		}
 		r.Skipped = append(r.Skipped, s.cacheSkipped...)
+		if s.stable++; s.stable >= releaseAfter {
+			s.live = nil
+		}
 		return false
 	}
+	s.stable = 0
 	n := len(r.Skipped)
 	check.FirewallFacts(ctx, r, s.live, s.err)
 	s.cacheKey, s.cacheFW = key, r.Firewall
@@ -852,6 +873,20 @@ func (s *firewallState) facts(ctx context.Context, r *check.Report) (changed boo
 	changed = s.evaluated && sig != s.signature
 	s.signature, s.evaluated = sig, true
 	return changed
+}
+
+// key identifies what the verdicts depend on: the firewall as read, and
+// the adverts evaluated (this node's source, the peers heard).
+func (s *firewallState) key(r *check.Report) string {
+	key := fmt.Sprint(s.version)
+	for i := range r.Instances {
+		in := &r.Instances[i]
+		key += fmt.Sprintf("|%d:%v", i, check.LocalAddr(in, ifaceOf(r, in.Interface)))
+		for _, p := range in.Peers {
+			key += "," + p.Address.String()
+		}
+	}
+	return key
 }
 
 // verdictSignature lists the distinct verdicts of a report (direction,
