@@ -54,6 +54,7 @@ type Daemon struct {
 	started  bool
 	stopped  bool
 	links    *linkMonitor
+	watch    *netWatch // interfaces created again, addresses removed (netwatch.go)
 	plans    []*plan
 	scripts  map[string]*scriptPlan
 	warnings []keepalived.Warning
@@ -145,6 +146,10 @@ func (d *Daemon) Start() error {
 		return fmt.Errorf("link monitor: %w", err)
 	}
 	d.links = links
+	if d.watch, err = startNetWatch(d); err != nil {
+		links.close()
+		return err
+	}
 	d.trackMu.Lock()
 	for name, sp := range d.scripts {
 		d.trackers[name] = newScriptTracker(sp, d.log)
@@ -183,6 +188,9 @@ func (d *Daemon) stopAll() {
 	}
 	if d.links != nil {
 		d.links.close()
+	}
+	if d.watch != nil {
+		d.watch.close()
 	}
 	d.sendersMu.Lock()
 	for _, s := range d.senders {
@@ -476,9 +484,12 @@ func (d *Daemon) scriptState(name string) trackState {
 	return t.get()
 }
 
-// announce sends one gratuitous ARP or unsolicited NA for ip on dev.
+// announce sends one gratuitous ARP or unsolicited NA for ip on dev. The
+// lock is held while sending: a sender of an interface created again is
+// closed under it (dropStaleSenders).
 func (d *Daemon) announce(dev string, ip netip.Addr) error {
 	d.sendersMu.Lock()
+	defer d.sendersMu.Unlock()
 	s := d.senders[dev]
 	if s == nil {
 		err := d.enter(func() error {
@@ -487,12 +498,10 @@ func (d *Daemon) announce(dev string, ip netip.Addr) error {
 			return err
 		})
 		if err != nil {
-			d.sendersMu.Unlock()
 			return err
 		}
 		d.senders[dev] = s
 	}
-	d.sendersMu.Unlock()
 	return s.Announce(ip)
 }
 

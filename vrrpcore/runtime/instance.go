@@ -38,6 +38,9 @@ type InstanceStatus struct {
 	QueueDrops uint64
 	// VIPErrors counts failed address additions and removals.
 	VIPErrors uint64
+	// VIPRestored counts virtual addresses removed by someone else while
+	// Master and added back (addrwatch.go).
+	VIPRestored uint64
 }
 
 // lateTimer is how late a timer may fire before it is logged (debug).
@@ -81,6 +84,10 @@ type instance struct {
 	sendErrs uint64
 	lastErr  string
 	vipErrs  uint64
+	// vipCheck is set by the address monitor when one of the instance's
+	// addresses was deleted; vipRestored counts those added back.
+	vipCheck    atomic.Bool
+	vipRestored uint64
 	// announceCtx is the context of paced announcement bursts, cancelled
 	// when the instance leaves Master. Only the loop touches it.
 	announceCtx    context.Context
@@ -153,6 +160,7 @@ func (in *instance) run() {
 	var armed time.Time // the deadline the timer is set for; zero: none
 	for {
 		in.exec(ready)
+		in.restoreVIPs()
 		in.rxDst = netip.Addr{}
 		if in.group != nil {
 			in.group.update(p.name, in.m.State(), in.m.WantsMaster(), ready.Transitions)
@@ -236,6 +244,7 @@ func (in *instance) trackersReady(p *plan) bool {
 // down.
 func (in *instance) tracking(p *plan) (priority int, fault bool) {
 	priority = int(p.rc.Priority)
+	fault = in.sock.missing() // the socket's interface is deleted (relink.go)
 	for _, t := range p.tracks {
 		var up bool
 		if t.script != "" {
@@ -425,6 +434,7 @@ func (in *instance) sendAdvert(p *plan, a *vrrpcore.Advert) {
 		if err != nil {
 			in.event(p, Event{Kind: EventSendFailed, Src: p.rc.PrimaryAddr, Dst: dst, Priority: a.Priority, Err: err})
 			in.sendFailed(sendReason(err), dst)
+			in.d.watch.sendFailed(err)
 			continue
 		}
 		in.event(p, Event{Kind: EventAdvertSent, Src: p.rc.PrimaryAddr, Dst: dst, Priority: a.Priority})
@@ -544,7 +554,7 @@ func (in *instance) snapshot() InstanceStatus {
 		Name: p.name, Interface: p.ifname, VRID: p.rc.VRID, Version: p.rc.Version, Family: p.family,
 		State: in.m.State(), Priority: in.m.Priority(), Configured: p.rc.Priority,
 		Stats: in.m.Stats(), SendErrors: in.sendErrs, LastSendError: in.lastErr,
-		QueueDrops: in.drops.Load(), VIPErrors: in.vipErrs,
+		QueueDrops: in.drops.Load(), VIPErrors: in.vipErrs, VIPRestored: in.vipRestored,
 	}
 	st.Master, st.MasterPriority, _ = in.m.CurrentMaster()
 	return st

@@ -72,8 +72,11 @@ type SocketStats struct {
 // and hands each advert to the instance running its VRID; instances send
 // through it directly (sends need no goroutine).
 type vrrpSocket struct {
-	key    sockKey
-	ifi    *net.Interface
+	key sockKey
+	// ifi is the interface, replaced when it is created again with a new
+	// index; gone is set while it is missing (relink.go).
+	ifi    atomic.Pointer[net.Interface]
+	gone   atomic.Bool
 	conn   net.PacketConn
 	p4     *ipv4.PacketConn
 	p6     *ipv6.PacketConn
@@ -94,8 +97,9 @@ type vrrpSocket struct {
 // socket creation in the daemon's network namespace; emit receives the
 // socket's events.
 func openSocket(key sockKey, ifi *net.Interface, enter func(func() error) error, log *slog.Logger, emit func(Event)) (*vrrpSocket, error) {
-	s := &vrrpSocket{key: key, ifi: ifi, log: log, emit: emit, done: make(chan struct{}),
+	s := &vrrpSocket{key: key, log: log, emit: emit, done: make(chan struct{}),
 		routes: map[uint8]route{}, groups: map[netip.Addr]int{}}
+	s.ifi.Store(ifi)
 	network, laddr := "ip4:112", "0.0.0.0"
 	if key.family == 6 {
 		network, laddr = "ip6:112", "::"
@@ -151,7 +155,7 @@ func (s *vrrpSocket) setup() error {
 			p.SetMulticastTTL(255),
 			p.SetTTL(255),
 			p.SetMulticastLoopback(false),
-			p.SetMulticastInterface(s.ifi),
+			p.SetMulticastInterface(s.ifi.Load()),
 			p.SetTOS(tosInternetControl),
 			p.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true),
 		)
@@ -162,7 +166,7 @@ func (s *vrrpSocket) setup() error {
 		p.SetMulticastHopLimit(255),
 		p.SetHopLimit(255),
 		p.SetMulticastLoopback(false),
-		p.SetMulticastInterface(s.ifi),
+		p.SetMulticastInterface(s.ifi.Load()),
 		p.SetTrafficClass(tosInternetControl),
 		p.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true),
 	)
@@ -213,9 +217,9 @@ func (s *vrrpSocket) removeRoute(vrid uint8) (empty bool) {
 func (s *vrrpSocket) join(g netip.Addr) error {
 	var err error
 	if s.p4 != nil {
-		err = s.p4.JoinGroup(s.ifi, &net.IPAddr{IP: g.AsSlice()})
+		err = s.p4.JoinGroup(s.ifi.Load(), &net.IPAddr{IP: g.AsSlice()})
 	} else {
-		err = s.p6.JoinGroup(s.ifi, &net.IPAddr{IP: g.AsSlice()})
+		err = s.p6.JoinGroup(s.ifi.Load(), &net.IPAddr{IP: g.AsSlice()})
 	}
 	if err != nil {
 		return fmt.Errorf("joining %v on %s: %w", g, s.key.ifname, err)
@@ -225,17 +229,18 @@ func (s *vrrpSocket) join(g netip.Addr) error {
 
 func (s *vrrpSocket) leave(g netip.Addr) error {
 	if s.p4 != nil {
-		return s.p4.LeaveGroup(s.ifi, &net.IPAddr{IP: g.AsSlice()})
+		return s.p4.LeaveGroup(s.ifi.Load(), &net.IPAddr{IP: g.AsSlice()})
 	}
-	return s.p6.LeaveGroup(s.ifi, &net.IPAddr{IP: g.AsSlice()})
+	return s.p6.LeaveGroup(s.ifi.Load(), &net.IPAddr{IP: g.AsSlice()})
 }
 
 // send sends one encoded VRRP message from src to dst out of the socket's
 // interface, with TTL / hop limit 255.
 func (s *vrrpSocket) send(msg []byte, src, dst netip.Addr, ttl uint8) error {
 	var err error
+	ifi := s.ifi.Load()
 	if s.p4 != nil {
-		cm := &ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: s.ifi.Index}
+		cm := &ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: ifi.Index}
 		if ttl == 255 {
 			_, err = s.p4.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice()})
 			return err
@@ -245,10 +250,10 @@ func (s *vrrpSocket) send(msg []byte, src, dst netip.Addr, ttl uint8) error {
 		oob := append(cm.Marshal(), ttlCmsg(ttl)...)
 		_, _, err = s.conn.(*net.IPConn).WriteMsgIP(msg, oob, &net.IPAddr{IP: dst.AsSlice()})
 	} else {
-		cm := &ipv6.ControlMessage{Src: src.WithZone("").AsSlice(), IfIndex: s.ifi.Index, HopLimit: int(ttl), TrafficClass: tosInternetControl}
+		cm := &ipv6.ControlMessage{Src: src.WithZone("").AsSlice(), IfIndex: ifi.Index, HopLimit: int(ttl), TrafficClass: tosInternetControl}
 		zone := ""
 		if dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast() || dst.IsInterfaceLocalMulticast() {
-			zone = s.ifi.Name
+			zone = ifi.Name
 		}
 		_, err = s.p6.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice(), Zone: zone})
 	}
@@ -310,7 +315,7 @@ func (s *vrrpSocket) readLoop() {
 			src, _ = netip.AddrFromSlice(ia.IP)
 		}
 		src, dst = src.Unmap(), dst.Unmap()
-		if ifindex != 0 && ifindex != s.ifi.Index {
+		if ifindex != 0 && ifindex != s.ifi.Load().Index {
 			// SO_BINDTODEVICE makes this impossible; count it anyway.
 			s.undecodable.Add(1)
 			s.event(Event{Time: now, Kind: EventAdvertDiscarded, Reason: DiscardUndecodable, Src: src, Dst: dst})
