@@ -138,11 +138,16 @@ func (s *selfDiag) reconcile(ctx context.Context, w diagnoser) {
 	if s.cur != w {
 		return
 	}
+	cleared := false
 	for k, f := range s.active {
 		if !still[k] {
 			delete(s.active, k)
 			logFinding(s.log, findingChange{Time: time.Now(), Finding: f})
+			cleared = true
 		}
+	}
+	if cleared && s.changed != nil {
+		s.changed()
 	}
 }
 
