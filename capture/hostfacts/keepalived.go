@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -149,7 +150,12 @@ func ParseKeepalivedArgs(args []string) (KeepalivedArgs, error) {
 // Keepalived lists the keepalived processes running on the host (in any
 // network namespace: check SameNetns), reading procDir (normally /proc).
 func Keepalived(procDir string) ([]KeepalivedProcess, error) {
-	entries, err := os.ReadDir(procDir)
+	d, err := os.Open(procDir)
+	if err != nil {
+		return nil, err
+	}
+	names, err := d.Readdirnames(-1) // lighter than ReadDir: names only, unsorted
+	d.Close()
 	if err != nil {
 		return nil, err
 	}
@@ -162,12 +168,12 @@ func Keepalived(procDir string) ([]KeepalivedProcess, error) {
 	// The daemon's self-diagnosis scans every window: read the start of
 	// each command line into one buffer, and all of it only for keepalived.
 	var head [256]byte
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
+	for _, name := range names {
+		pid, err := strconv.Atoi(name)
 		if err != nil || pid <= 0 {
 			continue
 		}
-		dir := filepath.Join(procDir, e.Name())
+		dir := filepath.Join(procDir, name)
 		if n := readHead(filepath.Join(dir, "cmdline"), head[:]); n == 0 || !mayBeKeepalived(head[:n], n < len(head)) {
 			continue // exited, a kernel thread, or another program
 		}
@@ -197,6 +203,10 @@ func Keepalived(procDir string) ([]KeepalivedProcess, error) {
 	for i := range procs {
 		procs[i].Parent = !pids[procs[i].PPID]
 	}
+	// In the order of the directory's names, as os.ReadDir gave them.
+	slices.SortFunc(procs, func(a, b KeepalivedProcess) int {
+		return strings.Compare(strconv.Itoa(a.PID), strconv.Itoa(b.PID))
+	})
 	return procs, nil
 }
 

@@ -112,8 +112,8 @@ func TestKeepalivedProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(procs) != 4 {
-		t.Fatalf("got %+v", procs)
+	if len(procs) != 4 || procs[0].PID != 100 || procs[1].PID != 101 || procs[2].PID != 200 || procs[3].PID != 500 {
+		t.Fatalf("got %+v, want PIDs 100, 101, 200, 500 in that order", procs)
 	}
 	byPID := map[int]KeepalivedProcess{}
 	for _, p := range procs {
