@@ -466,6 +466,50 @@ func TestWatchLabHealthy(t *testing.T) {
 	}
 }
 
+// TestWatchLabNotMemberOfGroup: b refuses multicast memberships
+// (net.ipv4.igmp_max_memberships=0), so keepalived there runs without the
+// VRRP group — and the watcher's own socket taps cannot join either; its
+// taps are retried every window. The memberships the daemon holds decide:
+// not-member-of-group appears, and nothing else.
+func TestWatchLabNotMemberOfGroup(t *testing.T) {
+	t.Parallel()
+	lab := netlabtest.New(t, "keepalived")
+	a, b, err := lab.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Sysctl("net/ipv4/igmp_max_memberships", "0"); err != nil {
+		t.Fatal(err)
+	}
+	var kb *netlab.Keepalived
+	for i, h := range []*netlab.Host{a, b} {
+		k, err := h.StartKeepalivedConfig(netlab.KeepalivedConfig{RouterID: h.Name(), Instances: []netlab.VRRPInstance{{Interface: "eth0", VRID: 51, Version: 3,
+			Priority: 150 - 50*i, AdvertInt: 250 * time.Millisecond, VIPs: []string{labVIP.String() + "/24"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kb = k
+	}
+	if err := kb.WaitLog(20*time.Second, "IP_ADD_MEMBERSHIP"); err != nil {
+		t.Logf("keepalived on b did not log its failed join: %v", err)
+	}
+	w := startWatch(t, b, kb.ConfigPath, true)
+	win := w.current().Window
+	if err := netlab.WaitFor(4*win+10*time.Second, func() (bool, error) { return w.find("not-member-of-group", true, time.Time{}) != nil, nil }); err != nil {
+		t.Fatalf("not-member-of-group not reported: %v\n%s", err, changeList(w.all()))
+	}
+	f := w.find("not-member-of-group", true, time.Time{}).Finding
+	if f.Severity != diag.SeverityCritical || !strings.Contains(f.Summary, "eth0 has not joined the VRRP group 224.0.0.18 although a VRRP daemon runs") {
+		t.Errorf("not-member-of-group %+v", f)
+	}
+	time.Sleep(2 * win)
+	for _, c := range w.all() {
+		if c.Finding.ID != "not-member-of-group" || !c.Active {
+			t.Errorf("unexpected change %s %v: %s", c.Finding.ID, c.Active, c.Finding.Summary)
+		}
+	}
+}
+
 // TestWatchLabSpeakerOutputDrop: self-diagnosis inside the VRRP speaker
 // (Monitor false). b's watcher process is the speaker: it holds the
 // virtual address and sends adverts, and no keepalived runs — which a
