@@ -448,11 +448,6 @@ func TestFaultInterfaceRemoved(t *testing.T) {
 	for _, hi := range []string{"vd", "ka"} {
 		t.Run("a="+hi, func(t *testing.T) {
 			t.Parallel()
-			if hi == "vd" {
-				knownBug(t, true, "vrrpcore/runtime: after its interface is deleted and created again (a new ifindex), the instance goes FAULT -> BACKUP -> MASTER "+
-					"and adds the VIP, but its VRRP socket stays on the old interface: every advert fails with 'sendmsg: no such device' (logged once) and the "+
-					"multicast group is not joined again, so the peer never hears it and both hold the VIP for good")
-			}
 			faultInterfaceRemoved(t, hi)
 		})
 	}
@@ -496,8 +491,6 @@ func TestFaultVIPRemoved(t *testing.T) {
 }
 
 func faultVIPRemoved(t *testing.T, hi string) {
-	knownBug(t, hi == "vd", "vrrpcore/runtime: a Master whose VIP is deleted by hand never adds it back "+
-		"(no netlink address monitor; the address stays gone while adverts go on, so neither node holds it); keepalived 2.2.7 re-adds it within about 40 ms")
 	p := newFaultPair(t, direct, hi, "vd")
 	for i := range 3 {
 		if err := p.a.DelAddr("eth0", faultVIP.String()+"/24"); err != nil {
