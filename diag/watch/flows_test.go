@@ -1,7 +1,10 @@
 package watch
 
 import (
+	"log/slog"
 	"net/netip"
+	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -40,6 +43,33 @@ func TestDeltaAndRatio(t *testing.T) {
 	}
 	if _, ok := delta(after, after); ok {
 		t.Error("a window without adverts is a flow change")
+	}
+}
+
+// TestOpenTapsBackoff: taps that cannot open (no such interface) are tried
+// again after one window, then two, four, ... up to a minute.
+func TestOpenTapsBackoff(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: without CAP_NET_RAW opening a tap is a permission error, which ends the watch")
+	}
+	w := &Watcher{window: w, procDir: "/proc", ifaces: []string{"vd-no-such-if"}, taps: map[string]*tap{}, retry: map[string]retry{}, log: slog.New(slog.DiscardHandler)}
+	var tries []int
+	for k := range 40 {
+		now := t0.Add(time.Duration(k) * w.window)
+		before := w.retry["vd-no-such-if"].at
+		if err := w.openTaps(now); err != nil {
+			t.Fatal(err)
+		}
+		if w.retry["vd-no-such-if"].at != before {
+			tries = append(tries, k)
+		}
+	}
+	// Window 4 s: waits of 4, 8, 16, 32, 60, 60 ... seconds.
+	if want := []int{0, 1, 3, 7, 15, 30}; !slices.Equal(tries[:min(len(tries), 6)], want) {
+		t.Errorf("tried in windows %v, want %v...", tries, want)
+	}
+	if len(w.taps) != 0 {
+		t.Errorf("taps %v", w.taps)
 	}
 }
 

@@ -139,6 +139,7 @@ type Watcher struct {
 
 	// Used by the watcher goroutine only.
 	held     [][]check.HeldAddr // per instance, at the last window's end
+	retry    map[string]retry   // interfaces whose taps failed to open
 	procs    []check.Process
 	procsErr []string
 	procsAt  time.Time
@@ -170,7 +171,7 @@ func New(c Config) (*Watcher, error) {
 	if c.Config == nil {
 		return nil, errors.New("watch: no configuration")
 	}
-	w := &Watcher{c: c, log: c.Logger, procDir: "/proc", taps: map[string]*tap{}, flows: map[flowKey]*Flow{}}
+	w := &Watcher{c: c, log: c.Logger, procDir: "/proc", taps: map[string]*tap{}, flows: map[flowKey]*Flow{}, retry: map[string]retry{}}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
@@ -275,7 +276,7 @@ func (w *Watcher) openTaps(now time.Time) error {
 		w.mu.Lock()
 		_, ok := w.taps[name]
 		w.mu.Unlock()
-		if ok {
+		if r := w.retry[name]; ok || now.Before(r.at) {
 			continue
 		}
 		t, err := w.openTap(name, now)
@@ -284,15 +285,31 @@ func (w *Watcher) openTaps(now time.Time) error {
 			if errors.As(err, &pe) {
 				return fmt.Errorf("watch: %w", err)
 			}
-			w.log.Debug("watch: taps not open", "interface", name, "err", err)
+			// Tried again after one window, then twice as long each
+			// time, up to a minute.
+			r := w.retry[name]
+			r.wait = min(max(2*r.wait, w.window), maxRetryWait)
+			r.at = now.Add(r.wait - w.window/slack)
+			w.retry[name] = r
+			w.log.Debug("watch: taps not open", "interface", name, "err", err, "retry in", r.wait)
 			continue
 		}
+		delete(w.retry, name)
 		w.mu.Lock()
 		w.taps[name] = t
 		w.mu.Unlock()
 	}
 	return nil
 }
+
+// retry is when taps that failed to open are tried again.
+type retry struct {
+	at   time.Time
+	wait time.Duration
+}
+
+// maxRetryWait bounds the wait before taps that failed are tried again.
+const maxRetryWait = time.Minute
 
 func (w *Watcher) openTap(name string, now time.Time) (*tap, error) {
 	t := &tap{name: name, since: now, prev: map[capture.FlowKey]capture.FlowStats{}}
