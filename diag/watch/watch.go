@@ -234,8 +234,8 @@ func (w *Watcher) enter(fn func() error) error {
 
 // Run watches until ctx ends, then releases the taps. It returns an error
 // only when the watch cannot run at all (no CAP_NET_RAW, or Run called
-// twice); taps that cannot open on an interface are tried again every
-// window.
+// twice); taps that cannot open on an interface are tried again, after a
+// window at first and up to a minute apart.
 func (w *Watcher) Run(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
 		return errors.New("watch: Run called twice")
