@@ -37,6 +37,7 @@ const (
 	IDKeepalivedNotRunning = "keepalived-not-running"
 	IDVIPHeldByBackup      = "vip-held-by-backup"
 	IDConfigError          = "config-error"
+	IDConfigInsecure       = "config-insecure"
 	IDHealthy              = "healthy"
 	IDNoMaster             = "no-master"
 )
@@ -51,6 +52,9 @@ func Evaluate(r *Report) []diag.Finding {
 	for i := range r.Instances {
 		e.instance(&r.Instances[i], global)
 	}
+	// After the instances: a security problem of the file does not make
+	// an instance unhealthy.
+	e.insecure()
 	diag.SortFindings(e.fs)
 	return e.fs
 }
@@ -158,6 +162,38 @@ func (e *evaluator) config() {
 		Evidence:    ev,
 		Explanation: `keepalived stops (or, on reload, keeps the old configuration) when its configuration has errors, so what runs may not be what the file says. The checks below use what could be read.`,
 		Fix:         `Correct the lines named above, then check with keepalived -t -f ` + e.r.Config.Path + ` (or vrrpdoctor run --check-config -c ` + e.r.Config.Path + `) and reload keepalived.`,
+	})
+}
+
+// insecure reports the configuration's security problems: a password
+// others can read, a script run as root that others can replace.
+func (e *evaluator) insecure() {
+	c := &e.r.Config
+	if len(c.Insecure) == 0 {
+		return
+	}
+	var ev []diag.Evidence
+	secret, script := false, false
+	for _, msg := range c.Insecure {
+		ev = append(ev, diag.Evidence{Label: "problem", Value: msg})
+		secret = secret || strings.Contains(msg, "holds auth_pass")
+		script = script || !strings.Contains(msg, "holds auth_pass")
+	}
+	var expl, fix []string
+	if secret {
+		expl = append(expl, `A VRRPv2 password (auth_pass) travels in clear text in every advert and is weak protection already; a file others can read hands it to every local user, who can then forge adverts that win the election.`)
+		fix = append(fix, `Make each file holding auth_pass readable by root only: chmod 600 FILE (and chown root:root FILE).`)
+	}
+	if script {
+		expl = append(expl, `A script keepalived runs as root that another user can replace (its file or a directory above it is theirs or writable by them) runs their code as root on the next state change or check. With enable_script_security keepalived refuses to run it, so the tracking or notification it stands for does not happen.`)
+		fix = append(fix, `Give each script and every directory above it to root and take the write bits from group and others: chown root:root PATH; chmod go-w PATH (or run the script as an unprivileged user: script_user, or user in vrrp_script).`)
+	}
+	e.add(diag.Finding{
+		ID: IDConfigInsecure, Severity: diag.SeverityWarning, Subject: c.Path,
+		Summary:     fmt.Sprintf("%s has %d security %s", c.Path, len(c.Insecure), plural(len(c.Insecure), "problem", "problems")),
+		Evidence:    ev,
+		Explanation: strings.Join(expl, " "),
+		Fix:         strings.Join(fix, " "),
 	})
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/vrrpdoctor/vrrpdoctor/fw/firewalld"
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/keepalived"
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/scripts"
 )
 
 // DefaultConfig is the configuration keepalived reads without -f.
@@ -166,6 +167,12 @@ func loadConfig(r *Report, o Options) error {
 			r.Config.Errors = append(r.Config.Errors, e.Error())
 		}
 	}
+	r.Config.Insecure = insecureConfig(cfg)
+	for _, w := range cfg.Warnings {
+		if w.Kind == keepalived.WarnUnused || w.Kind == keepalived.WarnUnknown {
+			r.Config.Unused++
+		}
+	}
 	for _, ci := range cfg.Instances {
 		if ci.VRID == 0 || ci.Interface == "" {
 			continue // an error says why
@@ -186,6 +193,104 @@ func loadConfig(r *Report, o Options) error {
 		return fmt.Errorf("%s: %s", r.Config.Path, what)
 	}
 	return nil
+}
+
+// DaemonConfig returns the first VRRP daemon (keepalived's parent process
+// or `vrrpdoctor run`, lowest PID first) running in the caller's network
+// namespace, whose Config is the file check reads when no -c is given; ok
+// is false when none runs. procDir is where proc is mounted ("" means
+// /proc).
+func DaemonConfig(procDir string) (p Process, ok bool) {
+	if procDir == "" {
+		procDir = "/proc"
+	}
+	ps, _ := daemons(procDir)
+	if len(ps) == 0 {
+		return Process{}, false
+	}
+	return ps[0], true
+}
+
+// Messages of vrrpcore/scripts.Prepare that say a script run as root could
+// be replaced by a non-root user (keepalived's check_security).
+const (
+	scriptRefused = "(refused: enable_script_security)"
+	scriptWarned  = "keepalived would refuse it with enable_script_security"
+)
+
+// insecureConfig lists the security problems of cfg as file:line:col:
+// message, never quoting a password: each file holding auth_pass that
+// others than root can read (keepalived.Check's warning at the auth_pass
+// keyword), and each script keepalived runs as root that a non-root user
+// could replace (refused under enable_script_security, run without it).
+func insecureConfig(cfg *keepalived.Config) []string {
+	var out []string
+	secret := map[keepalived.Pos]bool{}
+	for i := range cfg.Instances {
+		if pos, ok := cfg.Instances[i].Set["auth_pass"]; ok {
+			secret[pos] = true
+		}
+	}
+	for _, w := range cfg.Warnings {
+		if w.Kind == keepalived.WarnSuspicious && secret[w.Pos] {
+			out = append(out, w.String())
+		}
+	}
+	g := &cfg.Global
+	seen := map[keepalived.Pos]bool{}
+	check := func(c *keepalived.Command, what string) {
+		if c == nil || len(c.Argv) == 0 || seen[c.Pos] {
+			return
+		}
+		seen[c.Pos] = true
+		user, group := c.User, c.Group
+		if user == "" {
+			user, group = g.ScriptUser, g.ScriptGroup
+		}
+		_, warnings, err := scripts.Prepare(scripts.Spec{Argv: c.Argv, User: user, Group: group, Secure: g.ScriptSecure})
+		msg := ""
+		switch {
+		case err != nil && strings.Contains(err.Error(), scriptRefused):
+			msg = err.Error() + ": keepalived does not run it"
+		case err == nil:
+			for _, w := range warnings {
+				if strings.Contains(w, scriptWarned) {
+					msg = w
+				}
+			}
+		}
+		if msg != "" {
+			out = append(out, fmt.Sprintf("%s: %s: %s", c.Pos, what, msg))
+		}
+	}
+	notify := func(n *keepalived.Notify, owner string) {
+		check(n.Master, owner+" notify_master")
+		check(n.Backup, owner+" notify_backup")
+		check(n.Fault, owner+" notify_fault")
+		check(n.Stop, owner+" notify_stop")
+		check(n.Any, owner+" notify")
+	}
+	tracked := map[string]bool{}
+	for i := range cfg.Instances {
+		in := &cfg.Instances[i]
+		notify(&in.Notify, "vrrp_instance "+in.Name)
+		for _, t := range in.TrackScripts {
+			tracked[t.Name] = true
+		}
+	}
+	for i := range cfg.SyncGroups {
+		sg := &cfg.SyncGroups[i]
+		notify(&sg.Notify, "vrrp_sync_group "+sg.Name)
+		for _, t := range sg.TrackScripts {
+			tracked[t.Name] = true
+		}
+	}
+	for i := range cfg.Scripts {
+		if s := &cfg.Scripts[i]; tracked[s.Name] {
+			check(&s.Command, "vrrp_script "+s.Name)
+		}
+	}
+	return out
 }
 
 func instanceFrom(ci *keepalived.Instance) Instance {

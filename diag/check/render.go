@@ -59,6 +59,9 @@ func WriteText(w io.Writer, r *Report, colour bool) error {
 		fmt.Fprintln(bw, "  configuration: none (instance from -i/--vrid)")
 	default:
 		fmt.Fprintf(bw, "  configuration: %s (%s)\n", r.Config.Path, map[string]string{"flag": "-c", "process": "read by the running daemon", "default": "default"}[r.Config.Source])
+		if n := r.Config.Unused; n > 0 {
+			fmt.Fprintf(bw, "                 %d %s read past: not used by VRRP or unknown to keepalived (vrrpdoctor run --check-config -c %s lists them)\n", n, plural(n, "keyword", "keywords"), r.Config.Path)
+		}
 	}
 	if len(r.Processes) == 0 {
 		fmt.Fprintln(bw, "  VRRP daemons:  none in this network namespace")

@@ -60,6 +60,14 @@ type ConfigFacts struct {
 	Source string `json:"source"`
 	// Errors are what keepalived would refuse, as file:line:col: message.
 	Errors []string `json:"errors"`
+	// Insecure are the configuration's security problems, as
+	// file:line:col: message (never quoting a password): a file holding
+	// auth_pass that others than root can read, a script run as root that
+	// others can replace.
+	Insecure []string `json:"insecure,omitempty"`
+	// Unused counts the keywords vrrpdoctor reads past or does not know
+	// (keepalived's warnings; not findings).
+	Unused int `json:"unused,omitempty"`
 }
 
 // Process is a VRRP daemon running in this network namespace.
