@@ -193,9 +193,13 @@ func (n netHost) addVIP(v vip) error {
 	return nil
 }
 
-// delVIP removes v; an address already gone is not an error.
+// delVIP removes v; an address already gone, or whose interface is gone,
+// is not an error.
 func (n netHost) delVIP(v vip) error {
 	l, err := n.link(v.dev)
+	if errors.As(err, new(netlink.LinkNotFoundError)) {
+		return nil // deleted with its interface
+	}
 	if err != nil {
 		return err
 	}
