@@ -165,8 +165,12 @@ func (in *instance) run() {
 		if in.group != nil {
 			in.group.update(p.name, in.m.State(), in.m.WantsMaster(), ready.Transitions)
 		}
-		if !ready.Deadline.Equal(armed) {
-			if err := in.timer.Set(ready.Deadline); err != nil {
+		// Re-arm only for an earlier deadline: a Backup's moves later with
+		// every advert, and re-arming each time costs a system call per
+		// advert; the timer set for the old one fires early instead, Tick
+		// finds nothing due, and the timer is set for the new deadline.
+		if d := ready.Deadline; !d.IsZero() && (armed.IsZero() || d.Before(armed)) {
+			if err := in.timer.Set(d); err != nil {
 				// Not expected of a valid timerfd; keep the machine
 				// moving rather than stall it.
 				in.log.Error("timer", "err", err)
