@@ -444,13 +444,11 @@ type windowData struct {
 // builds and judges the window's report and applies the hysteresis.
 func (w *Watcher) step(ctx context.Context, start, now time.Time) {
 	var fs []diag.Finding
-	settled := false
+	settled, dropped := false, false
 	t0 := time.Now()
 	err := w.enter(func() error {
-		if err := w.openTaps(now); err != nil {
-			w.log.Warn("watch: taps", "err", err)
-		}
-		cut := w.cut()
+		var cut map[string]*windowData
+		cut, dropped = w.cut()
 		var r *check.Report
 		r, settled = w.report(ctx, now, cut)
 		w.updateFlows(now, cut)
@@ -460,7 +458,11 @@ func (w *Watcher) step(ctx context.Context, start, now time.Time) {
 			}
 		}
 		if w.log.Enabled(ctx, slog.LevelDebug) {
-			w.log.Debug("watch: window judged", "findings", findingIDs(fs), "settled", settled, "took", time.Since(t0), "report", debugReport(r))
+			w.log.Debug("watch: window judged", "findings", findingIDs(fs), "settled", settled, "dropped", dropped, "took", time.Since(t0), "report", debugReport(r))
+		}
+		// Taps opened now see a whole window before they are cut.
+		if err := w.openTaps(now); err != nil {
+			w.log.Warn("watch: taps", "err", err)
 		}
 		return nil
 	})
@@ -469,7 +471,12 @@ func (w *Watcher) step(ctx context.Context, start, now time.Time) {
 		return
 	}
 	w.mu.Lock()
-	changes := w.track.update(start, now, fs, settled)
+	var changes []Change
+	if !dropped {
+		// A window whose capture stopped half-way proves nothing either
+		// way: the findings stay as they are.
+		changes = w.track.update(start, now, fs, settled)
+	}
 	w.ready = true
 	w.mu.Unlock()
 	for _, c := range changes {
@@ -481,21 +488,22 @@ func (w *Watcher) step(ctx context.Context, start, now time.Time) {
 
 // cut starts a new window on every tap and returns the old ones with the
 // correlator's figures over them. A session that failed is stopped (it is
-// reopened at the next window).
-func (w *Watcher) cut() map[string]*windowData {
+// reopened after the window is judged) and its window dropped.
+func (w *Watcher) cut() (out map[string]*windowData, dropped bool) {
 	w.mu.Lock()
 	taps := make([]*tap, 0, len(w.taps))
 	for _, t := range w.taps {
 		taps = append(taps, t)
 	}
 	w.mu.Unlock()
-	out := map[string]*windowData{}
+	out = map[string]*windowData{}
 	for _, t := range taps {
 		select {
 		case <-t.sess.Failed():
 			_, err := t.sess.Stop()
 			w.log.Warn("watch: capture stopped; reopening", "interface", t.name, "err", err)
 			w.dropTap(t)
+			dropped = true
 			continue
 		default:
 		}
@@ -519,7 +527,7 @@ func (w *Watcher) cut() map[string]*windowData {
 			w.dropTap(t)
 		}
 	}
-	return out
+	return out, dropped
 }
 
 func (w *Watcher) dropTap(t *tap) {
