@@ -52,9 +52,9 @@ func NewDecoder() *Decoder { return &Decoder{} }
 // Errors: ErrNotVRRP for frames without VRRP; a *vrrpcore.ChecksumError
 // (returned as is) when only the checksum is wrong, with p fully filled; a
 // *vrrpcore.DecodeError wrapped with the frame offset of the VRRP message
-// for a malformed advert; other errors, naming the frame offset, for IP
-// packets of protocol 112 that cannot hold an advert (fragments, truncated
-// or malformed IP headers) and for link types SupportsLinkType rejects.
+// for a malformed advert; other errors for IP packets of protocol 112 that
+// cannot hold an advert (fragments; truncated or malformed IP headers,
+// naming their frame offset) and for link types SupportsLinkType rejects.
 // After an error other than ErrNotVRRP, p holds what was decoded.
 func (d *Decoder) Decode(lt LinkType, frame []byte, p *Packet) error {
 	addrs, t := p.Advert.Addrs[:0], p.Time
