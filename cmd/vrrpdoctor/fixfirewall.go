@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vrrpdoctor/vrrpdoctor/diag/check"
 	"github.com/vrrpdoctor/vrrpdoctor/fw"
 	"github.com/vrrpdoctor/vrrpdoctor/fw/firewalld"
 	"github.com/vrrpdoctor/vrrpdoctor/fw/fix"
@@ -51,8 +52,16 @@ type fixFirewallOptions struct {
 	deliveryWait time.Duration
 	// maxAdvert is the longest advert_int of the instances planned.
 	maxAdvert time.Duration
-	// defaultConfig is read when -c is not given and it exists.
+	// defaultConfig is read when -c is not given, no VRRP daemon runs
+	// here, and it exists.
 	defaultConfig string
+	// daemonConfig finds the VRRP daemon running in this network
+	// namespace, whose configuration is read when -c is not given (check's
+	// discovery); nil means none (tests).
+	daemonConfig func() (check.Process, bool)
+	// configUsed and configSource say which configuration was read, and
+	// why: flag (-c), process (the running daemon's) or default.
+	configUsed, configSource, configWhy string
 	// ownAddr finds this host's address on an interface; nil means the
 	// current network namespace's (tests set it).
 	ownAddr func(iface string, family int, linkLocal bool) netip.Addr
@@ -62,7 +71,8 @@ type fixFirewallOptions struct {
 }
 
 func newFixFirewallCmd(s streams) *cobra.Command {
-	return newFixFirewallCmdWith(s, fixFirewallOptions{defaultConfig: DefaultConfig})
+	return newFixFirewallCmdWith(s, fixFirewallOptions{defaultConfig: DefaultConfig,
+		daemonConfig: func() (check.Process, bool) { return check.DaemonConfig("") }})
 }
 
 // newFixFirewallCmdWith builds the command on o (tests set the default
@@ -225,6 +235,11 @@ func runFixFirewall(ctx context.Context, s streams, o fixFirewallOptions) error 
 	if err != nil {
 		return err
 	}
+	report.Config, report.ConfigSource = o.configUsed, o.configSource
+	if !o.json && o.configSource != "" && o.configSource != "flag" {
+		// -c names it already; otherwise say which file was found.
+		fmt.Fprintf(s.Out, "Configuration: %s (%s)\n\n", o.configUsed, o.configWhy)
+	}
 	live, err := sess.Read(ctx)
 	if err != nil {
 		if permissionDenied(err) {
@@ -377,7 +392,8 @@ func (o *fixFirewallOptions) checkDelivery(ctx context.Context, targets []fix.Ta
 	return failed
 }
 
-// persistNotes says how the rules applied survive a reboot.
+// persistNotes says how the nftables and iptables rules applied survive a
+// reboot (Apply says it of the firewalld rich rules, which are permanent).
 func persistNotes(plan *fix.Plan) []string {
 	var notes []string
 	seen := map[fix.Backend]bool{}
@@ -387,8 +403,6 @@ func persistNotes(plan *fix.Plan) []string {
 		}
 		seen[r.Backend] = true
 		switch r.Backend {
-		case fix.Firewalld:
-			notes = append(notes, "firewalld: added to the runtime and the permanent configuration (kept across reloads and reboots).")
 		case fix.NFT:
 			n := "nftables: added to the running ruleset only."
 			if _, err := os.Stat("/etc/nftables.conf"); err == nil {
@@ -467,7 +481,7 @@ func (o *fixFirewallOptions) targets(s streams) ([]fix.Target, error) {
 		}
 	}
 	if o.iface == "" {
-		return nil, fixErr(fixExitUsage, "no keepalived.conf at %s: name the interface with -i (or give a keepalived.conf with -c)", o.defaultConfig)
+		return nil, fixErr(fixExitUsage, "no VRRP daemon runs in this network namespace and there is no keepalived.conf at %s: name the interface with -i (or give a keepalived.conf with -c)", o.defaultConfig)
 	}
 	fam := o.family
 	for _, a := range append(peers, self) {
@@ -526,17 +540,35 @@ func (o *fixFirewallOptions) resolveSelf(t *fix.Target) error {
 	return nil
 }
 
-// loadConfig reads keepalived.conf: the -c file, or the default one when
-// it exists. nil means no configuration.
+// loadConfig reads keepalived.conf as check does: the -c file; else the
+// one the VRRP daemon running in this network namespace reads; else the
+// default one when it exists. nil means no configuration. It records
+// which file was read, and why, in o.
 func (o *fixFirewallOptions) loadConfig(s streams) (*keepalived.Config, error) {
-	path := o.config
-	if !o.configSet {
-		path = o.defaultConfig
-		if _, err := os.Stat(path); err != nil || len(o.peers) > 0 {
-			return nil, nil
-		}
-	} else if len(o.peers) > 0 {
+	path, source, why := o.config, "flag", "-c"
+	switch {
+	case o.configSet && len(o.peers) > 0:
 		return nil, fixErr(fixExitUsage, "--peer and -c exclude each other: the configuration names the peers")
+	case o.configSet:
+	case len(o.peers) > 0:
+		return nil, nil
+	default:
+		p, ok := check.Process{}, false
+		if o.daemonConfig != nil {
+			p, ok = o.daemonConfig()
+		}
+		if ok {
+			path, source, why = p.Config, "process", fmt.Sprintf("read by the running %s, pid %d", p.Kind, p.PID)
+		} else {
+			path, source, why = o.defaultConfig, "default", "the default; no VRRP daemon runs in this network namespace"
+			if _, err := os.Stat(path); err != nil {
+				return nil, nil
+			}
+		}
+	}
+	where := path
+	if source == "process" {
+		where = fmt.Sprintf("%s (%s)", path, why)
 	}
 	cfg, err := keepalived.ParseFile(path)
 	if err != nil {
@@ -545,18 +577,19 @@ func (o *fixFirewallOptions) loadConfig(s streams) (*keepalived.Config, error) {
 			for _, e := range list {
 				fmt.Fprintf(s.ErrOut, "%s\n", e)
 			}
-			return nil, fixErr(fixExitUsage, "%s: %d error(s) in the configuration", path, len(list))
+			return nil, fixErr(fixExitUsage, "%s: %d error(s) in the configuration", where, len(list))
 		}
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fixErr(fixExitUsage, "%s: no such file", path)
+			return nil, fixErr(fixExitUsage, "%s: no such file", where)
 		}
 		return nil, fixErr(fixExitUsage, "%v", err)
 	}
 	if len(cfg.Instances) == 0 {
-		if o.configSet {
-			return nil, fixErr(fixExitUsage, "%s has no vrrp_instance", path)
+		if source != "default" {
+			return nil, fixErr(fixExitUsage, "%s has no vrrp_instance", where)
 		}
 		return nil, nil
 	}
+	o.configUsed, o.configSource, o.configWhy = path, source, why
 	return cfg, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vrrpdoctor/vrrpdoctor/diag/check"
 	"github.com/vrrpdoctor/vrrpdoctor/fw"
 	"github.com/vrrpdoctor/vrrpdoctor/fw/fix"
 	"github.com/vrrpdoctor/vrrpdoctor/fw/iptsave"
@@ -20,6 +21,13 @@ import (
 // session's Read loads the files and its Run fails the test), with no
 // default keepalived.conf, and returns stdout, stderr and the exit status.
 func runFixFirewallArgs(t *testing.T, scenarioName string, args ...string) (string, string, int) {
+	t.Helper()
+	return runFixFirewallWith(t, scenarioName, nil, args...)
+}
+
+// runFixFirewallWith is runFixFirewallArgs with the options changed by mod
+// (nil: none) before the flags are read.
+func runFixFirewallWith(t *testing.T, scenarioName string, mod func(*fixFirewallOptions), args ...string) (string, string, int) {
 	t.Helper()
 	var files []string
 	for _, pat := range []string{"nft.json", "*-save.txt"} {
@@ -41,8 +49,12 @@ func runFixFirewallArgs(t *testing.T, scenarioName string, args ...string) (stri
 	}
 	var out, errOut bytes.Buffer
 	s := streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-	cmd := newFixFirewallCmdWith(s, fixFirewallOptions{defaultConfig: filepath.Join(t.TempDir(), "none.conf"), session: sess,
-		ownAddr: func(string, int, bool) netip.Addr { return netip.Addr{} }})
+	o := fixFirewallOptions{defaultConfig: filepath.Join(t.TempDir(), "none.conf"), session: sess,
+		ownAddr: func(string, int, bool) netip.Addr { return netip.Addr{} }}
+	if mod != nil {
+		mod(&o)
+	}
+	cmd := newFixFirewallCmdWith(s, o)
 	cmd.SetArgs(args)
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
@@ -167,4 +179,44 @@ func TestFixFirewallConfigTargets(t *testing.T) {
 		t.Errorf("-i eth0 planned the eth1 instance:\n%s", out)
 	}
 	t.Log("\n" + out)
+}
+
+// TestFixFirewallDaemonConfig: without -c, fix-firewall reads the
+// configuration of the VRRP daemon running here (check's discovery) and
+// says so; -c wins over it; a daemon's missing file is an error naming the
+// daemon; with no daemon and no default file, -i is asked for.
+func TestFixFirewallDaemonConfig(t *testing.T) {
+	daemon := func(path string) func(*fixFirewallOptions) {
+		return func(o *fixFirewallOptions) {
+			o.daemonConfig = func() (check.Process, bool) {
+				return check.Process{PID: 4242, Kind: "keepalived", Config: path}, true
+			}
+		}
+	}
+	out, errOut, code := runFixFirewallWith(t, "nft-output-drop", daemon("testdata/fw/unicast.conf"), "-i", "eth0")
+	if code != 0 || !strings.HasPrefix(out, "Configuration: testdata/fw/unicast.conf (read by the running keepalived, pid 4242)\n\n") ||
+		!strings.Contains(out, "VI_UC (VRID 71): adverts from 198.51.100.2 to 198.51.100.1, in on eth0") {
+		t.Errorf("daemon's configuration: exit %d, stderr %q:\n%s", code, errOut, out)
+	}
+
+	out, _, code = runFixFirewallWith(t, "nft-output-drop", daemon("testdata/fw/unicast.conf"), "-i", "eth0", "--json")
+	var r fix.Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil || code != 0 || r.Config != "testdata/fw/unicast.conf" || r.ConfigSource != "process" {
+		t.Errorf("JSON: exit %d, %v, config %q source %q", code, err, r.Config, r.ConfigSource)
+	}
+
+	out, _, code = runFixFirewallWith(t, "nft-output-drop", daemon("testdata/fw/missing.conf"), "-c", "testdata/fw/unicast.conf", "-i", "eth0")
+	if code != 0 || strings.Contains(out, "Configuration:") || !strings.Contains(out, "VI_UC (VRID 71)") {
+		t.Errorf("-c over the daemon's: exit %d:\n%s", code, out)
+	}
+
+	_, errOut, code = runFixFirewallWith(t, "nft-output-drop", daemon("testdata/fw/missing.conf"))
+	if code != fixExitUsage || !strings.Contains(errOut, "testdata/fw/missing.conf (read by the running keepalived, pid 4242): no such file") {
+		t.Errorf("daemon's missing file: exit %d, stderr %q", code, errOut)
+	}
+
+	_, errOut, code = runFixFirewallArgs(t, "nft-output-drop")
+	if code != fixExitUsage || !strings.Contains(errOut, "no VRRP daemon runs in this network namespace and there is no keepalived.conf at ") {
+		t.Errorf("nothing to read: exit %d, stderr %q", code, errOut)
+	}
 }

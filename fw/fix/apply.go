@@ -186,13 +186,26 @@ func (s *Session) Apply(ctx context.Context, plan *Plan, force bool) (*Outcome, 
 	if note != "" {
 		out.Notes = append(out.Notes, note)
 	}
+	var vias []string
+	count := map[string]int{}
 	for _, a := range rich {
 		s.step("firewalld: add rich rule %s %s", a.Selector, a.Rich)
 		via, err := s.firewalldRich(ctx, a, true)
 		if err != nil {
 			return out, s.abort(ctx, old, rich, err)
 		}
-		out.Notes = append(out.Notes, fmt.Sprintf("firewalld: rich rule added %s, runtime and permanent", via))
+		if count[via] == 0 {
+			vias = append(vias, via)
+		}
+		count[via]++
+	}
+	// One note per way the rules went in (D-Bus, or firewall-cmd and why).
+	for _, via := range vias {
+		n := ""
+		if count[via] > 1 {
+			n = fmt.Sprintf(" (%d rules)", count[via])
+		}
+		out.Notes = append(out.Notes, fmt.Sprintf("firewalld: rich rule added %s%s to the runtime and the permanent configuration, kept across reloads and reboots", via, n))
 	}
 	if err := s.add(ctx, plan.Rules); err != nil {
 		return out, s.abort(ctx, old, rich, err)

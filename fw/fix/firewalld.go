@@ -182,12 +182,19 @@ func firewalldAlternatives(rs *ruleset.Ruleset, plan *Plan, info *firewalld.Info
 		plan.Alternatives = append(plan.Alternatives, Alternative{
 			Title:    "firewalld " + info.Version + " ships the vrrp service",
 			Commands: [][]string{{"firewall-cmd", "--permanent", "--zone=" + zone, "--add-service=vrrp"}, {"firewall-cmd", "--reload"}},
-			Note:     "The vrrp service allows protocol 112 to 224.0.0.18 and ff02::12 in the whole zone (both families); simpler to keep, not narrower than the rich rules. Not evaluated here.",
+			Note:     vrrpServiceNote,
 		})
 	}
 	plan.Notes = append(plan.Notes, "firewalld rich rules cannot name an interface: they apply to every interface and source of their zone. To narrow VRRP to one interface, give that interface a zone of its own (firewall-cmd --permanent --zone=ZONE --change-interface=IFACE).")
 	return nil
 }
+
+// vrrpServiceNote says what firewalld's vrrp service allows. firewalld
+// 2.1.0 added it (commit d62fc8d, "feat(service): add vrrp"): protocol 112
+// to 224.0.0.18 and ff02::12. firewalld's repository also holds a
+// config/services/vrrp.xml of protocol 112 alone (any destination), so the
+// note sends the user to --info-service for the host's own.
+const vrrpServiceNote = "The vrrp service came with firewalld 2.1.0, whose definition allows IP protocol 112 to 224.0.0.18 and ff02::12 in the whole zone (both families; it does not cover unicast VRRP or another vrrp_mcast_group). A variant of protocol 112 alone, to any destination, is also in firewalld's repository: firewall-cmd --info-service=vrrp shows this host's. Simpler to keep, not narrower than the rich rules; not evaluated here."
 
 // addDirect puts a direct rule's model where firewalld puts it: with the
 // nftables backend in iptables-nft's own filter table (created if absent),

@@ -108,7 +108,7 @@ func RenderOutcome(w io.Writer, verb string, o *Outcome) error {
 func (a Added) String() string {
 	switch a.Backend {
 	case Firewalld:
-		return fmt.Sprintf("firewalld %s rich rule %s (runtime and permanent)", a.Selector, a.Rich)
+		return fmt.Sprintf("firewalld %s rich rule %s (runtime and permanent)", a.Selector, quote(a.Rich))
 	case NFT:
 		return fmt.Sprintf("nftables %s %s %s handle %d: %s", a.Family, a.Table, a.Chain, a.Handle, a.Text)
 	}
@@ -117,12 +117,16 @@ func (a Added) String() string {
 
 // Report is the JSON document of fix-firewall (docs/fix-firewall.md).
 type Report struct {
-	Schema  string   `json:"schema"`
-	Mode    string   `json:"mode"`   // print, apply, undo
-	Status  string   `json:"status"` // nothing-to-do, fix, applied, undone, refused, rolled-back, error
-	Plan    *Plan    `json:"plan,omitempty"`
-	Outcome *Outcome `json:"outcome,omitempty"`
-	Error   string   `json:"error,omitempty"`
+	Schema string `json:"schema"`
+	Mode   string `json:"mode"`   // print, apply, undo
+	Status string `json:"status"` // nothing-to-do, fix, applied, undone, refused, rolled-back, error
+	// Config is the keepalived.conf read; ConfigSource says why: flag
+	// (-c), process (the running VRRP daemon's) or default.
+	Config       string   `json:"config,omitempty"`
+	ConfigSource string   `json:"config_source,omitempty"`
+	Plan         *Plan    `json:"plan,omitempty"`
+	Outcome      *Outcome `json:"outcome,omitempty"`
+	Error        string   `json:"error,omitempty"`
 }
 
 // RenderJSON writes the report as indented JSON.
