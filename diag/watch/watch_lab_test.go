@@ -510,6 +510,41 @@ func TestWatchLabNotMemberOfGroup(t *testing.T) {
 	}
 }
 
+// TestWatchLabInterfaceDown: b's eth0 goes down (keepalived there enters
+// FAULT) — interface-down appears; back up, it clears, and the taps,
+// reopened, see a's adverts delivered again.
+func TestWatchLabInterfaceDown(t *testing.T) {
+	t.Parallel()
+	p := newLabPair(t, 250*time.Millisecond)
+	w := startWatch(t, p.b, p.kb.ConfigPath, true)
+	win := w.current().Window
+	downAt := time.Now()
+	if err := p.b.LinkDown("eth0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlab.WaitFor(4*win+10*time.Second, func() (bool, error) { return w.find("interface-down", true, downAt) != nil, nil }); err != nil {
+		t.Fatalf("interface-down not reported: %v\n%s", err, changeList(w.all()))
+	}
+	f := w.find("interface-down", true, downAt)
+	t.Logf("interface-down after %s: %s", f.Time.Sub(downAt).Round(time.Millisecond), f.Finding.Summary)
+	upAt := time.Now()
+	if err := p.b.LinkUp("eth0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlab.WaitFor(6*win+20*time.Second, func() (bool, error) {
+		fl := w.flow("198.51.100.1")
+		return w.find("interface-down", false, upAt) != nil && fl != nil && fl.DeliveryRatio == 1 && fl.LastSeen.After(upAt), nil
+	}); err != nil {
+		t.Fatalf("after the link came up: %v; flow %+v\n%s", err, w.flow("198.51.100.1"), changeList(w.all()))
+	}
+	t.Logf("interface-down cleared after %s", w.find("interface-down", false, upAt).Time.Sub(upAt).Round(time.Millisecond))
+	for _, c := range w.all() {
+		if c.Finding.ID != "interface-down" {
+			t.Errorf("unexpected change %s %v: %s", c.Finding.ID, c.Active, c.Finding.Summary)
+		}
+	}
+}
+
 // TestWatchLabSpeakerOutputDrop: self-diagnosis inside the VRRP speaker
 // (Monitor false). b's watcher process is the speaker: it holds the
 // virtual address and sends adverts, and no keepalived runs — which a
