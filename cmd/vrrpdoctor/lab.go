@@ -70,7 +70,7 @@ a killed demo is removed at the next start.`,
 	}
 	cmd.PersistentFlags().StringVar(&o.stateDir, "state-dir", demo.DefaultStateDir, "directory of the lab's state file")
 	_ = cmd.PersistentFlags().MarkHidden("state-dir")
-	cmd.AddCommand(newLabDemoCmd(s, &o), newLabUpCmd(s, &o), newLabStatusCmd(s, &o), newLabExecCmd(s, &o), newLabDownCmd(s, &o))
+	cmd.AddCommand(newLabDemoCmd(s, &o), newLabUpCmd(s, &o), newLabStatusCmd(s, &o), newLabExecCmd(s, &o), newLabDownCmd(s, &o), newLabExecFirewalldCmd())
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: labExitUsage, err: err}
 	})

@@ -124,17 +124,25 @@ func (l *lab) startFirewalld(ctx context.Context) error {
 	if err := l.save(); err != nil {
 		return err
 	}
-	script, err := netlab.FirewalldScript(dir, "nftables")
+	fw, err := netlab.PrepareFirewalld(dir, "nftables")
 	if err != nil {
 		return err
 	}
-	pid, err = l.start("b", "firewalld", filepath.Join(dir, "firewalld.out"), "unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+	// No shell: this binary's hidden exec-firewalld does the mounts in the
+	// mount namespace unshare makes, and execs firewalld.
+	l.p.note("firewalld's mount namespace: its copy of /etc/firewalld bound over /etc/firewalld, a tmpfs over /run")
+	outLog := filepath.Join(dir, "firewalld.out")
+	pid, err = l.start("b", "firewalld", outLog,
+		"unshare", "--mount", "--propagation", "private", l.opts.Self, "lab", "exec-firewalld", "--etc", fw.Etc, "--log", fw.Log)
 	if err != nil {
 		return err
 	}
 	l.p.command("b", []string{"firewall-cmd", "--state"})
 	w, env, _ := l.st.NodeCommand("b", l.opts.Self, []string{"firewall-cmd", "--state"})
 	if err := waitFor(ctx, 90*time.Second, func() (bool, error) {
+		if st, ok := readStat(pid); !ok || st.state == 'Z' {
+			return false, fmt.Errorf("firewalld exited:\n%s", tailFile(outLog, 10))
+		}
 		out, _ := run(ctx, env, w...)
 		return strings.TrimSpace(out) == "running", nil
 	}); err != nil {
@@ -223,12 +231,13 @@ func (l *lab) startDaemon(ctx context.Context, n Node) error {
 }
 
 // wrapperRE matches the command lines of the programs that start the lab's
-// processes and exec them.
-var wrapperRE = regexp.MustCompile(`^(ip netns exec|unshare|sh -c) `)
+// processes and exec them: `ip netns exec`, unshare, and this binary's
+// exec-firewalld.
+var wrapperRE = regexp.MustCompile(`^(ip netns exec|unshare) | lab exec-firewalld `)
 
 // confirm waits until a started process runs its program (no longer the
-// `ip netns exec`, unshare or sh that started it) and records its final
-// command line.
+// `ip netns exec`, unshare or exec-firewalld that started it) and records
+// its final command line.
 func (l *lab) confirm(ctx context.Context, pid int) error {
 	var cl string
 	err := waitFor(ctx, 10*time.Second, func() (bool, error) {
