@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -493,6 +494,40 @@ func TestCheckScenarios(t *testing.T) {
 			},
 		},
 		{
+			// check -c on a copy of b's configuration (auth_pass) that
+			// everyone can read: 0644 in a directory everyone can search (the
+			// lab writes 0600 in a 0700 directory). The pair is healthy.
+			name: "config-insecure",
+			inst: func(i int, in *netlab.VRRPInstance) {
+				in.Version, in.AdvertInt, in.AuthPass = 2, time.Second, "Zq7pw2rd"
+			},
+			setup: func(t *testing.T, p *checkPair) {
+				must(t, p.kb.WaitState(15*time.Second, "VI_51", "BACKUP"))
+				conf, err := os.ReadFile(p.kb.ConfigPath)
+				must(t, err)
+				path := insecureConfPath(p)
+				must(t, os.Mkdir(filepath.Dir(path), 0o755))
+				t.Cleanup(func() { _ = os.RemoveAll(filepath.Dir(path)) })
+				must(t, os.Chmod(filepath.Dir(path), 0o755))
+				must(t, os.WriteFile(path, conf, 0o644))
+				must(t, os.Chmod(path, 0o644))
+			},
+			holders: "a",
+			args: func(p *checkPair, node string) []string {
+				return []string{"-c", insecureConfPath(p)}
+			},
+			b:        &nodeWant{exit: 1, ids: []string{"config-insecure/warning", "healthy"}, not: []string{"split-brain", "auth-mismatch"}, text: "has 1 security problem"},
+			noSecret: "Zq7pw2rd",
+			more: func(t *testing.T, p *checkPair, a, b *checkJSON) {
+				if b == nil {
+					return
+				}
+				if f := b.find("config-insecure"); f != nil && !strings.Contains(f.evidence("problem"), insecureConfPath(p)+" holds auth_pass and is readable by everyone (mode 0644)") {
+					t.Errorf("b: config-insecure evidence %q", f.evidence("problem"))
+				}
+			},
+		},
+		{
 			// check -c on an edited configuration with an error, beside the
 			// keepalived that runs the good one.
 			name: "config-error",
@@ -629,6 +664,13 @@ func TestCheckScenarios(t *testing.T) {
 			}
 		})
 	}
+}
+
+// insecureConfPath is where the config-insecure scenario writes its
+// world-readable configuration: a directory of the lab's own name under
+// the system's temporary directory, which everyone can search.
+func insecureConfPath(p *checkPair) string {
+	return filepath.Join(os.TempDir(), filepath.Base(p.lab.Path(""))+"-insecure", "keepalived.conf")
 }
 
 // vipEvidence checks the vip-mismatch finding of node's report r (nil: not
