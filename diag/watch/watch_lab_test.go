@@ -510,6 +510,40 @@ func TestWatchLabNotMemberOfGroup(t *testing.T) {
 	}
 }
 
+// TestWatchLabLegacyDrop: an iptables-legacy INPUT drop moves no nftables
+// generation; the watch reads the firewall every 10 s while legacy tables
+// exist, so the drop is named, and its removal seen, within that.
+func TestWatchLabLegacyDrop(t *testing.T) {
+	t.Parallel()
+	p := newLabPair(t, 250*time.Millisecond, "iptables-legacy")
+	w := startWatch(t, p.b, p.kb.ConfigPath, true)
+	win := w.current().Window
+	dropAt := time.Now()
+	if _, err := p.b.IptablesLegacy("-A", "INPUT", "-p", "vrrp", "-j", "DROP"); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlab.WaitFor(legacyEvery+4*win+10*time.Second, func() (bool, error) {
+		return w.find("firewall-input-drop", true, dropAt) != nil && w.find("split-brain", true, dropAt) != nil, nil
+	}); err != nil {
+		t.Fatalf("legacy drop not reported: %v\n%s", err, changeList(w.all()))
+	}
+	fd := w.find("firewall-input-drop", true, dropAt)
+	t.Logf("firewall-input-drop after %s", fd.Time.Sub(dropAt).Round(time.Millisecond))
+	if r := evidence(fd.Finding, "deciding rule"); !strings.Contains(r, "iptables-legacy") || !strings.Contains(r, "-p vrrp -j DROP") {
+		t.Errorf("deciding rule %q", r)
+	}
+	fixAt := time.Now()
+	if _, err := p.b.IptablesLegacy("-D", "INPUT", "-p", "vrrp", "-j", "DROP"); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlab.WaitFor(legacyEvery+4*win+10*time.Second, func() (bool, error) {
+		return w.find("firewall-input-drop", false, fixAt) != nil && w.find("split-brain", false, fixAt) != nil, nil
+	}); err != nil {
+		t.Fatalf("legacy drop removed, findings stay: %v\n%s", err, changeList(w.all()))
+	}
+	t.Logf("cleared after %s", w.find("firewall-input-drop", false, fixAt).Time.Sub(fixAt).Round(time.Millisecond))
+}
+
 // TestWatchLabInterfaceDown: b's eth0 goes down (keepalived there enters
 // FAULT) — interface-down appears; back up, it clears, and the taps,
 // reopened, see a's adverts delivered again.
