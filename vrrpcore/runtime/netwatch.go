@@ -55,13 +55,13 @@ func (w *netWatch) sendFailed(err error) {
 // and its events are lost), retrying every second. It returns nil once
 // done is closed.
 func resubscribe[T any](done <-chan struct{}, log *slog.Logger, what string, open func() (chan T, error)) chan T {
+	select {
+	case <-done: // closed by close: the end, not a failure
+		return nil
+	default:
+	}
 	log.Warn(what + ": netlink subscription ended, events may be lost: subscribing again and looking at everything")
 	for {
-		select {
-		case <-done:
-			return nil
-		default:
-		}
 		ch, err := open()
 		if err == nil {
 			return ch
