@@ -267,3 +267,49 @@ func TestLabInterfaceRecreated(t *testing.T) {
 		t.Error("the move of the socket is not logged")
 	}
 }
+
+// TestLabInterfaceRecreatedIPv6: the same for VRRPv3 over IPv6, the new
+// interface given the old one's link-local address (the source of the
+// adverts), as a NIC or VLAN created again with the same MAC address gets.
+func TestLabInterfaceRecreatedIPv6(t *testing.T) {
+	lab := netlabtest.New(t)
+	hs, sw, err := lab.LAN(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := hs[0], hs[1]
+	ll, err := a.LinkLocal("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vip := netip.MustParseAddr("2001:db8::163")
+	inst := func(prio int) netlab.VRRPInstance {
+		return netlab.VRRPInstance{Interface: "eth0", VRID: 63, Version: 3, Priority: prio, AdvertInt: 100 * time.Millisecond, VIPs: []string{"2001:db8::163/64"}}
+	}
+	da, _ := startDaemon(t, a, render(t, netlab.KeepalivedConfig{RouterID: "a", Instances: []netlab.VRRPInstance{inst(150)}}))
+	db, _ := startDaemon(t, b, render(t, netlab.KeepalivedConfig{RouterID: "b", Instances: []netlab.VRRPInstance{inst(100)}}))
+	waitHolders(t, lab, vip, 5*time.Second, a)
+
+	if _, err := a.Run("ip", "link", "del", "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	waitHolders(t, lab, vip, 3*time.Second, b)
+	if err := sw.Attach(a, "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Run("ip", "addr", "add", netip.PrefixFrom(ll.WithZone(""), 64).String(), "dev", "eth0", "nodad"); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	waitHolders(t, lab, vip, 5*time.Second, a)
+	t.Logf("interface created again: %v back on a after %v", vip, time.Since(back).Round(time.Millisecond))
+	time.Sleep(time.Second)
+	if s := instanceState(db, "VI_63"); s != router.Backup {
+		t.Errorf("b in %v, want BACKUP: a's adverts do not reach it", s)
+	}
+	for _, s := range da.Status().Instances {
+		if s.LastSendError != "" {
+			t.Errorf("a still failing to send: %s", s.LastSendError)
+		}
+	}
+}

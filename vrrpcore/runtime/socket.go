@@ -251,11 +251,14 @@ func (s *vrrpSocket) send(msg []byte, src, dst netip.Addr, ttl uint8) error {
 		_, _, err = s.conn.(*net.IPConn).WriteMsgIP(msg, oob, &net.IPAddr{IP: dst.AsSlice()})
 	} else {
 		cm := &ipv6.ControlMessage{Src: src.WithZone("").AsSlice(), IfIndex: ifi.Index, HopLimit: int(ttl), TrafficClass: tosInternetControl}
-		zone := ""
-		if dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast() || dst.IsInterfaceLocalMulticast() {
-			zone = ifi.Name
-		}
-		_, err = s.p6.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice(), Zone: zone})
+		// No zone on dst: the interface comes from the control message
+		// (and SO_BINDTODEVICE). Package net would turn a zone name into
+		// an index from a cache of the interfaces of the thread's own
+		// namespace, kept up to a minute: the wrong index when the daemon
+		// runs in another namespace or the interface was created again,
+		// and the kernel refuses a scope that disagrees with the
+		// control message (EINVAL).
+		_, err = s.p6.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice()})
 	}
 	return err
 }
