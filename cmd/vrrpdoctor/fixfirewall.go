@@ -97,6 +97,11 @@ the interface (rich rules cannot name an interface: the zone narrows). The
 classic direct rules are printed too, with the evaluator's verdict: they work
 with firewalld's iptables backend and NOT with its nftables backend.
 
+The adverts come from keepalived.conf: -c, else the file the VRRP daemon
+running in this network namespace reads (keepalived's -f, vrrpdoctor run's
+-c; found in /proc as check finds it, and named on the first line), else
+` + DefaultConfig + ` when it exists; or from -i and --peer.
+
 By default it prints the commands. --apply (root) runs them, reads the live
 ruleset again and evaluates, then watches the peers' adverts on the wire and
 at a raw VRRP socket for three advert intervals (--delivery-wait): if the
@@ -128,7 +133,7 @@ configuration or ruleset.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&o.config, "config", "c", DefaultConfig, "keepalived configuration (read when it exists)")
+	f.StringVarP(&o.config, "config", "c", DefaultConfig, "keepalived configuration (default: the running VRRP daemon's, as check finds it, else this file when it exists)")
 	f.StringVarP(&o.iface, "interface", "i", "", "VRRP interface (narrows the configuration's instances, or stands alone)")
 	f.StringSliceVar(&o.peers, "peer", nil, "unicast peer address (repeat for several); without -c")
 	f.StringVar(&o.self, "self", "", "this node's unicast source address (default: unicast_src_ip, else the interface's)")
