@@ -544,6 +544,41 @@ func TestWatchLabLegacyDrop(t *testing.T) {
 	t.Logf("cleared after %s", w.find("firewall-input-drop", false, fixAt).Time.Sub(fixAt).Round(time.Millisecond))
 }
 
+// TestWatchLabFailover: a handover is not a fault. The master (a) stops
+// (priority 0: b takes over at once), then starts again and takes back
+// over (preemption); b's watcher reports nothing through either takeover.
+func TestWatchLabFailover(t *testing.T) {
+	t.Parallel()
+	p := newLabPair(t, 250*time.Millisecond)
+	w := startWatch(t, p.b, p.kb.ConfigPath, true)
+	win := w.current().Window
+	if err := p.ka.Process.Stop(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.kb.WaitState(10*time.Second, "VI_51", "MASTER"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * win)
+	ka, err := p.a.StartKeepalivedConfig(netlab.KeepalivedConfig{RouterID: "a", Instances: []netlab.VRRPInstance{{Interface: "eth0", VRID: 51, Version: 3,
+		Priority: 150, AdvertInt: 250 * time.Millisecond, VIPs: []string{labVIP.String() + "/24"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ka.WaitState(20*time.Second, "VI_51", "MASTER"); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlab.WaitFor(10*time.Second, func() (bool, error) { h, err := p.lab.Holders(labVIP); return len(h) == 1 && h[0] == p.a, err }); err != nil {
+		t.Fatalf("a holds the address alone: %v", err)
+	}
+	time.Sleep(4 * win)
+	if cs := w.all(); len(cs) > 0 {
+		t.Errorf("b's watcher through two takeovers:\n%s", changeList(cs))
+	}
+	if fl := w.flow("198.51.100.1"); fl == nil || fl.DeliveryRatio != 1 {
+		t.Errorf("flow from a after it came back: %+v", fl)
+	}
+}
+
 // TestWatchLabInterfaceDown: b's eth0 goes down (keepalived there enters
 // FAULT) — interface-down appears; back up, it clears, and the taps,
 // reopened, see a's adverts delivered again.
