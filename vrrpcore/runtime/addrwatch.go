@@ -99,8 +99,8 @@ func (w *addrWatcher) flag(ip netip.Addr) {
 // restoreVIPs adds back, on a Master flagged by the address monitor, the
 // virtual addresses (advertised and excluded) that are missing from their
 // interfaces, counts and logs each (once a minute per address), and
-// announces them. An address whose interface is gone is left to tracking
-// and the relinker. Only the instance's loop may call it.
+// announces them. An address whose interface is gone or down is left to
+// tracking and the relinker. Only the instance's loop may call it.
 func (in *instance) restoreVIPs() {
 	if !in.vipCheck.Swap(false) || in.m.State() != router.Master {
 		return
@@ -109,6 +109,9 @@ func (in *instance) restoreVIPs() {
 	var back []netip.Addr
 	for _, a := range slices.SortedFunc(maps.Keys(p.vips), netip.Addr.Compare) {
 		v := p.vips[a]
+		if l, err := in.d.host.link(v.dev); err != nil || !linkUp(l.Attrs()) {
+			continue // the kernel drops IPv6 addresses of a link going down
+		}
 		has, err := in.d.host.hasAddr(v.dev, a)
 		if err != nil || has {
 			continue
