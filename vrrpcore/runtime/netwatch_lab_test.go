@@ -268,6 +268,57 @@ func TestLabInterfaceRecreated(t *testing.T) {
 	}
 }
 
+// TestLabInterfaceRecreatedVMAC: with use_vmac the macvlan goes with its
+// base interface; when the base is created again, so is the macvlan (its
+// ARP sysctls too), the socket moves to it and the Master holds the
+// address on it again, with the virtual MAC.
+func TestLabInterfaceRecreatedVMAC(t *testing.T) {
+	lab := netlabtest.New(t)
+	hs, sw, err := lab.LAN(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := hs[0], hs[1]
+	vip := netip.MustParseAddr("198.51.100.164")
+	inst := func(prio int) netlab.VRRPInstance {
+		return netlab.VRRPInstance{Interface: "eth0", VRID: 64, Version: 3, Priority: prio, AdvertInt: 100 * time.Millisecond, VIPs: []string{"198.51.100.164/24"}, Extra: []string{"use_vmac"}}
+	}
+	da, logs := startDaemon(t, a, render(t, netlab.KeepalivedConfig{RouterID: "a", Instances: []netlab.VRRPInstance{inst(150)}}))
+	db, _ := startDaemon(t, b, render(t, netlab.KeepalivedConfig{RouterID: "b", Instances: []netlab.VRRPInstance{inst(100)}}))
+	waitHolders(t, lab, vip, 5*time.Second, a)
+
+	if _, err := a.Run("ip", "link", "del", "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	waitHolders(t, lab, vip, 3*time.Second, b)
+	if err := netlab.WaitFor(2*time.Second, func() (bool, error) { return instanceState(da, "VI_64") == router.Fault, nil }); err != nil {
+		t.Errorf("a in %v with its interface deleted, want FAULT", instanceState(da, "VI_64"))
+	}
+	if err := sw.Attach(a, "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AddAddr("eth0", netlab.LANAddr4(1)); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	waitHolders(t, lab, vip, 5*time.Second, a)
+	t.Logf("base interface created again: %v back on a after %v", vip, time.Since(back).Round(time.Millisecond))
+	out, err := a.Run("ip", "-d", "addr", "show", "dev", "vrrp.64")
+	if err != nil || !strings.Contains(out, "macvlan") || !strings.Contains(out, "00:00:5e:00:01:40") || !strings.Contains(out, vip.String()) {
+		t.Errorf("a: vrrp.64: %v\n%s\nwant the macvlan with the virtual MAC holding %v", err, out, vip)
+	}
+	if out, _ := a.Run("sysctl", "-n", "net.ipv4.conf.eth0.arp_ignore"); strings.TrimSpace(out) != "1" {
+		t.Errorf("a: the new eth0's arp_ignore is %q, want 1", out)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if s := instanceState(db, "VI_64"); s != router.Backup {
+		t.Errorf("b in %v, want BACKUP: a's adverts do not reach it", s)
+	}
+	if !strings.Contains(logs.String(), "created again") {
+		t.Error("the macvlan's re-creation is not logged")
+	}
+}
+
 // TestLabInterfaceRecreatedIPv6: the same for VRRPv3 over IPv6, the new
 // interface given the old one's link-local address (the source of the
 // adverts), as a NIC or VLAN created again with the same MAC address gets.

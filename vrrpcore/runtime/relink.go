@@ -92,7 +92,10 @@ func (r *relinker) sweep(name string) <-chan time.Time {
 	if d.stopped {
 		return nil
 	}
-	failed := false
+	created, failed := r.remakeVMACs()
+	if created {
+		name = "" // their sockets are on the new macvlans
+	}
 	for _, s := range d.sockets {
 		if name != "" && s.key.ifname != name {
 			continue
@@ -150,6 +153,48 @@ func (r *relinker) relink(s *vrrpSocket) (changed bool, err error) {
 		"old_index", old.Index, "index", ifi.Index)
 	s.gone.Store(false)
 	return true, nil
+}
+
+// remakeVMACs creates again the use_vmac macvlans that are gone while
+// their base interface is there: deleting an interface deletes the
+// macvlans on it, so they go when it goes, and come back when it is
+// created again (or deleted by hand, at once). The ARP sysctls
+// use_vmac needs are set again on the new interfaces (restored on exit
+// as before). It reports whether it created any, and whether one failed.
+// The daemon's lock is held.
+func (r *relinker) remakeVMACs() (created, failed bool) {
+	d := r.d
+	for _, in := range d.instances {
+		p := in.currentPlan()
+		v := p.vmac
+		if v == nil {
+			continue
+		}
+		base, err := d.host.link(v.base)
+		if err != nil {
+			continue // not back (yet)
+		}
+		if l, err := d.host.link(v.name); err == nil {
+			if mv, ok := l.(*netlink.Macvlan); ok && mv.ParentIndex == base.Attrs().Index {
+				continue
+			}
+		}
+		err = d.host.addVMAC(v, p.rc.PrimaryAddr)
+		if err == nil && v.family == 4 {
+			err = errors.Join(d.sysctls.set(v.base, "arp_ignore", "1"), d.sysctls.set(v.base, "arp_announce", "2"),
+				d.sysctls.set(v.name, "arp_ignore", "1"))
+		}
+		if err != nil {
+			failed = true
+			d.limiter.do("vmac "+v.name+" "+err.Error(), func() {
+				r.log.Error("use_vmac: macvlan gone and not created again; trying again", "instance", p.name, "interface", v.name, "err", err)
+			})
+			continue
+		}
+		r.log.Info("use_vmac: macvlan gone (with its base interface, or deleted): created again", "instance", p.name, "interface", v.name, "base", v.base)
+		created = true
+	}
+	return created, failed
 }
 
 // missing reports whether the socket's interface is deleted (s may be
