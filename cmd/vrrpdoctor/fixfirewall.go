@@ -484,6 +484,9 @@ func (o *fixFirewallOptions) targets(s streams) ([]fix.Target, error) {
 		if o.configSet {
 			return nil, fixErr(fixExitUsage, "%s: no vrrp_instance matches -i %q --family %d (interfaces: %s)", o.config, o.iface, o.family, strings.Join(ifaces, ", "))
 		}
+		// The found configuration has nothing on -i: the flags alone say
+		// what to let through.
+		o.configUsed, o.configSource, o.configWhy = "", "", ""
 	}
 	if o.iface == "" {
 		return nil, fixErr(fixExitUsage, "no VRRP daemon runs in this network namespace and there is no keepalived.conf at %s: name the interface with -i (or give a keepalived.conf with -c)", o.defaultConfig)

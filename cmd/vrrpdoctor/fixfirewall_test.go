@@ -205,6 +205,13 @@ func TestFixFirewallDaemonConfig(t *testing.T) {
 		t.Errorf("JSON: exit %d, %v, config %q source %q", code, err, r.Config, r.ConfigSource)
 	}
 
+	// -i names an interface the daemon's configuration does not use: the
+	// flags alone, and no claim to have used the file.
+	out, _, code = runFixFirewallWith(t, "nft-output-drop", daemon("testdata/fw/unicast.conf"), "-i", "eth7")
+	if code != 0 || strings.Contains(out, "Configuration:") || strings.Contains(out, "VI_UC") || !strings.Contains(out, "in on eth7") {
+		t.Errorf("-i outside the daemon's configuration: exit %d:\n%s", code, out)
+	}
+
 	out, _, code = runFixFirewallWith(t, "nft-output-drop", daemon("testdata/fw/missing.conf"), "-c", "testdata/fw/unicast.conf", "-i", "eth0")
 	if code != 0 || strings.Contains(out, "Configuration:") || !strings.Contains(out, "VI_UC (VRID 71)") {
 		t.Errorf("-c over the daemon's: exit %d:\n%s", code, out)
