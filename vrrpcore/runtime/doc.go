@@ -52,7 +52,14 @@
 //     private mode, MAC 00:00:5e:00:01:VRID or 00:00:5e:00:02:VRID) that
 //     carries the virtual addresses and, unless vmac_xmit_base, the
 //     adverts; it is removed on exit, and the ARP sysctls it needs
-//     (vmac.go) are restored.
+//     (vmac.go) are restored;
+//   - the daemon recovers from interface and address loss (netwatch.go):
+//     while a socket's interface is deleted its instances are in FAULT;
+//     when one of that name is created again the socket moves to the new
+//     index (bound, multicast interface, groups joined again) and use_vmac
+//     macvlans are created again (relink.go); a Master adds back a
+//     virtual address someone deleted, logs and counts it
+//     (InstanceStatus.VIPRestored) and announces it (addrwatch.go).
 //
 // Unicast adverts go with unicast_ttl (an IP_TTL control message per
 // packet, or the IPv6 hop limit), and a unicast_peer's min_ttl/max_ttl
