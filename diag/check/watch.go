@@ -29,6 +29,18 @@ type observation struct {
 	// above 0 (at most maxTimes).
 	times map[senderKey][]time.Time
 	stats capture.SessionStats
+	// rep is the analyzer's report after n adverts, made once for every
+	// instance filled from it (report).
+	n, repN uint64
+	rep     *diag.CaptureReport
+}
+
+// report returns the analyzer's report of the adverts so far.
+func (o *observation) report() *diag.CaptureReport {
+	if o.rep == nil || o.repN != o.n {
+		o.rep, o.repN = o.an.Report(nil), o.n
+	}
+	return o.rep
 }
 
 // maxTimes bounds the send times kept per sender: a check watches seconds,
@@ -65,6 +77,7 @@ func (o *observation) frame(f *capture.WireFrame) error {
 	}
 	p.Time = f.Time
 	o.an.Add(p)
+	o.n++
 	k := senderKey{p.Advert.VRID, p.Family, p.Src}
 	if ds := o.dsts[k]; len(ds) < 8 && !slices.Contains(ds, p.Dst) {
 		o.dsts[k] = append(ds, p.Dst)
@@ -194,7 +207,7 @@ func (o *observation) fill(in *Instance, ifc *Interface) {
 			local[p.Addr().WithZone("")] = true
 		}
 	}
-	rep := o.an.Report(nil)
+	rep := o.report()
 	for gi := range rep.Groups {
 		g := &rep.Groups[gi]
 		if g.VRID != in.VRID || g.Family != in.Family || g.VLAN != 0 {

@@ -127,6 +127,18 @@ func TestWatchHelperProcess(t *testing.T) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	// VRRPDOCTOR_WATCH_CPUPROFILE=FILE: where the watcher's time goes.
+	if path := os.Getenv("VRRPDOCTOR_WATCH_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			t.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	go func() {
 		tick := time.NewTicker(every)
 		defer tick.Stop()
@@ -257,8 +269,10 @@ func startWatch(t *testing.T, h *netlab.Host, path string, monitor bool, env ...
 	}
 	// The lab's process runner takes a program and its arguments: env
 	// sets the child's variables.
-	if v := os.Getenv("VRRPDOCTOR_WATCH_MEMPROFILE"); v != "" {
-		env = append(env, "VRRPDOCTOR_WATCH_MEMPROFILE="+v+"."+t.Name()[strings.LastIndexByte(t.Name(), '/')+1:]+"."+h.Name())
+	for _, k := range []string{"VRRPDOCTOR_WATCH_MEMPROFILE", "VRRPDOCTOR_WATCH_CPUPROFILE"} {
+		if v := os.Getenv(k); v != "" {
+			env = append(env, k+"="+v+"."+t.Name()[strings.LastIndexByte(t.Name(), '/')+1:]+"."+h.Name())
+		}
 	}
 	args := append([]string{"VRRPDOCTOR_WATCH_HELPER=" + path, "VRRPDOCTOR_WATCH_MONITOR=" + m}, env...)
 	args = append(args, exe, "-test.run=^TestWatchHelperProcess$", "-test.v", "-test.count=1")
@@ -576,6 +590,65 @@ func TestWatchLabFailover(t *testing.T) {
 	}
 	if fl := w.flow("198.51.100.1"); fl == nil || fl.DeliveryRatio != 1 {
 		t.Errorf("flow from a after it came back: %+v", fl)
+	}
+}
+
+// TestWatchLabLoad (VRRPDOCTOR_WATCH_LOAD=1; one run, not in CI): 100
+// instances at 0.1 s adverts, healthy; the watcher's CPU, window
+// judgement time and RSS beside keepalived's CPU.
+func TestWatchLabLoad(t *testing.T) {
+	if os.Getenv("VRRPDOCTOR_WATCH_LOAD") != "1" {
+		t.Skip("a measurement: set VRRPDOCTOR_WATCH_LOAD=1")
+	}
+	const n = 100
+	lab := netlabtest.New(t, "keepalived")
+	a, b, err := lab.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ks []*netlab.Keepalived
+	for i, h := range []*netlab.Host{a, b} {
+		var ins []netlab.VRRPInstance
+		for v := 1; v <= n; v++ {
+			ins = append(ins, netlab.VRRPInstance{Interface: "eth0", VRID: v, Version: 3, Priority: 150 - 50*i, AdvertInt: 100 * time.Millisecond,
+				VIPs: []string{fmt.Sprintf("203.0.113.%d/24", v)}})
+		}
+		k, err := h.StartKeepalivedConfig(netlab.KeepalivedConfig{RouterID: h.Name(), Instances: ins})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks = append(ks, k)
+	}
+	if err := ks[1].WaitState(30*time.Second, fmt.Sprintf("VI_%d", n), "BACKUP"); err != nil {
+		t.Fatal(err)
+	}
+	w := startWatch(t, b, ks[1].ConfigPath, true, "VRRPDOCTOR_WATCH_QUIET=1")
+	time.Sleep(5 * time.Second)
+	pid := w.proc.PID()
+	kaPID, err := ks[1].VRRPPID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu0, _, err := usage(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ka0, _, _ := usage(kaPID)
+	start := time.Now()
+	time.Sleep(20 * time.Second)
+	cpu1, rss, err := usage(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ka1, _, _ := usage(kaPID)
+	wall := time.Since(start).Seconds()
+	t.Logf("%d instances at 0.1 s, window %s: watcher %.2f%% of a core, RSS %d KiB (%s); keepalived's VRRP process on b %.2f%%",
+		n, w.current().Window, 100*(cpu1-cpu0).Seconds()/wall, rss, memDetail(pid), 100*(ka1-ka0).Seconds()/wall)
+	if cs := w.all(); len(cs) > 0 {
+		t.Errorf("healthy: changes\n%s", changeList(cs))
+	}
+	if fs := w.current().Flows; len(fs) != maxFlows {
+		t.Errorf("%d flows, want the %d most recent of %d", len(fs), maxFlows, n)
 	}
 }
 
