@@ -141,7 +141,7 @@ func TestLabDemo(t *testing.T) {
 		added    string // fix-firewall's line for what it added
 	}{
 		{"firewalld", nil, []string{"keepalived", "firewalld", "firewall-cmd", "dbus-daemon", "unshare"},
-			"chain filter_IN_public of table inet firewalld", `added: firewalld --zone=public rich rule rule family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept`},
+			"chain filter_IN_public of table inet firewalld", `added: firewalld --zone=public rich rule 'rule family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept'`},
 		{"nft", []string{"--no-firewalld"}, []string{"keepalived"},
 			"rule `meta nfproto ipv4 ip protocol vrrp drop` in chain input of table inet filter", "added: nftables inet filter input"},
 		{"vrrpdoctor-run", []string{"--no-firewalld", "--daemon", "vrrpdoctor"}, nil,
