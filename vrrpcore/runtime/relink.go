@@ -92,7 +92,7 @@ func (r *relinker) sweep(name string) <-chan time.Time {
 	if d.stopped {
 		return nil
 	}
-	created, failed := r.remakeVMACs()
+	created, failed := r.remakeVMACs(name)
 	if created {
 		name = "" // their sockets are on the new macvlans
 	}
@@ -160,14 +160,15 @@ func (r *relinker) relink(s *vrrpSocket) (changed bool, err error) {
 // macvlans on it, so they go when it goes, and come back when it is
 // created again (or deleted by hand, at once). The ARP sysctls
 // use_vmac needs are set again on the new interfaces (restored on exit
-// as before). It reports whether it created any, and whether one failed.
-// The daemon's lock is held.
-func (r *relinker) remakeVMACs() (created, failed bool) {
+// as before). Only the macvlans of interface name (base or macvlan) are
+// looked at, all if name is "". It reports whether it created any, and
+// whether one failed. The daemon's lock is held.
+func (r *relinker) remakeVMACs(name string) (created, failed bool) {
 	d := r.d
 	for _, in := range d.instances {
 		p := in.currentPlan()
 		v := p.vmac
-		if v == nil {
+		if v == nil || name != "" && name != v.base && name != v.name {
 			continue
 		}
 		base, err := d.host.link(v.base)
