@@ -58,8 +58,9 @@ func (r *relinker) subscribe() (chan netlink.LinkUpdate, error) {
 func (r *relinker) close() { close(r.done) }
 
 func (r *relinker) run(ch chan netlink.LinkUpdate) {
-	var retry <-chan time.Time
+	var retry <-chan time.Time // armed while something failed
 	for {
+		var failed bool
 		select {
 		case <-r.done:
 			drain(ch)
@@ -69,28 +70,32 @@ func (r *relinker) run(ch chan netlink.LinkUpdate) {
 				if ch = resubscribe(r.done, r.log, "interface monitor", r.subscribe); ch == nil {
 					return
 				}
-				retry = r.sweep("")
-				continue
+				failed = r.sweep("")
+				break
 			}
-			retry = r.sweep(u.Attrs().Name)
+			failed = r.sweep(u.Attrs().Name)
 		case <-r.check:
-			retry = r.sweep("")
+			failed = r.sweep("")
 		case <-retry:
-			retry = r.sweep("")
+			retry = nil
+			failed = r.sweep("")
+		}
+		if failed && retry == nil {
+			retry = time.After(relinkRetry)
 		}
 	}
 }
 
 // sweep checks the sockets on interface name (every socket if name is
 // ""), moves those whose interface has a new index, and drops the
-// announcement senders of interfaces that changed. It returns a timer if
-// something must be tried again.
-func (r *relinker) sweep(name string) <-chan time.Time {
+// announcement senders of interfaces that changed. It reports whether
+// something failed and must be tried again.
+func (r *relinker) sweep(name string) (failed bool) {
 	d := r.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.stopped {
-		return nil
+		return false
 	}
 	created, failed := r.remakeVMACs(name)
 	if created {
@@ -116,10 +121,7 @@ func (r *relinker) sweep(name string) <-chan time.Time {
 		}
 	}
 	d.dropStaleSenders(name)
-	if failed {
-		return time.After(relinkRetry)
-	}
-	return nil
+	return failed
 }
 
 // relink brings s to its interface's current index. It reports whether
