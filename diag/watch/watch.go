@@ -104,12 +104,13 @@ const (
 	// that ends is noticed every window).
 	processEvery  = 10 * time.Second
 	processRescan = 60 * time.Second
-	// legacyEvery is how often the firewall is read while iptables-legacy
-	// tables exist (no generation counter tells their changes), and how
-	// long after a failed reading it is tried again.
+	// legacyEvery is how long after a failed reading the firewall is read
+	// again, and how often while iptables-legacy tables exist whose
+	// fingerprint (legacyFingerprint) cannot be read.
 	legacyEvery = 10 * time.Second
 	// unchangedEvery re-reads the firewall when the generation cannot be
-	// read.
+	// read, or legacy tables exist (a rule replaced by one of the same
+	// size leaves their fingerprint unchanged).
 	unchangedEvery = 60 * time.Second
 	// maxFlows bounds Flows; maxCorrelatorFlows bounds a session's
 	// correlator (every sender it ever saw): beyond, the session reopens.
@@ -785,7 +786,8 @@ type firewallState struct {
 	err     error
 	read    bool
 	readAt  time.Time
-	version int // counts readings
+	version int    // counts readings
+	legacy  string // iptables-legacy fingerprint at the last reading
 	// cache of the last evaluation
 	cacheKey     string
 	cacheFW      *check.Firewall
@@ -831,17 +833,25 @@ func (s *firewallState) refresh(ctx context.Context, now time.Time, procDir stri
 			s.genErr = nil
 		}
 	}
+	legacy, legacyErr := legacyFingerprint(procDir)
 	since := now.Sub(s.readAt)
 	switch {
 	case s.err != nil && since >= legacyEvery:
 		due = true
-	case legacyTables(procDir) && since >= legacyEvery:
+	case legacyErr == nil && legacy != s.legacy:
+		due = true // a legacy table changed (or came or went)
+	case legacyErr == nil && legacy != "" && since >= unchangedEvery:
+		due = true // a rule replaced by one of the same size
+	case legacyErr != nil && legacyTables(procDir) && since >= legacyEvery:
 		due = true
 	case s.genErr != nil && since >= unchangedEvery:
 		due = true
 	}
 	if due {
 		s.load(ctx, now, gen, log)
+		if legacyErr == nil {
+			s.legacy = legacy
+		}
 	}
 }
 

@@ -525,18 +525,23 @@ func TestWatchLabNotMemberOfGroup(t *testing.T) {
 }
 
 // TestWatchLabLegacyDrop: an iptables-legacy INPUT drop moves no nftables
-// generation; the watch reads the firewall every 10 s while legacy tables
-// exist, so the drop is named, and its removal seen, within that.
+// generation; the legacy tables' fingerprint (read every window) does, so
+// the drop, added to a legacy filter table that already exists, is named
+// within a few windows — well before the 60 s periodic re-read.
 func TestWatchLabLegacyDrop(t *testing.T) {
 	t.Parallel()
 	p := newLabPair(t, 250*time.Millisecond, "iptables-legacy")
+	if _, err := p.b.IptablesLegacy("-A", "INPUT", "-p", "tcp", "--dport", "9", "-j", "ACCEPT"); err != nil {
+		t.Fatal(err)
+	}
 	w := startWatch(t, p.b, p.kb.ConfigPath, true)
 	win := w.current().Window
+	time.Sleep(win)
 	dropAt := time.Now()
 	if _, err := p.b.IptablesLegacy("-A", "INPUT", "-p", "vrrp", "-j", "DROP"); err != nil {
 		t.Fatal(err)
 	}
-	if err := netlab.WaitFor(legacyEvery+4*win+10*time.Second, func() (bool, error) {
+	if err := netlab.WaitFor(4*win+10*time.Second, func() (bool, error) {
 		return w.find("firewall-input-drop", true, dropAt) != nil && w.find("split-brain", true, dropAt) != nil, nil
 	}); err != nil {
 		t.Fatalf("legacy drop not reported: %v\n%s", err, changeList(w.all()))
@@ -550,12 +555,25 @@ func TestWatchLabLegacyDrop(t *testing.T) {
 	if _, err := p.b.IptablesLegacy("-D", "INPUT", "-p", "vrrp", "-j", "DROP"); err != nil {
 		t.Fatal(err)
 	}
-	if err := netlab.WaitFor(legacyEvery+4*win+10*time.Second, func() (bool, error) {
+	if err := netlab.WaitFor(4*win+10*time.Second, func() (bool, error) {
 		return w.find("firewall-input-drop", false, fixAt) != nil && w.find("split-brain", false, fixAt) != nil, nil
 	}); err != nil {
 		t.Fatalf("legacy drop removed, findings stay: %v\n%s", err, changeList(w.all()))
 	}
 	t.Logf("cleared after %s", w.find("firewall-input-drop", false, fixAt).Time.Sub(fixAt).Round(time.Millisecond))
+	// The deletion too was seen in the fingerprint: the verdict is accept
+	// again (the debug log of each window lists the verdicts).
+	if err := netlab.WaitFor(4*win+10*time.Second, func() (bool, error) {
+		lines := strings.Split(strings.TrimSpace(w.proc.Log()), "\n")
+		for i := len(lines) - 1; i >= 0; i-- {
+			if strings.Contains(lines[i], "window judged") {
+				return strings.Contains(lines[i], "in 198.51.100.1→224.0.0.18 accept"), nil
+			}
+		}
+		return false, nil
+	}); err != nil {
+		t.Errorf("verdict after the deletion: %v", err)
+	}
 }
 
 // TestWatchLabFailover: a handover is not a fault. The master (a) stops
