@@ -260,6 +260,9 @@ func (r *daemonRun) run(ctx context.Context, cfg *keepalived.Config) error {
 			if ln != nil {
 				ln.Close()
 			}
+			if permissionDenied(err) {
+				err = fmt.Errorf("%w: run needs CAP_NET_RAW (VRRP sockets, gratuitous ARP) and CAP_NET_ADMIN (virtual addresses); run it as root or give it these capabilities (docs/daemon.md)", err)
+			}
 			return &exitError{code: runExitStart, err: err}
 		}
 	}

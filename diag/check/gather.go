@@ -196,19 +196,22 @@ func loadConfig(r *Report, o Options) error {
 }
 
 // DaemonConfig returns the first VRRP daemon (keepalived's parent process
-// or `vrrpdoctor run`, lowest PID first) running in the caller's network
-// namespace, whose Config is the file check reads when no -c is given; ok
-// is false when none runs. procDir is where proc is mounted ("" means
-// /proc).
+// or `vrrpdoctor run`, lowest PID first) known to run in the caller's
+// network namespace, whose Config is the file check reads when no -c is
+// given; ok is false when none does. A daemon whose namespace cannot be
+// read (without privileges) is not taken: it may serve another namespace.
+// procDir is where proc is mounted ("" means /proc).
 func DaemonConfig(procDir string) (p Process, ok bool) {
 	if procDir == "" {
 		procDir = "/proc"
 	}
 	ps, _ := daemons(procDir)
-	if len(ps) == 0 {
-		return Process{}, false
+	for _, p := range ps {
+		if !p.nsUnknown {
+			return p, true
+		}
 	}
-	return ps[0], true
+	return Process{}, false
 }
 
 // Messages of vrrpcore/scripts.Prepare that say a script run as root could

@@ -23,7 +23,7 @@ func daemons(procDir string) ([]Process, []string) {
 	}
 	for _, k := range kas {
 		if k.Parent && (k.SameNetns || !k.SameNetnsKnown) && k.Namespace == "" {
-			ps = append(ps, Process{PID: k.PID, Kind: "keepalived", Config: k.Config})
+			ps = append(ps, Process{PID: k.PID, Kind: "keepalived", Config: k.Config, nsUnknown: !k.SameNetnsKnown})
 		}
 	}
 	runs, err := runProcesses(procDir)

@@ -76,6 +76,10 @@ type Process struct {
 	// Kind is "keepalived" or "vrrpdoctor-run".
 	Kind   string `json:"kind"`
 	Config string `json:"config"`
+	// nsUnknown is set when the process's network namespace could not be
+	// read (another user's process, without privileges): it may run in
+	// another namespace.
+	nsUnknown bool
 }
 
 // Interface is the state of an interface a VRRP instance runs on, read
