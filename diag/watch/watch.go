@@ -156,12 +156,11 @@ type flowKey struct {
 
 // tap is the capture session on one interface.
 type tap struct {
-	name  string
-	sess  *capture.Session
-	wire  *capture.WireTap
-	win   atomic.Pointer[check.Window]
-	since time.Time
-	prev  map[capture.FlowKey]capture.FlowStats // figures at the window's start
+	name string
+	sess *capture.Session
+	wire *capture.WireTap
+	win  atomic.Pointer[check.Window]
+	prev map[capture.FlowKey]capture.FlowStats // figures at the window's start
 	// own4 and own6 are the group memberships the session's socket taps
 	// hold.
 	own4, own6 int
@@ -280,7 +279,7 @@ func (w *Watcher) openTaps(now time.Time) error {
 		if r := w.retry[name]; ok || now.Before(r.at) {
 			continue
 		}
-		t, err := w.openTap(name, now)
+		t, err := w.openTap(name)
 		if err != nil {
 			var pe *capture.PermissionError
 			if errors.As(err, &pe) {
@@ -312,8 +311,8 @@ type retry struct {
 // maxRetryWait bounds the wait before taps that failed are tried again.
 const maxRetryWait = time.Minute
 
-func (w *Watcher) openTap(name string, now time.Time) (*tap, error) {
-	t := &tap{name: name, since: now, prev: map[capture.FlowKey]capture.FlowStats{}}
+func (w *Watcher) openTap(name string) (*tap, error) {
+	t := &tap{name: name, prev: map[capture.FlowKey]capture.FlowStats{}}
 	var fams []uint8
 	var unicast []netip.Addr
 	multicast := false
