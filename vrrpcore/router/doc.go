@@ -19,6 +19,8 @@
 //	SetSyncHold(now, hold)      vrrp_sync_group: hold take-overs until every member wants Master
 //	SyncMaster(now)             vrrp_sync_group: another member became Master
 //	SyncBackup(now)             vrrp_sync_group: another member fell back to Backup
+//	Reconfigure(now, Config)    reload: a new configuration applied in place (reconfigure.go)
+//	SetPrimaryAddr(now, addr)   the interface's source address changed
 //
 // Each returns a Ready: adverts to send (with the priority to send,
 // including 0 on shutdown), VIPs to remove and add, gratuitous ARP /
