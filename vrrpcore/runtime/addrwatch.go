@@ -63,10 +63,12 @@ func (w *addrWatcher) run(ch chan netlink.AddrUpdate) {
 				w.flag(netip.Addr{}) // deletions may have been missed: every instance looks
 				continue
 			}
-			if u.NewAddr {
+			ip, ok := netip.AddrFromSlice(u.LinkAddress.IP)
+			if !ok {
 				continue
 			}
-			if ip, ok := netip.AddrFromSlice(u.LinkAddress.IP); ok {
+			w.flagSource(u.LinkIndex, ip.Unmap()) // source.go
+			if !u.NewAddr {
 				w.flag(ip.Unmap())
 			}
 		}

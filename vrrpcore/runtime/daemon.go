@@ -214,10 +214,14 @@ func (d *Daemon) stopAll() {
 	d.handle.Close()
 }
 
-// Reload switches to cfg without disturbing the instances it leaves
-// unchanged: they keep their state (a Master stays Master) and only pick
-// up new notify scripts. Instances that are gone or changed are shut down
-// (priority 0, addresses removed); new or changed ones start. If cfg does
+// Reload switches to cfg without disturbing the instances it keeps: they
+// keep their state (a Master stays Master) and take the changes a running
+// instance can take in place (reload.go: priority, advert_int, preempt,
+// virtual addresses, tracking, notify, GARP, ...), each logged. Instances
+// that are gone, or changed in what needs a restart (interface, VRID,
+// family, multicast group or unicast, use_vmac, sync group, accept mode,
+// address owner), are shut down (priority 0, addresses removed); new and
+// restarted ones start. If cfg does
 // not check out against the host, nothing changes and the error says why.
 func (d *Daemon) Reload(cfg *keepalived.Config) error {
 	d.mu.Lock()
@@ -236,18 +240,34 @@ func (d *Daemon) Reload(cfg *keepalived.Config) error {
 		byName[p.name] = p
 	}
 	var stop []*instance
+	type inPlace struct {
+		in      *instance
+		plan    *plan
+		changes []string
+	}
+	var apply []inPlace
 	kept := map[string]bool{}
 	for name, in := range d.instances {
 		old := in.currentPlan()
-		if np, ok := byName[name]; ok && old.sameRun(np, d.scripts, scripts) {
-			in.setPlan(np)
-			if np.sync != nil {
-				d.groups[np.sync.name].setPlan(np.sync)
-			}
-			kept[name] = true
+		np, ok := byName[name]
+		if !ok {
+			stop = append(stop, in)
 			continue
 		}
-		stop = append(stop, in)
+		changes, restart := old.reloadDiff(np, d.scripts, scripts)
+		if len(restart) > 0 {
+			in.log.Info("configuration changed: restarting the instance", "restart_for", strings.Join(restart, "; "))
+			stop = append(stop, in)
+			continue
+		}
+		if np.sync != nil {
+			d.groups[np.sync.name].setPlan(np.sync)
+		}
+		kept[name] = true
+		// Tracked objects are subscribed to again below, once the
+		// trackers of the new configuration exist.
+		d.unsubscribe(in, old)
+		apply = append(apply, inPlace{in, np, changes})
 	}
 	d.stopInstances(stop)
 
@@ -279,6 +299,17 @@ func (d *Daemon) Reload(cfg *keepalived.Config) error {
 	}
 	d.plans, d.scripts = plans, scripts
 
+	changed := 0
+	for _, a := range apply {
+		d.subscribe(a.in, a.plan)
+		if len(a.changes) == 0 {
+			a.in.setPlan(a.plan) // nothing the instance sees changed
+			continue
+		}
+		a.in.reload(a.plan, a.changes)
+		changed++
+	}
+
 	var errs []error
 	started, restarted := 0, len(stop)
 	for _, p := range plans {
@@ -291,7 +322,7 @@ func (d *Daemon) Reload(cfg *keepalived.Config) error {
 		}
 		started++
 	}
-	d.log.Info("configuration reloaded", "unchanged", len(kept), "stopped", restarted, "started", started)
+	d.log.Info("configuration reloaded", "unchanged", len(kept)-changed, "applied_in_place", changed, "stopped", restarted, "started", started)
 	return errors.Join(errs...)
 }
 

@@ -88,6 +88,10 @@ type instance struct {
 	// addresses was deleted; vipRestored counts those added back.
 	vipCheck    atomic.Bool
 	vipRestored uint64
+	// srcCheck is set when the addresses of the instance's interface
+	// changed; srcMissing while it has none to send from (source.go).
+	srcCheck   atomic.Bool
+	srcMissing bool
 	// announceCtx is the context of paced announcement bursts, cancelled
 	// when the instance leaves Master. Only the loop touches it.
 	announceCtx    context.Context
@@ -139,6 +143,8 @@ func (in *instance) run() {
 				return
 			case ctlStatus:
 				c.reply <- in.snapshot()
+			case ctlReload:
+				p = in.reloadIdle(time.Now(), c)
 			}
 		}
 	}
@@ -210,6 +216,8 @@ func (in *instance) run() {
 			case ctlStatus:
 				c.reply <- in.snapshot()
 				ready = router.Ready{}
+			case ctlReload:
+				ready = in.applyReload(time.Now(), c)
 			}
 		}
 		// Another input came first: the old deadline may still hold.
@@ -248,11 +256,19 @@ func (in *instance) trackersReady(p *plan) bool {
 // down.
 func (in *instance) tracking(p *plan) (priority int, fault bool) {
 	priority = int(p.rc.Priority)
-	fault = in.sock.missing() // the socket's interface is deleted (relink.go)
+	// The socket's interface is deleted (relink.go), or has no address to
+	// send from (source.go).
+	fault = in.sock.missing() || in.srcMissing
 	for _, t := range p.tracks {
 		var up bool
 		if t.script != "" {
-			up = in.d.scriptState(t.script) == trackUp
+			st := in.d.scriptState(t.script)
+			if st == trackUnknown {
+				// A script new on reload that has not run yet: it counts
+				// from its first result, which wakes the instance.
+				continue
+			}
+			up = st == trackUp
 		} else {
 			up = in.d.links.up(t.iface)
 		}
@@ -271,12 +287,12 @@ func (in *instance) tracking(p *plan) (priority int, fault bool) {
 
 // retrack applies a change of the tracked objects.
 func (in *instance) retrack(now time.Time) router.Ready {
+	r := in.checkSource(now)
 	p := in.currentPlan()
 	prio, fault := in.tracking(p)
 	if in.group != nil {
 		fault = in.group.setFault(p.name, fault)
 	}
-	var r router.Ready
 	if fault != in.m.Faulted() {
 		appendReady(&r, in.m.SetFault(now, fault))
 	}

@@ -3,7 +3,6 @@ package runtime
 import (
 	"fmt"
 	"net/netip"
-	"reflect"
 	"slices"
 	"time"
 
@@ -42,6 +41,9 @@ type plan struct {
 	// unicastTTL is the TTL / hop limit of unicast adverts (unicast_ttl);
 	// multicast adverts always go with 255.
 	unicastTTL uint8
+	// fixedSrc is set with unicast_src_ip: the source address does not
+	// follow the interface's addresses (source.go).
+	fixedSrc bool
 	// vmac is use_vmac's macvlan; nil without it.
 	vmac *vmacPlan
 	// sync is the instance's vrrp_sync_group, shared by its members; nil
@@ -74,28 +76,6 @@ type scriptPlan struct {
 	rise     int
 	fall     int
 	initFail bool
-}
-
-// sameRun reports whether an instance running p can keep running as q:
-// everything but the notify scripts is the same.
-func (p *plan) sameRun(q *plan, ps, qs map[string]*scriptPlan) bool {
-	if p.name != q.name || p.ifname != q.ifname || p.family != q.family || p.group != q.group ||
-		p.garpInterval != q.garpInterval || p.gnaInterval != q.gnaInterval || p.unicastTTL != q.unicastTTL ||
-		!reflect.DeepEqual(p.rc, q.rc) || !slices.Equal(p.tracks, q.tracks) || len(p.vips) != len(q.vips) ||
-		!sameGroup(p.sync, q.sync) || !p.vmac.equal(q.vmac) {
-		return false
-	}
-	for a, v := range p.vips {
-		if w, ok := q.vips[a]; !ok || !v.equal(w) {
-			return false
-		}
-	}
-	for _, t := range p.tracks {
-		if t.script != "" && !ps[t.script].equal(qs[t.script]) {
-			return false
-		}
-	}
-	return true
 }
 
 func (s *scriptPlan) equal(o *scriptPlan) bool {
@@ -277,6 +257,7 @@ func (pl *planner) plan(inst *keepalived.Instance) *plan {
 	}
 	if inst.SrcIP.IsValid() {
 		rc.PrimaryAddr = inst.SrcIP.Unmap()
+		p.fixedSrc = true
 	} else if a, err := pl.host.primaryAddr(inst.Interface, family); err != nil {
 		pl.errorf(at(inst, "interface"), "vrrp_instance %s: %v", inst.Name, err)
 	} else {

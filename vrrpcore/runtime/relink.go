@@ -112,6 +112,7 @@ func (r *relinker) sweep(name string) (failed bool) {
 		if changed {
 			for _, in := range d.instances {
 				if in.sock == s {
+					in.srcCheck.Store(true) // a new interface may have new addresses (source.go)
 					select {
 					case in.kick <- struct{}{}:
 					default:
