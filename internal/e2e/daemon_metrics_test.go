@@ -300,7 +300,8 @@ func TestDaemonMonitor(t *testing.T) {
 // TestDaemonReload: SIGHUP with a broken configuration keeps the
 // daemon running as Master, the VIP in place, with its file:line logged;
 // SIGHUP with a changed priority and one instance removed applies the
-// priority (metrics show it, the daemon is Master again) and the removed
+// priority in place (metrics and the log show it, the daemon stays Master,
+// the VIP never moves) and the removed
 // instance resigns at once (priority 0: keepalived takes its VIP within
 // Skew_Time; a removes it).
 func TestDaemonReload(t *testing.T) {
@@ -388,15 +389,15 @@ func TestDaemonReload(t *testing.T) {
 		t.Error("the removed instance is still reported")
 	}
 	time.Sleep(4 * daemonSplitAdvert)
-	// Known limit of vrrpcore/runtime's Reload: an instance whose
-	// priority changed is restarted (priority 0, VIP removed, started
-	// again), so the peer holds the VIP for a moment. Logged, not failed,
-	// until Reload applies a priority change in place.
+	// The priority change is applied in place: no priority 0, the VIP
+	// never leaves a nor reaches keepalived.
 	for _, e := range tl.snapshot() {
 		if e.at.After(mastered) && (e.host == "b" && e.kind == "add" || e.host == "a" && e.kind == "del") {
-			t.Logf("KNOWN: the VIP moved during the priority reload (the instance restarts):\n%s", tl.dump())
-			break
+			t.Fatalf("the VIP moved during the priority-only reload:\n%s", tl.dump())
 		}
+	}
+	if !regexp.MustCompile(`msg="configuration applied in place" instance=VI_52 .*changes="priority 150 -> 200"`).MatchString(p.Log()) {
+		t.Errorf("the in-place priority change is not logged:\n%s", tail(p.Log(), 15))
 	}
 	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
