@@ -1,11 +1,13 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -96,9 +98,10 @@ func startDaemonEvents(t *testing.T, h *netlab.Host, conf string) (*Daemon, *eve
 // TestLabEvents runs a pair of Daemons and checks that OnEvent reports the
 // start (INIT -> BACKUP -> MASTER), adverts sent and received, adverts
 // discarded by the state machine (wrong password) and by the socket (a
-// VRID nobody runs), and the priority-0 handover on Stop.
+// VRID nobody runs), the priority-0 handover on Stop, and a send refused
+// by an OUTPUT firewall rule (EPERM).
 func TestLabEvents(t *testing.T) {
-	lab := netlabtest.New(t)
+	lab := netlabtest.New(t, "nft")
 	a, b, err := lab.Pair()
 	if err != nil {
 		t.Fatal(err)
@@ -173,4 +176,15 @@ func TestLabEvents(t *testing.T) {
 	eb.wait(t, "b: VI_51 sends as Master", 5*time.Second, func(e Event) bool {
 		return e.Kind == EventAdvertSent && e.Instance == "VI_51" && e.Src == bAddr && e.Priority == 100
 	})
+
+	// An OUTPUT rule dropping VRRP: the kernel refuses the send (EPERM).
+	if err := b.NftScript("table inet evtest {\n chain out { type filter hook output priority 0; meta l4proto 112 drop; }\n}\n"); err != nil {
+		t.Fatal(err)
+	}
+	failed := eb.wait(t, "b: send refused", 5*time.Second, func(e Event) bool {
+		return e.Kind == EventSendFailed && e.Instance == "VI_51"
+	})
+	if !errors.Is(failed.Err, syscall.EPERM) || failed.Src != bAddr || failed.Dst != vrrpcore.GroupIPv4 || failed.Priority != 100 {
+		t.Errorf("send failed event %+v (err %v), want EPERM from %v to the group", failed, failed.Err, bAddr)
+	}
 }
