@@ -72,11 +72,15 @@ func runSyncGroup(t *testing.T, highImpl, lowImpl string) {
 		if err := os.WriteFile(notify, []byte("#!/bin/sh\necho \"$1 $2 $3 $4\" >> "+events+"\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
+		stop := filepath.Join(dir, id+"-stop.sh")
+		if err := os.WriteFile(stop, []byte("#!/bin/sh\necho group notify_stop >> "+events+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		inst := []netlab.VRRPInstance{
 			{Interface: "eth0", VRID: 61, Version: 3, Priority: prio, AdvertInt: advert, VIPs: []string{"198.51.100.110/24"}},
 			{Interface: "eth1", VRID: 62, Version: 3, Priority: prio, AdvertInt: advert, VIPs: []string{"203.0.113.110/24"}},
 		}
-		top := fmt.Sprintf("vrrp_sync_group G1 {\n    group {\n        VI_61\n        VI_62\n    }\n    notify %q\n}\n", notify)
+		top := fmt.Sprintf("vrrp_sync_group G1 {\n    group {\n        VI_61\n        VI_62\n    }\n    notify %q\n    notify_stop %q\n}\n", notify, stop)
 		return renderConf(t, id, top, inst...), events
 	}
 	confA, eventsA := conf("a", 150)
@@ -125,15 +129,15 @@ func runSyncGroup(t *testing.T, highImpl, lowImpl string) {
 		events string
 		want   []string
 	}{
-		{na, eventsA, []string{"GROUP G1 MASTER 0", "GROUP G1 FAULT 0", "GROUP G1 MASTER 0"}},
-		{nb, eventsB, []string{"GROUP G1 BACKUP 0", "GROUP G1 MASTER 0", "GROUP G1 BACKUP 0"}},
+		{na, eventsA, []string{"GROUP G1 MASTER 0", "GROUP G1 FAULT 0", "GROUP G1 MASTER 0", "group notify_stop"}},
+		{nb, eventsB, []string{"GROUP G1 BACKUP 0", "GROUP G1 MASTER 0", "GROUP G1 BACKUP 0", "group notify_stop"}},
 	} {
 		if c.n.impl != "vd" {
 			continue
 		}
 		got, _ := os.ReadFile(c.events)
-		if !inOrder(string(got), c.want) {
-			t.Errorf("%s: group notify saw:\n%s\nwant in order: %q", c.n, got, c.want)
+		if !inOrder(string(got), c.want) || strings.Contains(string(got), "GROUP G1 STOP") {
+			t.Errorf("%s: group notify saw:\n%s\nwant in order: %q, and no STOP for the group's generic notify", c.n, got, c.want)
 		}
 	}
 	if highImpl == "ka" || lowImpl == "ka" {

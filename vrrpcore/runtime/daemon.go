@@ -254,6 +254,7 @@ func (d *Daemon) Reload(cfg *keepalived.Config) error {
 			stop = append(stop, in)
 			continue
 		}
+		np = d.withSource(np)
 		changes, restart := old.reloadDiff(np, d.scripts, scripts)
 		if len(restart) > 0 {
 			in.log.Info("configuration changed: restarting the instance", "restart_for", strings.Join(restart, "; "))
@@ -304,6 +305,11 @@ func (d *Daemon) Reload(cfg *keepalived.Config) error {
 		d.subscribe(a.in, a.plan)
 		if len(a.changes) == 0 {
 			a.in.setPlan(a.plan) // nothing the instance sees changed
+			// A tracked object may have changed while unsubscribed.
+			select {
+			case a.in.kick <- struct{}{}:
+			default:
+			}
 			continue
 		}
 		a.in.reload(a.plan, a.changes)
@@ -479,6 +485,7 @@ func (d *Daemon) stopInstances(list []*instance) {
 		if g := in.group; g != nil {
 			g.leave(p.name)
 			if g.empty() && d.groups[g.name] == g {
+				g.notify.post(notifyEvent{state: "STOP"}) // the group's notify_stop
 				g.notify.close()
 				delete(d.groups, g.name)
 			}

@@ -70,7 +70,9 @@ func (n *notifier) run() {
 		if specific != nil {
 			n.exec(specific, e.state)
 		}
-		if p.any != nil {
+		// keepalived.conf(5): the generic notify's STOP "only applies to
+		// instances"; a group's stop runs its notify_stop alone.
+		if p.any != nil && !(n.kind == "GROUP" && e.state == "STOP") {
 			n.exec(p.any, e.state, n.kind, n.name, e.state, strconv.Itoa(int(e.priority)))
 		}
 	}
