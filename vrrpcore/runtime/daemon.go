@@ -254,6 +254,7 @@ func (d *Daemon) Reload(cfg *keepalived.Config) error {
 			stop = append(stop, in)
 			continue
 		}
+		np = d.withSource(np)
 		changes, restart := old.reloadDiff(np, d.scripts, scripts)
 		if len(restart) > 0 {
 			in.log.Info("configuration changed: restarting the instance", "restart_for", strings.Join(restart, "; "))

@@ -109,6 +109,23 @@ func (n netHost) sourceAddr(p *plan) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("interface %s has no usable IPv6 link-local address", p.ifname)
 }
 
+// withSource returns p, or for a running instance's new plan a copy with
+// the source address sourceAddr finds: planning takes the interface's
+// first address of the kind, which on a Master may be one of its own
+// virtual addresses (an IPv6 link-local one, typically).
+func (d *Daemon) withSource(p *plan) *plan {
+	if p.fixedSrc {
+		return p
+	}
+	a, err := d.host.sourceAddr(p)
+	if err != nil || a == p.rc.PrimaryAddr {
+		return p
+	}
+	q := *p
+	q.rc.PrimaryAddr = a
+	return &q
+}
+
 // flagSource asks the instances on the interface of index ifindex to look
 // at their source address: an address ip (not a virtual address) was
 // added to it or removed from it.
