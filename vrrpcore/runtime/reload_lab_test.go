@@ -218,3 +218,59 @@ func TestLabInterfaceRecreatedNewSource(t *testing.T) {
 		t.Error("the new source address is not logged")
 	}
 }
+
+// TestLabInterfaceRecreatedNewLinkLocal: the same for VRRPv3 over IPv6,
+// the interface created again with a new MAC address and so a new
+// link-local address, which the adverts now go from.
+func TestLabInterfaceRecreatedNewLinkLocal(t *testing.T) {
+	lab := netlabtest.New(t)
+	hs, sw, err := lab.LAN(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := hs[0], hs[1]
+	oldLL, err := a.LinkLocal("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vip := netip.MustParseAddr("2001:db8::166")
+	inst := func(prio int) netlab.VRRPInstance {
+		return netlab.VRRPInstance{Interface: "eth0", VRID: 66, Version: 3, Priority: prio, AdvertInt: 100 * time.Millisecond, VIPs: []string{"2001:db8::166/64"}}
+	}
+	da, logs := startDaemon(t, a, render(t, netlab.KeepalivedConfig{RouterID: "a", Instances: []netlab.VRRPInstance{inst(150)}}))
+	db, _ := startDaemon(t, b, render(t, netlab.KeepalivedConfig{RouterID: "b", Instances: []netlab.VRRPInstance{inst(100)}}))
+	waitHolders(t, lab, vip, 5*time.Second, a)
+
+	if _, err := a.Run("ip", "link", "del", "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	waitHolders(t, lab, vip, 3*time.Second, b)
+	if err := sw.Attach(a, "eth0"); err != nil { // a new veth: a new MAC
+		t.Fatal(err)
+	}
+	var newLL netip.Addr
+	if err := netlab.WaitFor(3*time.Second, func() (bool, error) {
+		newLL, err = a.LinkLocal("eth0")
+		return err == nil, nil
+	}); err != nil {
+		t.Fatalf("no link-local address on the new eth0: %v", err)
+	}
+	newLL = newLL.WithZone("")
+	if newLL == oldLL.WithZone("") {
+		t.Fatalf("the new interface has the old link-local address %v", newLL)
+	}
+	back := time.Now()
+	waitHolders(t, lab, vip, 5*time.Second, a)
+	t.Logf("interface created again with %v (was %v): %v back on a after %v", newLL, oldLL, vip, time.Since(back).Round(time.Millisecond))
+	time.Sleep(time.Second)
+	sb := status(t, db, "VI_66")
+	if sb.State != router.Backup || sb.Master != newLL {
+		t.Errorf("b in %v with Master %v, want BACKUP under %v: a's adverts do not reach it", sb.State, sb.Master, newLL)
+	}
+	if s := status(t, da, "VI_66"); s.LastSendError != "" {
+		t.Errorf("a still failing to send: %s", s.LastSendError)
+	}
+	if !strings.Contains(logs.String(), "source address changed") {
+		t.Error("the new source address is not logged")
+	}
+}
