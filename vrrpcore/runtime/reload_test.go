@@ -101,4 +101,15 @@ vrrp_instance VI_1 {
 	if inPlace, restart := old.reloadDiff(same, oldScripts, sameScripts); len(inPlace)+len(restart) != 0 {
 		t.Errorf("unchanged configuration: in place %q, restart %q", inPlace, restart)
 	}
+
+	// Unicast to unicast: the socket stays, peers and source change in
+	// place.
+	uni := strings.Replace(base, "advert_int 1", "advert_int 1\n    unicast_src_ip 198.51.100.1\n    unicast_peer {\n        198.51.100.2\n    }", 1)
+	up, us := planOf(uni)
+	np, ns := planOf(strings.Replace(strings.Replace(uni, "198.51.100.2\n", "198.51.100.3\n", 1), "unicast_src_ip 198.51.100.1", "unicast_src_ip 198.51.100.9", 1))
+	inPlace, restart := up.reloadDiff(np, us, ns)
+	if len(restart) > 0 || !strings.Contains(strings.Join(inPlace, "; "), "unicast peers [198.51.100.2] -> [198.51.100.3]") ||
+		!strings.Contains(strings.Join(inPlace, "; "), "source address 198.51.100.1 -> 198.51.100.9") {
+		t.Errorf("unicast peers and source: in place %q, restart %q", inPlace, restart)
+	}
 }
