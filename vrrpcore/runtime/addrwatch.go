@@ -76,7 +76,8 @@ func (w *addrWatcher) run(ch chan netlink.AddrUpdate) {
 }
 
 // flag asks every instance with the virtual address ip (every instance if
-// ip is not valid) to check its addresses.
+// ip is not valid, and then its source address too) to check its
+// addresses.
 func (w *addrWatcher) flag(ip netip.Addr) {
 	d := w.d
 	d.mu.Lock()
@@ -89,6 +90,8 @@ func (w *addrWatcher) flag(ip netip.Addr) {
 			if _, ok := in.currentPlan().vips[ip]; !ok {
 				continue
 			}
+		} else {
+			in.srcCheck.Store(true) // events missed: the source too (source.go)
 		}
 		in.vipCheck.Store(true)
 		select {
