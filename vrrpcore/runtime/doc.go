@@ -6,7 +6,9 @@
 // # Shape
 //
 // A Daemon is built from a checked configuration by New, started by Start,
-// switched to a new configuration by Reload and shut down by Stop. Inside:
+// switched to a new configuration by Reload (which changes the instances
+// it keeps in place where keepalived would, reload.go) and shut down by
+// Stop. Inside:
 //
 //   - one raw IP socket for protocol 112 per (interface, address family),
 //     bound to the interface (SO_BINDTODEVICE) before it is bound to an
@@ -59,7 +61,9 @@
 //     index (bound, multicast interface, groups joined again) and use_vmac
 //     macvlans are created again (relink.go); a Master adds back a
 //     virtual address someone deleted, logs and counts it
-//     (InstanceStatus.VIPRestored) and announces it (addrwatch.go).
+//     (InstanceStatus.VIPRestored) and announces it (addrwatch.go); an
+//     instance sends from its interface's new address when that changes,
+//     and is in FAULT while there is none (source.go).
 //
 // Unicast adverts go with unicast_ttl (an IP_TTL control message per
 // packet, or the IPv6 hop limit), and a unicast_peer's min_ttl/max_ttl
