@@ -85,7 +85,8 @@ func Diff(old, new Config) (inPlace, restart []string) {
 
 // Reconfigure switches a Machine to cfg in place, in any state. A change
 // Diff lists as needing a restart is refused with a *RestartError, and an
-// invalid cfg with its problems; the Machine is then unchanged.
+// invalid cfg with its problems; the Machine is then unchanged (the Ready
+// holds only its Deadline).
 //
 // What changes, with the protocol's semantics:
 //   - priority: the effective priority moves by the change of the
@@ -114,11 +115,11 @@ func Diff(old, new Config) (inPlace, restart []string) {
 func (m *Machine) Reconfigure(now time.Time, cfg Config) (Ready, error) {
 	var r Ready
 	if err := cfg.Validate(); err != nil {
-		return r, fmt.Errorf("virtual router %d: %w", cfg.VRID, err)
+		return m.finish(&r), fmt.Errorf("virtual router %d: %w", cfg.VRID, err)
 	}
 	inPlace, restart := Diff(m.cfg, cfg)
 	if len(restart) > 0 {
-		return r, &RestartError{Reasons: restart}
+		return m.finish(&r), &RestartError{Reasons: restart}
 	}
 	if len(inPlace) == 0 {
 		return m.finish(&r), nil
@@ -205,13 +206,13 @@ func (m *Machine) Reconfigure(now time.Time, cfg Config) (Ready, error) {
 // wrong family (or, for multicast IPv6, not link-local) is refused and
 // the Machine is unchanged.
 func (m *Machine) SetPrimaryAddr(now time.Time, addr netip.Addr) (Ready, error) {
+	var r Ready
 	cfg := m.cfg
 	cfg.PrimaryAddr = addr
 	if err := cfg.Validate(); err != nil {
-		return Ready{}, fmt.Errorf("virtual router %d: %w", cfg.VRID, err)
+		return m.finish(&r), fmt.Errorf("virtual router %d: %w", cfg.VRID, err)
 	}
 	old := m.cfg.PrimaryAddr
-	var r Ready
 	m.cfg.PrimaryAddr = cfg.normalized().PrimaryAddr
 	if m.cfg.PrimaryAddr != old {
 		m.notice(&r, NoticePrimaryAddrChanged, netip.Addr{}, fmt.Sprintf("%v -> %v", old, m.cfg.PrimaryAddr))

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"testing"
@@ -272,6 +273,97 @@ func TestReload_RestartNeeded(t *testing.T) {
 	}
 	if r, err := m.Reconfigure(at(100*ms), m.Config()); err != nil || len(r.Notices) != 0 {
 		t.Fatalf("unchanged configuration: %v %+v", err, r)
+	}
+}
+
+// FuzzReconfigure drives a Machine with random inputs, reloads among them,
+// and checks that it holds exactly its configured addresses while Master
+// and none otherwise, and that its deadline is consistent.
+func FuzzReconfigure(f *testing.F) {
+	f.Add([]byte{0, 0, 6, 1, 2, 3, 2, 40, 6, 2, 1, 0, 3, 90})
+	f.Add([]byte{1, 0, 2, 120, 6, 7, 0, 2, 5, 1, 5, 0, 6, 4, 9, 1, 2, 200})
+	f.Add([]byte{2, 0, 6, 255, 3, 3, 1, 2, 50, 3, 200, 6, 0, 0, 0, 1})
+	f.Fuzz(fuzzReconfigure)
+}
+
+func fuzzReconfigure(t *testing.T, data []byte) {
+	if len(data) == 0 {
+		return
+	}
+	pool := []netip.Addr{ip("203.0.113.10"), ip("203.0.113.11"), ip("203.0.113.12"), ip("2001:db8::10")}
+	c := v3Config(100 + data[0]%100)
+	data = data[1:]
+	next := func() byte {
+		if len(data) == 0 {
+			return 0
+		}
+		b := data[0]
+		data = data[1:]
+		return b
+	}
+	m := newMachine(t, c)
+	now := t0
+	held := map[netip.Addr]bool{}
+	for len(data) > 0 {
+		var r Ready
+		switch next() % 7 {
+		case 0:
+			r = m.Start(now)
+		case 1:
+			r = m.Shutdown(now)
+		case 2:
+			now = now.Add(time.Duration(next()) * 23 * time.Millisecond)
+			r = m.Tick(now)
+		case 3:
+			r = m.Receive(now, from("198.51.100.1", peerAdvert(m.Config(), next())))
+		case 4:
+			r = m.SetPriority(now, int(next()))
+		case 5:
+			r = m.SetFault(now, next()&1 != 0)
+		case 6:
+			n := m.Config()
+			n.Priority = max(next(), 1)
+			n.AdvertInterval = time.Duration(1+next()%200) * 10 * time.Millisecond
+			b := next()
+			n.VIPs, n.ExcludedVIPs = nil, nil
+			for i, a := range pool {
+				switch {
+				case b&(1<<i) == 0:
+				case a.Is4():
+					n.VIPs = append(n.VIPs, a)
+				default:
+					n.ExcludedVIPs = append(n.ExcludedVIPs, a)
+				}
+			}
+			n.NoPreempt = b&16 != 0
+			n.PreemptDelay = time.Duration(b>>5) * 300 * time.Millisecond
+			n.GARP.MasterRefresh = time.Duration(b>>6) * time.Second
+			var err error
+			if r, err = m.Reconfigure(now, n); err != nil && !IsRestart(err) {
+				t.Fatalf("Reconfigure: %v", err)
+			}
+		}
+		for _, a := range r.RemoveVIPs {
+			delete(held, a)
+		}
+		for _, a := range r.AddVIPs {
+			held[a] = true
+		}
+		want := map[netip.Addr]bool{}
+		if m.State() == Master {
+			for _, a := range append(slices.Clone(m.Config().VIPs), m.Config().ExcludedVIPs...) {
+				want[a] = true
+			}
+		}
+		if !maps.Equal(held, want) {
+			t.Fatalf("in %v holding %v, want %v", m.State(), held, want)
+		}
+		if st := m.State(); (st == Master || st == Backup) == r.Deadline.IsZero() {
+			t.Fatalf("deadline %v in %v", r.Deadline, st)
+		}
+		if !r.Deadline.Equal(m.Deadline()) {
+			t.Fatalf("Ready.Deadline %v, Deadline() %v", r.Deadline, m.Deadline())
+		}
 	}
 }
 
