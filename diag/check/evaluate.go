@@ -675,9 +675,18 @@ func (e *evaluator) splitBrain(in *Instance, ifc *Interface, fwIn, fwOut map[net
 		// discards re-arms its timer) while it holds the addresses.
 		lossID, _ := e.lossCause(in, ifc, p, fwIn)
 		silent := len(in.Held) > 0 && !in.Sending() && len(e.r.Processes) > 0 && (len(refused[p.Address]) > 0 || lossID != "")
+		// When this node advertises and gets and accepts the peer's
+		// adverts, both routers see each other: the lower priority one
+		// steps down at the first advert it hears from the higher, so
+		// only Concurrent tells a split brain from a takeover or
+		// preemption. Holding the addresses at both ends of the watch
+		// proves nothing then: a preemption at the watch's end leaves
+		// the loser's addresses in place until it has heard the winner.
+		heard := in.Sending() && p.Socket > 0 && len(refused[p.Address]) == 0
 		switch {
 		case in.Sending() && p.Concurrent > 0:
-		case len(in.Held) > 0 && (sent > 0 || outDrop != nil):
+		case len(in.Held) > 0 && outDrop != nil:
+		case len(in.Held) > 0 && sent > 0 && !heard:
 		case silent:
 		default:
 			continue
