@@ -682,7 +682,11 @@ func (e *evaluator) splitBrain(in *Instance, ifc *Interface, fwIn, fwOut map[net
 		// preemption. Holding the addresses at both ends of the watch
 		// proves nothing then: a preemption at the watch's end leaves
 		// the loser's addresses in place until it has heard the winner.
-		heard := in.Sending() && p.Socket > 0 && len(refused[p.Address]) == 0
+		// Other virtual addresses (vip-mismatch, a warning as not every
+		// daemon discards such adverts) leave it unproven: keepalived's
+		// masters then take turns rather than overlap.
+		heard := in.Sending() && p.Socket > 0 && len(refused[p.Address]) == 0 &&
+			(len(in.VIPs) == 0 || len(p.VIPs) == 0 || slices.Equal(sortedAddrs(in.VIPs), sortedAddrs(p.VIPs)))
 		switch {
 		case in.Sending() && p.Concurrent > 0:
 		case len(in.Held) > 0 && outDrop != nil:

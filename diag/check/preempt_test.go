@@ -1,6 +1,7 @@
 package check
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/vrrpdoctor/vrrpdoctor/diag"
@@ -33,6 +34,11 @@ func TestSplitBrainPreemption(t *testing.T) {
 			asMaster(r)
 			in.Peers[0].Socket, in.Peers[0].Matched, in.Peers[0].NotDelivered, in.Peers[0].Concurrent = 0, 0, 4, 0
 		}, []string{IDNotDelivered, IDSplitBrain}},
+		{"masters taking turns, other virtual addresses", func(r *Report, in *Instance) {
+			// keepalived discards adverts with other addresses.
+			asMaster(r)
+			in.Peers[0].VIPs = append(in.Peers[0].VIPs, netip.MustParseAddr("198.51.100.102"))
+		}, []string{IDVIPMismatch, IDSplitBrain}},
 		{"not stepping down although heard", func(r *Report, in *Instance) {
 			asMaster(r)
 			in.Peers[0].Concurrent = 2
