@@ -94,7 +94,7 @@ func TestRunReload(t *testing.T) {
 	}
 	write(renderConf(t, "a", "", daemonInstance(61, 150, "198.51.100.101/24"), daemonInstance(62, 150, "198.51.100.102/24")))
 	tl2.waitHolder(t, 5*time.Second, "a", "new instance after SIGHUP")
-	if err := p.WaitLog(5*time.Second, `msg="configuration reloaded" unchanged=1 stopped=0 started=1`); err != nil {
+	if err := p.WaitLog(5*time.Second, `msg="configuration reloaded" unchanged=1 applied_in_place=0 stopped=0 started=1`); err != nil {
 		t.Fatal(err)
 	}
 
@@ -116,8 +116,8 @@ func TestRunReload(t *testing.T) {
 		t.Fatal("vrrpdoctor exited on a broken configuration")
 	}
 
-	// 3. Instance 61 changed (priority 50 < keepalived's 100): it
-	// restarts, sends priority 0, and keepalived takes over; 62 stays.
+	// 3. Instance 61's priority changed to 50 (< keepalived's 100): applied
+	// in place, its adverts carry 50, and keepalived preempts; 62 stays.
 	write(renderConf(t, "a", "", daemonInstance(61, 50, "198.51.100.101/24"), daemonInstance(62, 150, "198.51.100.102/24")))
 	tl1.waitHolder(t, 3*time.Second, "b", "changed instance after SIGHUP")
 	if got := holdersOf(tl2.snapshot()); len(got) != 1 || got[0] != "a" {
