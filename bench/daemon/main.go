@@ -30,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vrrpdoctor/vrrpdoctor/bench/internal/procfs"
 	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab"
 )
 
@@ -183,7 +184,7 @@ func phase(lab *netlab.Lab, n, version int, advert time.Duration, win time.Durat
 	trees := make([][]int, len(subjects))
 	before := make([]int, len(subjects))
 	for i, p := range procs {
-		trees[i] = procTree(p.PID())
+		trees[i] = procfs.Tree(p.PID())
 		before[i] = cpuTicks(trees[i])
 	}
 	t0 := time.Now()
@@ -196,7 +197,7 @@ func phase(lab *netlab.Lab, n, version int, advert time.Duration, win time.Durat
 		after := cpuTicks(trees[i])
 		r := result{procs: len(trees[i]), running: !procs[i].Exited()}
 		for _, pid := range trees[i] {
-			r.rssKiB += statusKB(pid, "VmHWM:")
+			r.rssKiB += procfs.StatusKB(pid, "VmHWM:")
 		}
 		r.cpuSec = float64(after-before[i]) / float64(userHZ)
 		r.pct = r.cpuSec / elapsed * 100
@@ -259,51 +260,6 @@ func ratio(a, b float64) string {
 
 // userHZ is USER_HZ on Linux: the unit of utime and stime.
 const userHZ = 100
-
-// procTree returns pid and its descendants.
-func procTree(pid int) []int {
-	out := []int{pid}
-	entries, _ := os.ReadDir("/proc")
-	children := map[int][]int{}
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		_, rest, _ := strings.Cut(string(b), ") ")
-		f := strings.Fields(rest)
-		if len(f) > 1 {
-			pp, _ := strconv.Atoi(f[1])
-			children[pp] = append(children[pp], p)
-		}
-	}
-	for i := 0; i < len(out); i++ {
-		out = append(out, children[out[i]]...)
-	}
-	return out
-}
-
-// statusKB reads a "VmHWM:"-style field of /proc/PID/status, in KiB.
-func statusKB(pid int, field string) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, field) {
-			f := strings.Fields(l)
-			if len(f) >= 2 {
-				n, _ := strconv.Atoi(f[1])
-				return n
-			}
-		}
-	}
-	return 0
-}
 
 // cpuTicks returns the CPU time of the processes in clock ticks (threads
 // included, also those that ended).

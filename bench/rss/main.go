@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vrrpdoctor/vrrpdoctor/bench/internal/procfs"
 	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab"
 )
 
@@ -222,51 +223,9 @@ func peak(lab *netlab.Lab, impl, conf string, last netip.Addr) (int, string, err
 	}
 	kb := 0
 	var pids []string
-	for _, pid := range procTree(p.PID()) {
-		kb += statusKB(pid, "VmHWM:")
+	for _, pid := range procfs.Tree(p.PID()) {
+		kb += procfs.StatusKB(pid, "VmHWM:")
 		pids = append(pids, strconv.Itoa(pid))
 	}
 	return kb, strings.Join(pids, ","), nil
-}
-
-// procTree returns pid and its descendants.
-func procTree(pid int) []int {
-	children := map[int][]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...; comm may hold spaces.
-		_, rest, _ := strings.Cut(string(b), ") ")
-		if f := strings.Fields(rest); len(f) > 1 {
-			pp, _ := strconv.Atoi(f[1])
-			children[pp] = append(children[pp], p)
-		}
-	}
-	out := []int{pid}
-	for i := 0; i < len(out); i++ {
-		out = append(out, children[out[i]]...)
-	}
-	return out
-}
-
-// statusKB reads a field of /proc/PID/status given in kB.
-func statusKB(pid int, field string) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for l := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(l, field); ok {
-			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
-			return n
-		}
-	}
-	return 0
 }

@@ -40,6 +40,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/vrrpdoctor/vrrpdoctor/bench/internal/procfs"
 	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab"
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/router"
 )
@@ -598,51 +599,6 @@ func verdict(ok bool) string {
 	return "NOT met"
 }
 
-// procTree returns pid and its descendants.
-func procTree(pid int) []int {
-	out := []int{pid}
-	entries, _ := os.ReadDir("/proc")
-	children := map[int][]int{}
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		_, rest, _ := strings.Cut(string(b), ") ")
-		f := strings.Fields(rest)
-		if len(f) > 1 {
-			pp, _ := strconv.Atoi(f[1])
-			children[pp] = append(children[pp], p)
-		}
-	}
-	for i := 0; i < len(out); i++ {
-		out = append(out, children[out[i]]...)
-	}
-	return out
-}
-
-// statusKB reads a "VmHWM:"-style field of /proc/PID/status, in KiB.
-func statusKB(pid int, field string) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, field) {
-			f := strings.Fields(l)
-			if len(f) >= 2 {
-				n, _ := strconv.Atoi(f[1])
-				return n
-			}
-		}
-	}
-	return 0
-}
-
 // treeCPU sums the time on CPU of pids and all their threads, from
 // /proc/PID/task/TID/schedstat (nanoseconds, where utime+stime count 10 ms
 // ticks: a keepalived backup uses less than a tick in a minute).
@@ -673,8 +629,8 @@ func rss(lab *netlab.Lab) {
 		d := start(m, impl, conf("m", hiPrio, 1, 3, 100*time.Millisecond, "MASTER"))
 		time.Sleep(5 * time.Second)
 		var pids []string
-		for _, pid := range procTree(d.p.PID()) {
-			res[impl] += statusKB(pid, "VmHWM:")
+		for _, pid := range procfs.Tree(d.p.PID()) {
+			res[impl] += procfs.StatusKB(pid, "VmHWM:")
 			pids = append(pids, strconv.Itoa(pid))
 		}
 		fmt.Printf("   %-11s %6d KiB (processes %s)\n", impl, res[impl], strings.Join(pids, ","))
@@ -705,7 +661,7 @@ func cpu(lab *netlab.Lab) {
 			peer := start(b, "keepalived", conf("b", peerPrio, n, 3, 100*time.Millisecond, peerState))
 			d := start(m, impl, conf("m", prio, n, 3, 100*time.Millisecond, role))
 			time.Sleep(3 * time.Second) // startup, elections and GARP bursts
-			tree := procTree(d.p.PID())
+			tree := procfs.Tree(d.p.PID())
 			before := treeCPU(tree)
 			t0 := time.Now()
 			time.Sleep(*cpuFor)
@@ -714,7 +670,7 @@ func cpu(lab *netlab.Lab) {
 			res[key] = float64(used) / float64(time.Since(t0)) * 100
 			rssKB := 0
 			for _, pid := range tree {
-				rssKB += statusKB(pid, "VmHWM:")
+				rssKB += procfs.StatusKB(pid, "VmHWM:")
 			}
 			fmt.Printf("   %-7s %-11s %5.2f%% of one core, peak RSS %d KiB\n", role, impl, res[key], rssKB)
 			d.stop()
