@@ -217,6 +217,13 @@ func TestEvaluate(t *testing.T) {
 		}, IDChecksumMismatch, diag.SeverityWarning, nil, "compute the VRRPv3 checksum differently"},
 		{"priority tie", func(_ *Report, in *Instance) { in.Peers[0].Priority = 100 }, IDPriorityTie, diag.SeverityWarning, nil, "both have priority 100"},
 		{"owner conflict", func(_ *Report, in *Instance) { in.Priority, in.Peers[0].Priority = 255, 255 }, IDOwnerConflict, diag.SeverityCritical, nil, "both this node and 198.51.100.1 claim to own"},
+		// keepalived lowers an owner that hears another to 254: the
+		// backup owner hears a 254 master, the master owner sends 254.
+		{"owner lowered, backup side", func(_ *Report, in *Instance) { in.Priority, in.Peers[0].Priority = 255, 254 }, IDOwnerConflict, diag.SeverityCritical, nil, "configured as the address owner (priority 255) yet stays backup to 198.51.100.1 advertising 254"},
+		{"owner lowered, master side", func(_ *Report, in *Instance) {
+			in.Priority, in.Peers = 255, nil
+			in.Local = &Advertiser{Address: addrB, Adverts: 4, Priority: 254, Versions: []int{2}, Checksum: ChecksumCounts{Message: 4}}
+		}, IDOwnerConflict, diag.SeverityCritical, nil, "configured as the address owner (priority 255) but advertises 254"},
 		{"unicast vs multicast", func(_ *Report, in *Instance) {
 			in.Unicast, in.UnicastPeers, in.Group = true, []UnicastPeer{{Addr: addrA, MaxTTL: 255}}, netip.Addr{}
 		}, IDUnicastPeerMisconfig, diag.SeverityWarning, nil, "sends multicast adverts while this node is configured for unicast peers"},

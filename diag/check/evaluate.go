@@ -246,6 +246,7 @@ func (e *evaluator) instance(in *Instance, global diag.Severity) {
 				}
 			}
 		}
+		e.ownerLowered(in)
 		if !e.splitBrain(in, ifc, fwIn, fwOut, refused) {
 			e.heldByBackup(in, fwOut)
 		}
@@ -545,6 +546,29 @@ func (in *Instance) peer(a netip.Addr) *Peer {
 		}
 	}
 	return nil
+}
+
+const (
+	ownerExplanation = `Priority 255 means "address owner": the router that has the virtual addresses as its real addresses, and there can be only one. ` +
+		`Two owners both start as master at once.`
+	ownerFix = "Give all but the real owner a priority below 255 (e.g. priority 100)."
+)
+
+// ownerLowered reports an instance configured as the address owner (255)
+// whose own adverts carry 254: keepalived lowers an owner that hears
+// another owner, so a second router claims the addresses too.
+func (e *evaluator) ownerLowered(in *Instance) {
+	if in.Priority != 255 || !in.Sending() || in.Local.Priority != 254 {
+		return
+	}
+	e.add(diag.Finding{
+		ID: IDOwnerConflict, Severity: diag.SeverityCritical, Subject: in.Subject(),
+		Summary: "this node is configured as the address owner (priority 255) but advertises 254: " +
+			"keepalived lowered it after hearing another router claim to own the virtual addresses",
+		Evidence:    []diag.Evidence{{Label: "this node", Value: "priority 255 configured, 254 in its adverts"}},
+		Explanation: ownerExplanation + ` keepalived, hearing a second owner, logs "both configured as address owner" and lowers its own priority to 254, so the conflict hides behind a 254 on the wire.`,
+		Fix:         ownerFix + " Look for the other owner with vrrpdoctor capture on this interface, or in the keepalived logs of the other nodes.",
+	})
 }
 
 // lossCause explains why a peer's adverts seen on the wire never reached the
@@ -903,14 +927,24 @@ func (e *evaluator) compare(in *Instance, p Peer) {
 	if p.Priority > 0 && in.priority() > 0 {
 		us := in.priority()
 		switch {
+		case us == 255 && p.Priority == 254 && !in.Sending():
+			// An owner never stays backup; keepalived lowers an owner
+			// that hears a second one to 254, so this master was one.
+			e.add(diag.Finding{
+				ID: IDOwnerConflict, Severity: diag.SeverityCritical, Subject: subj,
+				Summary: fmt.Sprintf("this node is configured as the address owner (priority 255) yet stays backup to %s advertising 254: "+
+					"another router claims to own the virtual addresses too, and keepalived lowered the owners it saw to 254", p.Address),
+				Evidence:    []diag.Evidence{{Label: "this node", Value: "priority 255 configured, not advertising"}, {Label: peerName, Value: "priority 254, master"}},
+				Explanation: ownerExplanation + ` keepalived, hearing a second owner, logs "both configured as address owner" and lowers its own priority to 254, so the conflict hides behind a 254 on the wire.`,
+				Fix:         ownerFix,
+			})
 		case us == 255 && p.Priority == 255:
 			e.add(diag.Finding{
 				ID: IDOwnerConflict, Severity: diag.SeverityCritical, Subject: subj,
-				Summary:  fmt.Sprintf("both this node and %s claim to own the virtual addresses (priority 255)", p.Address),
-				Evidence: []diag.Evidence{{Label: "this node", Value: "priority 255"}, {Label: peerName, Value: "priority 255"}},
-				Explanation: `Priority 255 means "address owner": the router that has the virtual addresses as its real addresses, and there can be only one. ` +
-					`Two owners both start as master at once.`,
-				Fix: "Give all but the real owner a priority below 255 (e.g. priority 100).",
+				Summary:     fmt.Sprintf("both this node and %s claim to own the virtual addresses (priority 255)", p.Address),
+				Evidence:    []diag.Evidence{{Label: "this node", Value: "priority 255"}, {Label: peerName, Value: "priority 255"}},
+				Explanation: ownerExplanation,
+				Fix:         ownerFix,
 			})
 		case us == p.Priority:
 			e.add(diag.Finding{
