@@ -145,6 +145,8 @@ type Watcher struct {
 	procsErr []string
 	procsAt  time.Time
 	fwall    firewallState
+	vips     *vipMonitor // nil when the address notifications are unavailable
+	vipsSeen uint64      // vips' count at the last window's end
 }
 
 type flowKey struct {
@@ -247,9 +249,13 @@ func (w *Watcher) Run(ctx context.Context) error {
 	err := w.enter(func() error {
 		openErr = w.openTaps(start)
 		w.fwall.open()
+		w.followVIPs()
 		w.readHeld(nil)
 		return nil
 	})
+	if w.vips != nil {
+		defer w.vips.close()
+	}
 	if err == nil {
 		err = openErr
 	}
@@ -578,6 +584,7 @@ func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*win
 		r.Interfaces = append(r.Interfaces, check.InterfaceState(name, w.procDir, own4, own6))
 	}
 	heldChanged := w.readHeld(r)
+	heldChanged = w.vipsChanged() || heldChanged
 	info := &check.CaptureInfo{Duration: w.window.Seconds(), Interfaces: []check.CaptureIface{}}
 	for _, name := range w.ifaces {
 		d := cut[name]
@@ -608,6 +615,41 @@ func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*win
 		fwChanged = w.fwall.facts(ctx, r, now, w.log)
 	}
 	return r, !heldChanged && !fwChanged
+}
+
+// followVIPs starts counting the changes of the virtual addresses; without
+// the kernel's notifications only the addresses held at each window's end
+// are compared.
+func (w *Watcher) followVIPs() {
+	var vips []netip.Addr
+	for _, in := range w.base {
+		vips = append(vips, in.VIPs...)
+	}
+	m := newVIPMonitor(vips, w.log)
+	if err := m.subscribe(); err != nil {
+		w.log.Warn("watch: no address notifications; a hand-over and back inside one window may go unnoticed", "err", err)
+		return
+	}
+	w.vips = m
+}
+
+// vipsChanged says whether a virtual address came or went since the last
+// window's end, or may have (the notifications were lost: they are
+// subscribed to again).
+func (w *Watcher) vipsChanged() bool {
+	if w.vips == nil {
+		return false
+	}
+	n, ok := w.vips.count()
+	if !ok {
+		if err := w.vips.subscribe(); err != nil {
+			w.log.Debug("watch: address notifications", "err", err)
+		}
+		return true
+	}
+	changed := n != w.vipsSeen
+	w.vipsSeen = n
+	return changed
 }
 
 // undelivered says whether a peer's adverts reached the wire and none the
