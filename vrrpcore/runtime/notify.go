@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/scripts"
@@ -17,28 +18,50 @@ type notifyEvent struct {
 
 // notifier runs an instance's (or sync group's) notify scripts in the
 // order of its state changes, one at a time, off the instance's loop.
+// Its goroutine and queue exist only once a state change finds a script
+// to run: most instances have none, and an idle goroutine per instance
+// costs its stack.
 type notifier struct {
 	name    string
 	kind    string // "INSTANCE" or "GROUP", the generic notify's first argument
 	log     *slog.Logger
 	timeout time.Duration
-	queue   chan notifyEvent
-	done    chan struct{}
 	plan    func() notifyPlan
+
+	mu     sync.Mutex
+	queue  chan notifyEvent // nil until the first event with a script
+	done   chan struct{}
+	closed bool
 }
 
 const notifyQueue = 32
 
+// empty reports whether no notify script is configured.
+func (p notifyPlan) empty() bool {
+	return p.master == nil && p.backup == nil && p.fault == nil && p.stop == nil && p.any == nil
+}
+
 func newNotifier(name, kind string, timeout time.Duration, plan func() notifyPlan, log *slog.Logger) *notifier {
-	n := &notifier{name: name, kind: kind, log: log, timeout: timeout, plan: plan,
-		queue: make(chan notifyEvent, notifyQueue), done: make(chan struct{})}
-	go n.run()
-	return n
+	return &notifier{name: name, kind: kind, log: log, timeout: timeout, plan: plan}
 }
 
 // post queues an event; if the scripts are that far behind the event is
-// dropped with a warning rather than stalling the state machine.
+// dropped with a warning rather than stalling the state machine. Without
+// any notify script configured (and none queued) there is nothing to run
+// and the event is not queued.
 func (n *notifier) post(e notifyEvent) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return
+	}
+	if n.queue == nil {
+		if n.plan().empty() {
+			return
+		}
+		n.queue, n.done = make(chan notifyEvent, notifyQueue), make(chan struct{})
+		go n.run(n.queue, n.done)
+	}
 	select {
 	case n.queue <- e:
 	default:
@@ -48,13 +71,19 @@ func (n *notifier) post(e notifyEvent) {
 
 // close runs what is queued and returns when done.
 func (n *notifier) close() {
-	close(n.queue)
-	<-n.done
+	n.mu.Lock()
+	n.closed = true
+	queue, done := n.queue, n.done
+	n.mu.Unlock()
+	if queue != nil {
+		close(queue)
+		<-done
+	}
 }
 
-func (n *notifier) run() {
-	defer close(n.done)
-	for e := range n.queue {
+func (n *notifier) run(queue <-chan notifyEvent, done chan<- struct{}) {
+	defer close(done)
+	for e := range queue {
 		p := n.plan()
 		var specific *scripts.Command
 		switch e.state {
