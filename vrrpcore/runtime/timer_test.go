@@ -52,6 +52,88 @@ func TestDeadlineTimerOnTime(t *testing.T) {
 	}
 }
 
+// TestDeadlineTimersShared checks timers sharing the hub's one timerfd:
+// each fires once, never before its deadline, and close to it, whatever
+// the order they were set in; moving a deadline later or disarming one
+// timer does not fire it early nor disturb the others; the hub goes away
+// with its last timer.
+func TestDeadlineTimersShared(t *testing.T) {
+	const n = 50
+	timers := make([]*deadlineTimer, n)
+	for i := range timers {
+		dt, err := newDeadlineTimer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		timers[i] = dt
+	}
+	start := time.Now()
+	deadlines := make([]time.Time, n)
+	for i, dt := range timers {
+		// Set out of order, some of them twice (earlier, then later).
+		deadlines[i] = start.Add(20*time.Millisecond + time.Duration((i*37)%n)*time.Millisecond + time.Duration(i)*13*time.Microsecond)
+		if i%5 == 0 {
+			if err := dt.Set(start.Add(5 * time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := dt.Set(deadlines[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One disarmed after being set: it must not fire.
+	if err := timers[7].Set(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	type fired struct {
+		i  int
+		at time.Time
+	}
+	got := make(chan fired, n)
+	for i, dt := range timers {
+		go func() {
+			select {
+			case <-dt.C:
+				got <- fired{i, time.Now()}
+			case <-time.After(time.Duration(n)*time.Millisecond + 2*time.Second):
+				got <- fired{i, time.Time{}}
+			}
+		}()
+	}
+	var late []time.Duration
+	for range n {
+		f := <-got
+		switch {
+		case f.i == 7:
+			if !f.at.IsZero() {
+				t.Errorf("disarmed timer 7 fired")
+			}
+		case f.at.IsZero():
+			t.Errorf("timer %d never fired", f.i)
+		case f.at.Before(deadlines[f.i]):
+			t.Errorf("timer %d fired %v before its deadline", f.i, deadlines[f.i].Sub(f.at))
+		default:
+			late = append(late, f.at.Sub(deadlines[f.i]))
+		}
+	}
+	slices.Sort(late)
+	if len(late) > 0 {
+		t.Logf("median lateness over %d shared timers: %v", len(late), late[len(late)/2])
+		if med := late[len(late)/2]; med > 5*time.Millisecond {
+			t.Errorf("shared timers fire %v late (median)", med)
+		}
+	}
+	for _, dt := range timers {
+		dt.Close()
+	}
+	hubMu.Lock()
+	left := hub
+	hubMu.Unlock()
+	if left != nil {
+		t.Error("the timer hub outlived its last timer")
+	}
+}
+
 // TestDeadlineTimerDisarm checks that a zero deadline disarms the timer
 // and that a passed deadline fires at once.
 func TestDeadlineTimerDisarm(t *testing.T) {
