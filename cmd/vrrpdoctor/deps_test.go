@@ -17,7 +17,18 @@ import (
 // `vrrpdoctor run` use more memory than keepalived (docs/performance-daemon.md).
 var forbiddenDeps = map[string]string{
 	"github.com/google/gopacket": "gopacket costs about 9 MB RSS at init; decode with capture.Decoder, adapt with vrrpcore/gopacketlayer outside the binary",
+	// The man page renderer is needed at release time only: the release
+	// tool internal/release/gendocs links it, reading the command tree
+	// from `vrrpdoctor __command-tree`. Linked here it cost 0.4 MB of text,
+	// and of the daemon's RSS.
+	"github.com/spf13/cobra/doc":      manRenderer,
+	"github.com/cpuguy83/go-md2man":   manRenderer,
+	"github.com/russross/blackfriday": manRenderer,
+	"go.yaml.in/yaml":                 manRenderer,
+	"gopkg.in/yaml.v3":                manRenderer,
 }
+
+const manRenderer = "the man page renderer belongs in the release tool internal/release/gendocs, not in the daemon's binary"
 
 // TestNoHeavyDeps lists the binary's dependencies with `go list -deps` and
 // fails if a forbidden one is back, naming the package that imports it.
@@ -31,6 +42,11 @@ func TestNoHeavyDeps(t *testing.T) {
 	got := forbiddenImports(t, goBin, "../../vrrpcore/gopacketlayer")
 	if !slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, want) }) {
 		t.Errorf("gopacketlayer: found %q, want %q", got, want)
+	}
+	want = "github.com/vrrpdoctor/vrrpdoctor/internal/release/gendocs imports github.com/spf13/cobra/doc:"
+	got = forbiddenImports(t, goBin, "../../internal/release/gendocs")
+	if !slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, want) }) {
+		t.Errorf("gendocs: found %q, want %q", got, want)
 	}
 }
 

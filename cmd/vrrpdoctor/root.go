@@ -74,7 +74,7 @@ through the classic case).`,
 	root.AddCommand(newCheckCmd(s))
 	root.AddCommand(newFixFirewallCmd(s))
 	root.AddCommand(newLabCmd(s))
-	root.AddCommand(newGenDocsCmd())
+	root.AddCommand(newCommandTreeCmd(s))
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
 		if c.Name() == "completion" {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -12,39 +13,66 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vrrpdoctor/vrrpdoctor/internal/release/cmdtree"
 )
 
-// genDocs runs `vrrpdoctor gen-docs` into a new temp dir and returns it.
+// vrrpdoctorBin is a build of ./cmd/vrrpdoctor made by TestMain.
+var vrrpdoctorBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "gendocs-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	vrrpdoctorBin = filepath.Join(dir, "vrrpdoctor")
+	build := exec.Command("go", "build", "-o", vrrpdoctorBin, "../../../cmd/vrrpdoctor")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build ./cmd/vrrpdoctor: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// genDocs runs gendocs on the test build into a new temp dir and returns it.
 func genDocs(t *testing.T, extra ...string) string {
 	t.Helper()
 	dir := t.TempDir()
-	var out, errOut bytes.Buffer
-	args := append([]string{genDocsCmdName, "--out", dir}, extra...)
-	if code := execute(args, nil, &out, &errOut); code != 0 {
-		t.Fatalf("gen-docs exit %d, stderr %q", code, errOut.String())
+	var errOut bytes.Buffer
+	if err := run(append([]string{"-bin", vrrpdoctorBin, "-out", dir}, extra...), &errOut); err != nil {
+		t.Fatalf("gendocs: %v (%s)", err, errOut.String())
 	}
 	return dir
 }
 
-// visibleCommands lists the command paths a user can run, from a fresh tree
-// with cobra's run-time commands added, as `vrrpdoctor --help` shows them.
-func visibleCommands() []*cobra.Command {
-	root := newRootCmd(streams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard})
-	root.InitDefaultHelpCmd()
-	root.InitDefaultCompletionCmd()
-	var cmds []*cobra.Command
+// commandPaths are the command paths of the binary's tree.
+func commandPaths(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command(vrrpdoctorBin, commandTreeCmd).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _, err := cmdtree.Read(bytes.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
-		cmds = append(cmds, c)
+		paths = append(paths, c.CommandPath())
 		for _, sub := range c.Commands() {
-			if sub.Hidden || sub.Name() == "help" {
-				continue
+			if sub.Name() != "help" {
+				walk(sub)
 			}
-			walk(sub)
 		}
 	}
 	walk(root)
-	return cmds
+	return paths
 }
 
 func gunzip(t *testing.T, path string) string {
@@ -65,15 +93,16 @@ func gunzip(t *testing.T, path string) string {
 	return string(b)
 }
 
-func TestGenDocsManPageForEveryCommand(t *testing.T) {
+func TestManPageForEveryCommand(t *testing.T) {
 	// 2024-03-05 UTC: the man page date must come from here, not the clock.
 	t.Setenv("SOURCE_DATE_EPOCH", "1709640000")
-	dir := genDocs(t, "--version", "1.2.3")
+	dir := genDocs(t, "-version", "1.2.3")
 
 	var want []string
-	for _, c := range visibleCommands() {
-		want = append(want, strings.ReplaceAll(c.CommandPath(), " ", "-")+".1.gz")
+	for _, p := range commandPaths(t) {
+		want = append(want, strings.ReplaceAll(p, " ", "-")+".1.gz")
 	}
+	sort.Strings(want)
 	entries, err := os.ReadDir(filepath.Join(dir, "man"))
 	if err != nil {
 		t.Fatal(err)
@@ -82,22 +111,20 @@ func TestGenDocsManPageForEveryCommand(t *testing.T) {
 	for _, e := range entries {
 		got = append(got, e.Name())
 	}
-	sort.Strings(want)
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("man pages\n got: %v\nwant: %v", got, want)
 	}
-	for _, name := range []string{"vrrpdoctor.1.gz", "vrrpdoctor-analyze.1.gz", "vrrpdoctor-version.1.gz", "vrrpdoctor-completion-bash.1.gz"} {
+	for _, name := range []string{"vrrpdoctor.1.gz", "vrrpdoctor-analyze.1.gz", "vrrpdoctor-run.1.gz", "vrrpdoctor-version.1.gz", "vrrpdoctor-lab-demo.1.gz", "vrrpdoctor-completion-bash.1.gz"} {
 		if _, err := os.Stat(filepath.Join(dir, "man", name)); err != nil {
 			t.Errorf("missing %s: %v", name, err)
 		}
 	}
-
-	for _, c := range visibleCommands() {
-		name := strings.ReplaceAll(c.CommandPath(), " ", "-")
-		page := gunzip(t, filepath.Join(dir, "man", name+".1.gz"))
+	for _, n := range got {
+		name := strings.TrimSuffix(n, ".1.gz")
+		page := gunzip(t, filepath.Join(dir, "man", n))
 		th := `.TH "` + strings.ToUpper(name) + `" "1" "Mar 2024" "vrrpdoctor 1.2.3" "vrrpdoctor manual"`
 		if !strings.Contains(page, th) {
-			t.Errorf("%s: no header %s in\n%s", name, th, firstLines(page, 5))
+			t.Errorf("%s: no header %s in\n%.300s", name, th, page)
 		}
 		if !strings.Contains(page, ".SH NAME") || !strings.Contains(page, ".SH SYNOPSIS") {
 			t.Errorf("%s: NAME or SYNOPSIS section missing", name)
@@ -105,23 +132,22 @@ func TestGenDocsManPageForEveryCommand(t *testing.T) {
 		if strings.Contains(page, "Auto generated") {
 			t.Errorf("%s: carries cobra's auto-generated tag", name)
 		}
-		if strings.Contains(page, genDocsCmdName) {
-			t.Errorf("%s: mentions the hidden %s command", name, genDocsCmdName)
+		if strings.Contains(page, commandTreeCmd) {
+			t.Errorf("%s: mentions the hidden %s command", name, commandTreeCmd)
+		}
+	}
+	// Flags and examples come through: run's page documents its options.
+	run := gunzip(t, filepath.Join(dir, "man", "vrrpdoctor-run.1.gz"))
+	for _, s := range []string{".SH OPTIONS", `\fB--no-diagnose\fP`, `\fB--metrics-address\fP`, ".SH EXAMPLE"} {
+		if !strings.Contains(run, s) {
+			t.Errorf("vrrpdoctor-run.1: no %q", s)
 		}
 	}
 }
 
-func firstLines(s string, n int) string {
-	lines := strings.SplitN(s, "\n", n+1)
-	if len(lines) > n {
-		lines = lines[:n]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// TestGenDocsManPagesRender runs every page through groff with all warnings
-// on: a page groff complains about renders badly in man(1).
-func TestGenDocsManPagesRender(t *testing.T) {
+// TestManPagesRender runs every page through groff with all warnings on:
+// a page groff complains about renders badly in man(1).
+func TestManPagesRender(t *testing.T) {
 	groff, err := exec.LookPath("groff")
 	if err != nil {
 		msg := "groff not found: install Debian package groff-base"
@@ -146,7 +172,7 @@ func TestGenDocsManPagesRender(t *testing.T) {
 	}
 }
 
-func TestGenDocsReproducible(t *testing.T) {
+func TestReproducible(t *testing.T) {
 	t.Setenv("SOURCE_DATE_EPOCH", "1709640000")
 	a, b := genDocs(t), genDocs(t)
 	var n int
@@ -177,7 +203,7 @@ func TestGenDocsReproducible(t *testing.T) {
 	}
 }
 
-func TestGenDocsCompletionsMatchCompletionCommand(t *testing.T) {
+func TestCompletionsMatchCompletionCommand(t *testing.T) {
 	dir := genDocs(t)
 	for _, tc := range []struct{ shell, file, marker string }{
 		{"bash", bashCompletionFile, "__start_vrrpdoctor"},
@@ -188,11 +214,11 @@ func TestGenDocsCompletionsMatchCompletionCommand(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out, errOut bytes.Buffer
-		if code := execute([]string{"completion", tc.shell}, nil, &out, &errOut); code != 0 {
-			t.Fatalf("completion %s: exit %d, %s", tc.shell, code, errOut.String())
+		want, err := exec.Command(vrrpdoctorBin, "completion", tc.shell).Output()
+		if err != nil {
+			t.Fatalf("completion %s: %v", tc.shell, err)
 		}
-		if !bytes.Equal(got, out.Bytes()) {
+		if !bytes.Equal(got, want) {
 			t.Errorf("%s: generated file differs from `vrrpdoctor completion %s`", tc.file, tc.shell)
 		}
 		if !bytes.Contains(got, []byte(tc.marker)) {
@@ -206,20 +232,25 @@ func TestGenDocsCompletionsMatchCompletionCommand(t *testing.T) {
 	}
 }
 
-func TestGenDocsHiddenAndNeedsOut(t *testing.T) {
-	var out, errOut bytes.Buffer
-	if code := execute([]string{"--help"}, nil, &out, &errOut); code != 0 {
-		t.Fatalf("--help exit %d", code)
+func TestBadUsage(t *testing.T) {
+	dir := t.TempDir()
+	notVrrpdoctor := filepath.Join(dir, "false")
+	if err := os.WriteFile(notVrrpdoctor, []byte("#!/bin/sh\necho 'not a tree'\n"), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	if strings.Contains(out.String(), genDocsCmdName) {
-		t.Errorf("--help lists the hidden %s command:\n%s", genDocsCmdName, out.String())
-	}
-	out.Reset()
-	errOut.Reset()
-	if code := execute([]string{genDocsCmdName}, nil, &out, &errOut); code == 0 {
-		t.Fatal("gen-docs without --out exited 0")
-	}
-	if !strings.Contains(errOut.String(), "--out") {
-		t.Errorf("stderr %q does not name --out", errOut.String())
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-out", dir}, "-bin is required"},
+		{[]string{"-bin", vrrpdoctorBin}, "-out is required"},
+		{[]string{"-bin", vrrpdoctorBin, "-out", dir, "extra"}, `unexpected argument "extra"`},
+		{[]string{"-bin", filepath.Join(dir, "missing"), "-out", dir}, "no such file"},
+		{[]string{"-bin", notVrrpdoctor, "-out", dir}, "command tree:"},
+	} {
+		err := run(tc.args, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one containing %q", tc.args, err, tc.want)
+		}
 	}
 }
