@@ -43,6 +43,20 @@ type SessionOptions struct {
 	// AdvanceEvery is how often undecided observations are checked;
 	// default 100 ms.
 	AdvanceEvery time.Duration
+	// AdvanceOnStats, instead of a periodic check, decides the undecided
+	// observations only when Stats is called (those older than the
+	// correlator's Window and Grace): for a reader that takes Stats at
+	// intervals anyway, it spares the session a wake-up every
+	// AdvanceEvery. Probes still send on their own ticker.
+	AdvanceOnStats bool
+	// IncomingOnly keeps the wire tap's outgoing frames (this host's own
+	// adverts) out of the correlator: they still reach OnFrame, undecoded
+	// by the session, but no outgoing flow counts them and no send attempt
+	// is matched with them (AddSend's attempts would all end as
+	// SentMissing). For a reader that analyses the frames itself and
+	// counts the speaker's attempts on its own: the per-advert matching
+	// is what a busy speaker's own adverts cost most.
+	IncomingOnly bool
 	// Drain is how long Stop keeps reading both taps for packets that
 	// arrived before it was called; default 200 ms.
 	Drain time.Duration
@@ -173,8 +187,10 @@ func StartSession(o SessionOptions) (*Session, error) {
 		s.wg.Add(1)
 		go s.readSocket(i, t)
 	}
-	s.wg.Add(1)
-	go s.tick()
+	if !o.AdvanceOnStats || len(s.probs) > 0 {
+		s.wg.Add(1)
+		go s.tick()
+	}
 	return s, nil
 }
 
@@ -239,6 +255,11 @@ func (s *Session) readWire() {
 				s.fail(err)
 				return
 			}
+		}
+		if s.o.IncomingOnly && f.Direction == DirOut {
+			// The ring's packet type says so: a live frame's own
+			// headers carry no direction.
+			continue
 		}
 		p.Time = f.Time
 		err = dec.Decode(lt, f.Data, &p)
@@ -308,7 +329,9 @@ func (s *Session) tick() {
 		case <-s.stop:
 			return
 		case now := <-adv.C:
-			s.corr.Advance(now)
+			if !s.o.AdvanceOnStats {
+				s.corr.Advance(now)
+			}
 		case <-probe:
 			s.sendProbes()
 		}
@@ -321,9 +344,14 @@ func (s *Session) sendProbes() {
 	}
 }
 
-// Stats returns the session's figures now.
+// Stats returns the session's figures now (with AdvanceOnStats, after
+// deciding what is old enough).
 func (s *Session) Stats() SessionStats {
-	st := SessionStats{Snapshot: s.corr.Snapshot(), Interface: s.o.Interface, Start: s.start, Now: time.Now(), Frames: s.frames.Load()}
+	now := time.Now()
+	if s.o.AdvanceOnStats && !s.stopping() {
+		s.corr.Advance(now)
+	}
+	st := SessionStats{Snapshot: s.corr.Snapshot(), Interface: s.o.Interface, Start: s.start, Now: now, Frames: s.frames.Load()}
 	st.Wire, _ = s.wire.Stats()
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -115,6 +115,68 @@ func TestSessionLab(t *testing.T) {
 		}
 	})
 
+	t.Run("incoming-only-advance-on-stats", func(t *testing.T) {
+		// a's own adverts reach OnFrame but no flow; b's adverts to a
+		// are decided only when Stats is called.
+		var in, out int
+		sess := startSessionIn(t, a, SessionOptions{Interface: "eth0", IncomingOnly: true, AdvanceOnStats: true,
+			OnFrame: func(f *WireFrame) error {
+				if f.Direction == DirOut {
+					out++
+				} else {
+					in++
+				}
+				return nil
+			}})
+		bs := newLabSender(t, b, "eth0", 4)
+		for range 5 {
+			s4.send(t, 51, 150, netip.Addr{})
+			bs.send(t, 54, 100, netip.Addr{})
+			time.Sleep(10 * time.Millisecond)
+		}
+		k := FlowKey{Interface: "eth0", VRID: 54, Family: 4, Sender: bs.src, Direction: DirIn}
+		// Long after the last advert, nothing was decided yet: no
+		// periodic Advance ran (pending counts undecided wire
+		// observations; a match needs no decision).
+		time.Sleep(DefaultMatchWindow + DefaultGrace + 300*time.Millisecond)
+		st := sess.Stats()
+		f, ok := st.Flow(k)
+		if !ok || f.Wire.Packets != 5 || f.Socket.Packets != 5 || f.Matched != 5 || f.Lost != 0 || f.Pending != 0 {
+			t.Errorf("b's adverts: %+v", f)
+		}
+		for _, x := range st.Flows {
+			if x.Direction == DirOut {
+				t.Errorf("outgoing flow with IncomingOnly: %+v", x)
+			}
+		}
+		if _, err := sess.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		if out != 5 || in != 5 {
+			t.Errorf("OnFrame got %d outgoing and %d incoming frames, want 5 and 5", out, in)
+		}
+	})
+
+	t.Run("advance-on-stats-lost", func(t *testing.T) {
+		if err := b.NftScript("table inet vdtest2 { chain input { type filter hook input priority 0; meta l4proto 112 drop; }; }"); err != nil {
+			t.Fatal(err)
+		}
+		defer b.Nft("delete", "table", "inet", "vdtest2")
+		sess := startSessionIn(t, b, SessionOptions{Interface: "eth0", AdvanceOnStats: true})
+		send(3)
+		st := sess.Stats()
+		f, _ := st.Flow(k4)
+		if f.Wire.Packets != 3 || f.Lost != 0 || f.Pending != 3 {
+			t.Errorf("at once: %+v, want 3 pending", f)
+		}
+		time.Sleep(DefaultMatchWindow + DefaultGrace + 300*time.Millisecond)
+		st = sess.Stats()
+		f, _ = st.Flow(k4)
+		if f.Lost != 3 || f.Pending != 0 {
+			t.Errorf("after the grace: %+v, want 3 lost", f)
+		}
+	})
+
 	t.Run("output-drop-probe", func(t *testing.T) {
 		sess := startSessionIn(t, a, SessionOptions{Interface: "eth0", ProbeVRID: 200, ProbeInterval: 100 * time.Millisecond, ProbeFamilies: []uint8{4, 6}})
 		time.Sleep(500 * time.Millisecond)
