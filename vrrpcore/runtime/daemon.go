@@ -381,6 +381,7 @@ func (d *Daemon) startInstance(p *plan) error {
 		log:  log,
 		m:    m,
 		sock: sock,
+		tx:   newAdvertSender(sock),
 		rx:   make(chan packet, rxQueue),
 		kick: make(chan struct{}, 1),
 		ctl:  make(chan any, 1),

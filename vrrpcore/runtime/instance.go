@@ -64,6 +64,7 @@ type instance struct {
 	log   *slog.Logger
 	m     *router.Machine
 	sock  *vrrpSocket
+	tx    *advertSender // sends through sock
 	rx    chan packet
 	kick  chan struct{}
 	ctl   chan any
@@ -227,16 +228,25 @@ func (in *instance) run() {
 	}
 }
 
-// appendReady appends the actions of b to a.
+// appendReady appends the actions of b to a. A list a has none of takes
+// b's as it is, not a copy (the common case: a is empty).
 func appendReady(a *router.Ready, b router.Ready) {
-	a.Adverts = append(a.Adverts, b.Adverts...)
-	a.RemoveVIPs = append(a.RemoveVIPs, b.RemoveVIPs...)
-	a.AddVIPs = append(a.AddVIPs, b.AddVIPs...)
-	a.Announce = append(a.Announce, b.Announce...)
-	a.Transitions = append(a.Transitions, b.Transitions...)
-	a.Discards = append(a.Discards, b.Discards...)
-	a.Notices = append(a.Notices, b.Notices...)
+	a.Adverts = concat(a.Adverts, b.Adverts)
+	a.RemoveVIPs = concat(a.RemoveVIPs, b.RemoveVIPs)
+	a.AddVIPs = concat(a.AddVIPs, b.AddVIPs)
+	a.Announce = concat(a.Announce, b.Announce)
+	a.Transitions = concat(a.Transitions, b.Transitions)
+	a.Discards = concat(a.Discards, b.Discards)
+	a.Notices = concat(a.Notices, b.Notices)
 	a.Deadline = b.Deadline
+}
+
+// concat returns a followed by b; b itself when a is empty.
+func concat[T any](a, b []T) []T {
+	if len(a) == 0 {
+		return b
+	}
+	return append(a, b...)
 }
 
 // trackersReady reports whether every tracked script has reported once.
@@ -450,7 +460,7 @@ func (in *instance) sendAdvert(p *plan, a *vrrpcore.Advert) {
 		if len(p.rc.UnicastPeers) > 0 {
 			ttl = p.unicastTTL
 		}
-		err = in.sock.send(b, p.rc.PrimaryAddr, dst, ttl)
+		err = in.tx.send(b, p.rc.PrimaryAddr, dst, ttl)
 		if err != nil {
 			in.event(p, Event{Kind: EventSendFailed, Src: p.rc.PrimaryAddr, Dst: dst, Priority: a.Priority, Err: err})
 			in.sendFailed(sendReason(err), dst)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -78,6 +79,7 @@ type vrrpSocket struct {
 	ifi    atomic.Pointer[net.Interface]
 	gone   atomic.Bool
 	conn   net.PacketConn
+	raw    syscall.RawConn // conn's, for advertSender
 	p4     *ipv4.PacketConn
 	p6     *ipv6.PacketConn
 	log    *slog.Logger
@@ -136,6 +138,10 @@ func openSocket(key sockKey, ifi *net.Interface, enter func(func() error) error,
 		return nil, fmt.Errorf("VRRP socket on %s: %w", ifi.Name, err)
 	}
 	if err := s.setup(); err != nil {
+		s.conn.Close()
+		return nil, fmt.Errorf("VRRP socket on %s: %w", ifi.Name, err)
+	}
+	if s.raw, err = s.conn.(syscall.Conn).SyscallConn(); err != nil {
 		s.conn.Close()
 		return nil, fmt.Errorf("VRRP socket on %s: %w", ifi.Name, err)
 	}
@@ -234,33 +240,85 @@ func (s *vrrpSocket) leave(g netip.Addr) error {
 	return s.p6.LeaveGroup(s.ifi.Load(), &net.IPAddr{IP: g.AsSlice()})
 }
 
+// advertSender sends one instance's adverts through its vrrpSocket. It
+// is the socket's sendmsg without the allocations of package net and
+// x/net (a control message, a destination address and a closure per
+// packet, ten in all): the control message and the destination are kept
+// from one advert to the next, built again only when the source, the
+// destination, the interface index or the TTL change. Only the
+// instance's loop uses it.
+type advertSender struct {
+	s *vrrpSocket
+	// What oob and to were built for.
+	built    bool
+	src, dst netip.Addr
+	ifindex  int
+	ttl      uint8
+	oob      []byte
+	to       unix.Sockaddr
+	// The message being sent and the result of sendmsg, for write.
+	msg   []byte
+	err   error
+	write func(fd uintptr) bool // w.sendmsg, bound once
+}
+
+func newAdvertSender(s *vrrpSocket) *advertSender {
+	w := &advertSender{s: s}
+	w.write = w.sendmsg
+	return w
+}
+
 // send sends one encoded VRRP message from src to dst out of the socket's
-// interface, with TTL / hop limit 255.
-func (s *vrrpSocket) send(msg []byte, src, dst netip.Addr, ttl uint8) error {
-	var err error
-	ifi := s.ifi.Load()
-	if s.p4 != nil {
-		cm := &ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: ifi.Index}
-		if ttl == 255 {
-			_, err = s.p4.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice()})
-			return err
-		}
-		// keepalived's unicast_ttl: an IP_TTL control message for this
-		// packet (x/net/ipv4 marshals none on send).
-		oob := append(cm.Marshal(), ttlCmsg(ttl)...)
-		_, _, err = s.conn.(*net.IPConn).WriteMsgIP(msg, oob, &net.IPAddr{IP: dst.AsSlice()})
-	} else {
-		cm := &ipv6.ControlMessage{Src: src.WithZone("").AsSlice(), IfIndex: ifi.Index, HopLimit: int(ttl), TrafficClass: tosInternetControl}
-		// No zone on dst: the interface comes from the control message
-		// (and SO_BINDTODEVICE). Package net would turn a zone name into
-		// an index from a cache of the interfaces of the thread's own
-		// namespace, kept up to a minute: the wrong index when the daemon
-		// runs in another namespace or the interface was created again,
-		// and the kernel refuses a scope that disagrees with the
-		// control message (EINVAL).
-		_, err = s.p6.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice()})
+// interface, with TTL / hop limit ttl (255 but for keepalived's
+// unicast_ttl). The error is the one package net would give.
+func (w *advertSender) send(msg []byte, src, dst netip.Addr, ttl uint8) error {
+	ifindex := w.s.ifi.Load().Index
+	if !w.built || src != w.src || dst != w.dst || ifindex != w.ifindex || ttl != w.ttl {
+		w.prepare(src, dst, ifindex, ttl)
 	}
-	return err
+	w.msg, w.err = msg, nil
+	err := w.s.raw.Write(w.write)
+	w.msg = nil
+	if err == nil && w.err != nil {
+		err = os.NewSyscallError("sendmsg", w.err)
+	}
+	if err != nil {
+		laddr := w.s.conn.LocalAddr()
+		return &net.OpError{Op: "write", Net: laddr.Network(), Source: laddr, Addr: &net.IPAddr{IP: dst.AsSlice()}, Err: err}
+	}
+	return nil
+}
+
+// sendmsg is the raw connection's write function: false asks to wait
+// until the socket is writable.
+func (w *advertSender) sendmsg(fd uintptr) bool {
+	_, w.err = unix.SendmsgN(int(fd), w.msg, w.oob, w.to, 0)
+	return w.err != unix.EAGAIN
+}
+
+// prepare builds the control message and the destination address: the
+// source address and the interface (IP_PKTINFO / IPV6_PKTINFO), and the
+// TTL (an IP_TTL control message when it is not 255, the socket's
+// default) or the hop limit and traffic class.
+func (w *advertSender) prepare(src, dst netip.Addr, ifindex int, ttl uint8) {
+	w.built, w.src, w.dst, w.ifindex, w.ttl = true, src, dst, ifindex, ttl
+	if w.s.key.family == 4 {
+		w.oob = (&ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: ifindex}).Marshal()
+		if ttl != 255 {
+			// keepalived's unicast_ttl (x/net/ipv4 marshals no TTL).
+			w.oob = append(w.oob, ttlCmsg(ttl)...)
+		}
+		w.to = &unix.SockaddrInet4{Addr: dst.As4()}
+		return
+	}
+	w.oob = (&ipv6.ControlMessage{Src: src.WithZone("").AsSlice(), IfIndex: ifindex, HopLimit: int(ttl), TrafficClass: tosInternetControl}).Marshal()
+	// No scope on dst: the interface comes from the control message (and
+	// SO_BINDTODEVICE). Package net would turn a zone name into an index
+	// from a cache of the interfaces of the thread's own namespace, kept
+	// up to a minute: the wrong index when the daemon runs in another
+	// namespace or the interface was created again, and the kernel
+	// refuses a scope that disagrees with the control message (EINVAL).
+	w.to = &unix.SockaddrInet6{Addr: dst.As16()}
 }
 
 // ttlCmsg is an IP_TTL control message setting one packet's TTL.
