@@ -5,10 +5,12 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vrrpdoctor/vrrpdoctor/capture"
+	"github.com/vrrpdoctor/vrrpdoctor/diag/check"
 )
 
 func inFlow(src string, wire, socket, matched, lost uint64, last time.Time) capture.FlowStats {
@@ -43,6 +45,61 @@ func TestDeltaAndRatio(t *testing.T) {
 	}
 	if _, ok := delta(after, after); ok {
 		t.Error("a window without adverts is a flow change")
+	}
+}
+
+// TestNoteSendCounts: the speaker's attempts are counted per instance and
+// window, failures with the latest error; attempts of other instances
+// are ignored; the window's accepted attempts are compared by count with
+// this node's adverts on the wire.
+func TestNoteSendCounts(t *testing.T) {
+	w := &Watcher{sends: map[sendKey]*sendCount{{"eth0", 51, 4}: {}, {"eth0", 52, 6}: {}}}
+	src4, src6 := netip.MustParseAddr("198.51.100.2"), netip.MustParseAddr("fe80::2")
+	group := netip.MustParseAddr("224.0.0.18")
+	for range 5 {
+		w.NoteSend(capture.SendAttempt{Interface: "eth0", VRID: 51, Src: src4, Dst: group})
+	}
+	w.NoteSend(capture.SendAttempt{Interface: "eth0", VRID: 51, Src: src4, Dst: group, Err: syscall.EPERM})
+	w.NoteSend(capture.SendAttempt{Interface: "eth0", VRID: 52, Src: src4, Dst: group}) // VRID 52 is IPv6
+	w.NoteSend(capture.SendAttempt{Interface: "eth1", VRID: 51, Src: src4, Dst: group})
+	w.NoteSend(capture.SendAttempt{Interface: "eth0", VRID: 52, Src: src6, Dst: netip.MustParseAddr("ff02::12")})
+	fs := w.sendFlows()
+	if len(fs) != 1 || len(fs["eth0"]) != 2 {
+		t.Fatalf("flows %+v", fs)
+	}
+	for _, f := range fs["eth0"] {
+		switch {
+		case f.VRID == 51 && f.Family == 4 && f.Direction == capture.DirOut:
+			if f.Sends != 6 || f.SendErrors != 1 || f.LastSendError != syscall.EPERM.Error() {
+				t.Errorf("VRID 51: %+v", f)
+			}
+		case f.VRID == 52 && f.Family == 6:
+			if f.Sends != 1 || f.SendErrors != 0 {
+				t.Errorf("VRID 52: %+v", f)
+			}
+		default:
+			t.Errorf("unexpected flow %+v", f)
+		}
+	}
+	// The next window counts only its own attempts.
+	w.NoteSend(capture.SendAttempt{Interface: "eth0", VRID: 51, Src: src4, Dst: group})
+	fs = w.sendFlows()
+	if len(fs["eth0"]) != 1 || fs["eth0"][0].Sends != 1 || fs["eth0"][0].SendErrors != 0 {
+		t.Errorf("second window: %+v", fs)
+	}
+	if fs = w.sendFlows(); len(fs) != 0 {
+		t.Errorf("window without attempts: %+v", fs)
+	}
+
+	in := &check.Instance{Sends: &check.SendFacts{Attempts: 6, Failed: 1}, Local: &check.Advertiser{Adverts: 4}}
+	sendsOnWire(in)
+	if in.Sends.OnWire != 4 || in.Sends.Missing != 1 {
+		t.Errorf("5 accepted, 4 on the wire: %+v", in.Sends)
+	}
+	in = &check.Instance{Sends: &check.SendFacts{Attempts: 3, Failed: 3}}
+	sendsOnWire(in)
+	if in.Sends.OnWire != 0 || in.Sends.Missing != 0 {
+		t.Errorf("all refused: %+v", in.Sends)
 	}
 }
 

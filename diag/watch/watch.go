@@ -96,9 +96,6 @@ const (
 	socketBuffer = 64 << 10
 	// maxEvents bounds the correlator's event log, unused here.
 	maxEvents = 8
-	// advanceEvery is how often the correlator decides pending
-	// observations: matches need not be decided faster than a window.
-	advanceEvery = 500 * time.Millisecond
 	// processEvery is how often the VRRP daemons are listed (Monitor)
 	// while none runs, processRescan while those known run (a known one
 	// that ends is noticed every window).
@@ -131,6 +128,9 @@ type Watcher struct {
 	procDir string
 	node    string
 	running atomic.Bool
+	// sends counts the speaker's send attempts (NoteSend) per instance;
+	// the map is fixed at New.
+	sends map[sendKey]*sendCount
 
 	mu    sync.Mutex
 	taps  map[string]*tap
@@ -156,6 +156,20 @@ type flowKey struct {
 	src    netip.Addr
 }
 
+// sendKey identifies an instance's send attempts.
+type sendKey struct {
+	iface        string
+	vrid, family uint8
+}
+
+// sendCount counts an instance's send attempts since the watch began.
+type sendCount struct {
+	attempts, failed atomic.Uint64
+	lastErr          atomic.Pointer[string]
+	// Figures at the last window's end (the watcher goroutine's).
+	prevAttempts, prevFailed uint64
+}
+
 // tap is the capture session on one interface.
 type tap struct {
 	name string
@@ -173,7 +187,8 @@ func New(c Config) (*Watcher, error) {
 	if c.Config == nil {
 		return nil, errors.New("watch: no configuration")
 	}
-	w := &Watcher{c: c, log: c.Logger, procDir: "/proc", taps: map[string]*tap{}, flows: map[flowKey]*Flow{}, retry: map[string]retry{}}
+	w := &Watcher{c: c, log: c.Logger, procDir: "/proc", taps: map[string]*tap{}, flows: map[flowKey]*Flow{}, retry: map[string]retry{},
+		sends: map[sendKey]*sendCount{}}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
@@ -183,7 +198,9 @@ func New(c Config) (*Watcher, error) {
 		if ci.VRID == 0 || ci.Interface == "" {
 			continue
 		}
-		w.base = append(w.base, check.InstanceFrom(ci))
+		in := check.InstanceFrom(ci)
+		w.base = append(w.base, in)
+		w.sends[sendKey{in.Interface, in.VRID, in.Family}] = &sendCount{}
 		longest = max(longest, ci.AdvertInt)
 		if !slices.Contains(w.ifaces, ci.Interface) {
 			w.ifaces = append(w.ifaces, ci.Interface)
@@ -340,12 +357,19 @@ func (w *Watcher) openTap(name string) (*tap, error) {
 		}
 	}
 	so := capture.SessionOptions{
-		Interface:    name,
-		Families:     fams,
-		Wire:         capture.WireOptions{BufferSize: wireRing},
-		Socket:       capture.SocketOptions{BufferSize: socketBuffer},
-		Correlator:   capture.CorrelatorOptions{MaxEvents: maxEvents},
-		AdvanceEvery: advanceEvery,
+		Interface:  name,
+		Families:   fams,
+		Wire:       capture.WireOptions{BufferSize: wireRing},
+		Socket:     capture.SocketOptions{BufferSize: socketBuffer},
+		Correlator: capture.CorrelatorOptions{MaxEvents: maxEvents},
+		// Pending observations are decided when the window is cut
+		// (matches need not be decided faster), without a ticker of
+		// their own. This node's adverts are analysed by the window
+		// (Frame) and its send attempts counted by NoteSend: matching
+		// each send with its frame cost more than the rest of the
+		// watch on a busy speaker, and check judges neither.
+		AdvanceOnStats: true,
+		IncomingOnly:   true,
 		OnStart: func(wt *capture.WireTap) error {
 			t.wire = wt
 			t.win.Store(check.NewWindow(wt))
@@ -387,15 +411,51 @@ func (w *Watcher) closeTaps() {
 	}
 }
 
-// NoteSend reports one of the daemon's own send attempts, so that its
-// adverts are compared with what leaves on the wire.
+// NoteSend reports one of the daemon's own send attempts: failures
+// (sendto EPERM, an OUTPUT drop) confirm a firewall drop, and each
+// window's attempts are compared by count with this node's adverts seen on
+// the wire. It takes no lock; attempts of unwatched instances are ignored.
 func (w *Watcher) NoteSend(a capture.SendAttempt) {
-	w.mu.Lock()
-	t := w.taps[a.Interface]
-	w.mu.Unlock()
-	if t != nil {
-		t.sess.Correlator().AddSend(a)
+	family := uint8(6)
+	if a.Src.Unmap().Is4() {
+		family = 4
 	}
+	c := w.sends[sendKey{a.Interface, a.VRID, family}]
+	if c == nil {
+		return
+	}
+	c.attempts.Add(1)
+	if a.Err != nil {
+		msg := a.Err.Error()
+		c.lastErr.Store(&msg)
+		c.failed.Add(1)
+	}
+}
+
+// sendFlows returns, per interface, the send attempts of the window just
+// ended as outgoing flows (what check.Window.Fill reads of them).
+func (w *Watcher) sendFlows() map[string][]capture.FlowStats {
+	var out map[string][]capture.FlowStats
+	for k, c := range w.sends {
+		// failed before attempts: a failure is counted after its
+		// attempt, so failed never exceeds attempts.
+		failed := c.failed.Load()
+		attempts := c.attempts.Load()
+		f := capture.FlowStats{FlowKey: capture.FlowKey{Interface: k.iface, VRID: k.vrid, Family: k.family, Direction: capture.DirOut},
+			Sends: attempts - c.prevAttempts, SendErrors: failed - c.prevFailed}
+		c.prevAttempts, c.prevFailed = attempts, failed
+		if f.Sends == 0 {
+			continue
+		}
+		if e := c.lastErr.Load(); e != nil {
+			f.LastSendError = *e
+		}
+		if out == nil {
+			out = map[string][]capture.FlowStats{}
+		}
+		out[k.iface] = append(out[k.iface], f)
+	}
+	return out
 }
 
 // Ready says whether the first window has been evaluated.
@@ -502,6 +562,7 @@ func (w *Watcher) cut() (out map[string]*windowData, dropped bool) {
 		taps = append(taps, t)
 	}
 	w.mu.Unlock()
+	sends := w.sendFlows()
 	out = map[string]*windowData{}
 	for _, t := range taps {
 		select {
@@ -524,6 +585,7 @@ func (w *Watcher) cut() (out map[string]*windowData, dropped bool) {
 			}
 		}
 		t.prev = next
+		d.flows = append(d.flows, sends[t.name]...)
 		out[t.name] = d
 		if len(st.Flows) > maxCorrelatorFlows {
 			// Bounded state: a flood of senders grows the correlator;
@@ -592,9 +654,17 @@ func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*win
 			continue
 		}
 		info.Interfaces = append(info.Interfaces, check.CaptureIface{Name: name, Frames: d.stats.Frames, KernelDropped: d.stats.Wire.Dropped})
+		// Fill reads only the flows of the instance's VRID and family:
+		// hand it those, not every flow of the interface.
+		byVR := map[[2]uint8][]capture.FlowStats{}
+		for _, f := range d.flows {
+			k := [2]uint8{f.VRID, f.Family}
+			byVR[k] = append(byVR[k], f)
+		}
 		for i := range r.Instances {
 			if in := &r.Instances[i]; in.Interface == name {
-				d.win.Fill(in, ifaceOf(r, name), d.flows)
+				d.win.Fill(in, ifaceOf(r, name), byVR[[2]uint8{in.VRID, in.Family}])
+				sendsOnWire(in)
 			}
 		}
 	}
@@ -615,6 +685,24 @@ func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*win
 		fwChanged = w.fwall.facts(ctx, r, now, w.log)
 	}
 	return r, !heldChanged && !fwChanged
+}
+
+// sendsOnWire compares the window's accepted send attempts with this
+// node's adverts seen on the wire, by count: the watch does not match each
+// attempt with its frame (a send at the window's end may show on the wire
+// in the next window).
+func sendsOnWire(in *check.Instance) {
+	s := in.Sends
+	if s == nil {
+		return
+	}
+	accepted := s.Attempts - s.Failed
+	var seen uint64
+	if in.Local != nil {
+		seen = in.Local.Adverts
+	}
+	s.OnWire = min(accepted, seen)
+	s.Missing = accepted - s.OnWire
 }
 
 // followVIPs starts counting the changes of the virtual addresses; without
