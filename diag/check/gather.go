@@ -228,14 +228,8 @@ const (
 // could replace (refused under enable_script_security, run without it).
 func insecureConfig(cfg *keepalived.Config) []string {
 	var out []string
-	secret := map[keepalived.Pos]bool{}
-	for i := range cfg.Instances {
-		if pos, ok := cfg.Instances[i].Set["auth_pass"]; ok {
-			secret[pos] = true
-		}
-	}
 	for _, w := range cfg.Warnings {
-		if w.Kind == keepalived.WarnSuspicious && secret[w.Pos] {
+		if w.Kind == keepalived.WarnInsecure {
 			out = append(out, w.String())
 		}
 	}

@@ -77,6 +77,9 @@ const (
 	// WarnSuspicious: valid, but probably not what was meant, or not what
 	// the VRRP RFCs expect (for example a unicast peer that is this router).
 	WarnSuspicious
+	// WarnInsecure: a secret others than root can read (a file holding
+	// auth_pass that is group- or world-readable).
+	WarnInsecure
 )
 
 func (k WarningKind) String() string {
@@ -89,6 +92,8 @@ func (k WarningKind) String() string {
 		return "adjusted"
 	case WarnSuspicious:
 		return "suspicious"
+	case WarnInsecure:
+		return "insecure"
 	}
 	return fmt.Sprintf("WarningKind(%d)", uint8(k))
 }

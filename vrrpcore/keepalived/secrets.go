@@ -30,9 +30,9 @@ func secretWarnings(fsys fileSystem, cfg *Config, warnf func(Pos, WarningKind, s
 		mode := fmt.Sprintf("%04o", uint32(perm))
 		switch {
 		case perm&0o004 != 0 && reachable(fsys, pos.File, 0o001, 0, false):
-			warnf(pos, WarnSuspicious, "%s holds auth_pass and is readable by everyone (mode %s): every local user can read the VRRP password; chmod 600 %s", pos.File, mode, pos.File)
+			warnf(pos, WarnInsecure, "%s holds auth_pass and is readable by everyone (mode %s): every local user can read the VRRP password; chmod 600 %s", pos.File, mode, pos.File)
 		case perm&0o040 != 0 && hasGid && gid != 0 && reachable(fsys, pos.File, 0o001, gid, true):
-			warnf(pos, WarnSuspicious, "%s holds auth_pass and is readable by group %d (mode %s), not only by root: chmod 600 %s (or chgrp root)", pos.File, gid, mode, pos.File)
+			warnf(pos, WarnInsecure, "%s holds auth_pass and is readable by group %d (mode %s), not only by root: chmod 600 %s (or chgrp root)", pos.File, gid, mode, pos.File)
 		}
 	}
 }
