@@ -79,8 +79,8 @@ func TestSecretFileMode(t *testing.T) {
 			for _, w := range cfg.Warnings {
 				if strings.Contains(w.Msg, "holds auth_pass") {
 					found = true
-					if tc.want == "" || !strings.Contains(w.Msg, tc.want) || w.Pos.File != secret || w.Pos.Line != 8 {
-						t.Errorf("warning %s, want %q at %s:8", w, tc.want, secret)
+					if tc.want == "" || !strings.Contains(w.Msg, tc.want) || w.Pos.File != secret || w.Pos.Line != 8 || w.Kind != WarnInsecure {
+						t.Errorf("warning %s (%s), want %q at %s:8 (insecure)", w, w.Kind, tc.want, secret)
 					}
 				}
 			}
