@@ -68,6 +68,14 @@ type SocketTap struct {
 	buf     []byte
 	oob     []byte
 	closed  atomic.Bool
+	// The last recvmsg's results and the function that calls it, made
+	// once so that a read allocates nothing (Next is not concurrent).
+	rd struct {
+		n, oobn int
+		sa      unix.RawSockaddrInet6 // large enough for either family
+		errno   syscall.Errno
+	}
+	readFn func(fd uintptr) bool
 
 	mu    sync.Mutex
 	stats SocketStats
@@ -116,6 +124,11 @@ func setupSocket(fd int, iface string, family uint8, o SocketOptions) (*SocketTa
 		return fmt.Errorf("capture: socket tap on %s (IPv%d): %s: %w", iface, family, what, err)
 	}
 	t := &SocketTap{iface: iface, ifindex: ifindex, family: family}
+	t.readFn = func(fd uintptr) bool {
+		r := &t.rd
+		r.n, r.oobn, r.errno = recvmsg(fd, t.buf, t.oob, unsafe.Pointer(&r.sa), unsafe.Sizeof(r.sa), 0)
+		return r.errno != unix.EAGAIN
+	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, o.BufferSize); err != nil {
 		return nil, fail("SO_RCVBUF", err)
 	}
@@ -220,15 +233,8 @@ func (e *BadPacketError) Unwrap() error { return e.Err }
 // header, from the source address and ancillary data. A packet that does
 // not decode gives a *BadPacketError; after Close, Next returns ErrClosed.
 func (t *SocketTap) Next(p *Packet) error {
-	var (
-		n, oobn int
-		sa      unix.RawSockaddrInet6 // large enough for either family
-		errno   syscall.Errno
-	)
-	err := t.rc.Read(func(fd uintptr) bool {
-		n, oobn, errno = recvmsg(fd, t.buf, t.oob, unsafe.Pointer(&sa), unsafe.Sizeof(sa), 0)
-		return errno != unix.EAGAIN
-	})
+	err := t.rc.Read(t.readFn)
+	n, oobn, errno, sa := t.rd.n, t.rd.oobn, t.rd.errno, &t.rd.sa
 	if err != nil {
 		if t.closed.Load() {
 			return ErrClosed
