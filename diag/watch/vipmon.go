@@ -41,7 +41,13 @@ func (m *vipMonitor) subscribe() error {
 	ch := make(chan netlink.AddrUpdate, 64)
 	end := make(chan struct{})
 	err := netlink.AddrSubscribeWithOptions(ch, end, netlink.AddrSubscribeOptions{
-		ErrorCallback: func(err error) { m.log.Debug("watch: address notifications", "err", err) },
+		ErrorCallback: func(err error) {
+			select {
+			case <-m.done: // closing the socket ends the read
+			default:
+				m.log.Debug("watch: address notifications", "err", err)
+			}
+		},
 	})
 	if err != nil {
 		close(end)
