@@ -103,6 +103,47 @@ func TestNoteSendCounts(t *testing.T) {
 	}
 }
 
+// TestReadHeldSkipsDumpWhileNoVIPMoved: the addresses held are dumped
+// again only when the notifications counted a change of a virtual
+// address, were lost, or unchangedEvery passed. (It reads this host's
+// addresses, read-only; 203.0.113.77 is held nowhere.)
+func TestReadHeldSkipsDumpWhileNoVIPMoved(t *testing.T) {
+	vip := netip.MustParseAddr("203.0.113.77")
+	m := newVIPMonitor([]netip.Addr{vip}, slog.New(slog.DiscardHandler))
+	w := &Watcher{base: []check.Instance{{Interface: "eth0", VRID: 51, Family: 4, VIPs: []netip.Addr{vip}}}, vips: m}
+	w.held = make([][]check.HeldAddr, 1)
+	report := func() *check.Report { return &check.Report{Instances: slices.Clone(w.base)} }
+	now := t0
+	w.readHeld(nil, now)
+	if !w.heldFresh {
+		t.Fatal("first reading not complete")
+	}
+	// A marker only a reused reading keeps.
+	marker := []check.HeldAddr{{Addr: vip, Interface: "marker"}}
+	w.held[0] = marker
+	r := report()
+	if changed := w.readHeld(r, now.Add(time.Second)); changed || !slices.Equal(r.Instances[0].Held, marker) {
+		t.Errorf("no change notified: changed %v, held %v; want the last reading", changed, r.Instances[0].Held)
+	}
+	m.changes.Add(1)
+	r = report()
+	if changed := w.readHeld(r, now.Add(2*time.Second)); !changed || len(r.Instances[0].Held) != 0 || len(w.held[0]) != 0 {
+		t.Errorf("after a notified change: changed %v, held %v, want read again (none held)", changed, r.Instances[0].Held)
+	}
+	w.held[0] = marker
+	if w.readHeld(report(), now.Add(3*time.Second)); !slices.Equal(w.held[0], marker) {
+		t.Errorf("read again without a change")
+	}
+	if w.readHeld(report(), now.Add(3*time.Second+unchangedEvery)); len(w.held[0]) != 0 {
+		t.Errorf("not read again after %v", unchangedEvery)
+	}
+	w.held[0] = marker
+	m.lost.Store(true)
+	if w.readHeld(report(), now.Add(4*time.Second+unchangedEvery)); len(w.held[0]) != 0 {
+		t.Errorf("not read again with the notifications lost")
+	}
+}
+
 // TestOpenTapsBackoff: taps that cannot open (no such interface) are tried
 // again after one window, then two, four, ... up to a minute.
 func TestOpenTapsBackoff(t *testing.T) {

@@ -147,6 +147,11 @@ type Watcher struct {
 	fwall    firewallState
 	vips     *vipMonitor // nil when the address notifications are unavailable
 	vipsSeen uint64      // vips' count at the last window's end
+	// held was read when vips' count was heldSeen, at heldAt; heldFresh
+	// says the reading was complete and the notifications followed.
+	heldSeen  uint64
+	heldAt    time.Time
+	heldFresh bool
 }
 
 type flowKey struct {
@@ -267,7 +272,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		openErr = w.openTaps(start)
 		w.fwall.open()
 		w.followVIPs()
-		w.readHeld(nil)
+		w.readHeld(nil, start)
 		return nil
 	})
 	if w.vips != nil {
@@ -577,14 +582,13 @@ func (w *Watcher) cut() (out map[string]*windowData, dropped bool) {
 		old := t.win.Swap(check.NewWindow(t.wire))
 		st := t.sess.Stats()
 		d := &windowData{win: old, snap: st.Flows, stats: st}
-		next := make(map[capture.FlowKey]capture.FlowStats, len(st.Flows))
+		// The correlator forgets no flow: prev is updated in place.
 		for _, f := range st.Flows {
-			next[f.FlowKey] = f
 			if g, ok := delta(f, t.prev[f.FlowKey]); ok {
 				d.flows = append(d.flows, g)
 			}
+			t.prev[f.FlowKey] = f
 		}
-		t.prev = next
 		d.flows = append(d.flows, sends[t.name]...)
 		out[t.name] = d
 		if len(st.Flows) > maxCorrelatorFlows {
@@ -645,7 +649,7 @@ func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*win
 		w.mu.Unlock()
 		r.Interfaces = append(r.Interfaces, check.InterfaceState(name, w.procDir, own4, own6))
 	}
-	heldChanged := w.readHeld(r)
+	heldChanged := w.readHeld(r, now)
 	heldChanged = w.vipsChanged() || heldChanged
 	info := &check.CaptureInfo{Duration: w.window.Seconds(), Interfaces: []check.CaptureIface{}}
 	for _, name := range w.ifaces {
@@ -819,9 +823,29 @@ func (w *Watcher) processes(r *check.Report, now time.Time) {
 // keeps those held at the last window's end and now, as check keeps those
 // held before and after its watch. It says whether the addresses held
 // changed.
-func (w *Watcher) readHeld(r *check.Report) (changed bool) {
+//
+// The kernel's address notifications (vipMonitor) say when a virtual
+// address came or went: while none did since the last reading (and that
+// reading was complete), the addresses held are those read then, and the
+// dump of every address and link is spared — but done at least every
+// unchangedEvery (an interface renamed moves no address).
+func (w *Watcher) readHeld(r *check.Report, now time.Time) (changed bool) {
+	var n uint64
+	ok := false
+	if w.vips != nil {
+		n, ok = w.vips.count()
+	}
+	if r != nil && ok && w.heldFresh && n == w.heldSeen && now.Sub(w.heldAt) < unchangedEvery {
+		for i := range r.Instances {
+			r.Instances[i].Held = append([]check.HeldAddr{}, w.held[i]...)
+		}
+		return false
+	}
 	scratch := &check.Report{Instances: slices.Clone(w.base)}
 	check.HeldAddrs(scratch, false)
+	// The count before the dump: a change during it is read again next
+	// time.
+	w.heldSeen, w.heldAt, w.heldFresh = n, now, ok && len(scratch.Skipped) == 0
 	for i := range scratch.Instances {
 		now := scratch.Instances[i].Held
 		changed = changed || !slices.Equal(now, w.held[i])
@@ -1042,15 +1066,25 @@ func (s *firewallState) facts(ctx context.Context, r *check.Report, now time.Tim
 // key identifies what the verdicts depend on: the firewall as read, and
 // the adverts evaluated (this node's source, the peers heard).
 func (s *firewallState) key(r *check.Report) string {
-	key := fmt.Sprint(s.version)
+	// Built every window: appended into one buffer (a string grown
+	// instance by instance was quadratic garbage with 100 instances).
+	b := strconv.AppendInt(nil, int64(s.version), 10)
 	for i := range r.Instances {
 		in := &r.Instances[i]
-		key += fmt.Sprintf("|%d:%v", i, check.LocalAddr(in, ifaceOf(r, in.Interface)))
+		b = append(b, '|')
+		b = strconv.AppendInt(b, int64(i), 10)
+		b = append(b, ':')
+		if a := check.LocalAddr(in, ifaceOf(r, in.Interface)); a.IsValid() {
+			b = a.AppendTo(b)
+		} else {
+			b = append(b, "invalid IP"...)
+		}
 		for _, p := range in.Peers {
-			key += "," + p.Address.String()
+			b = append(b, ',')
+			b = p.Address.AppendTo(b)
 		}
 	}
-	return key
+	return string(b)
 }
 
 // verdictSignature lists the distinct verdicts of a report (direction,
