@@ -334,31 +334,9 @@ func ttlCmsg(ttl uint8) []byte {
 // readLoop reads adverts until the socket is closed.
 func (s *vrrpSocket) readLoop() {
 	defer close(s.done)
-	buf := make([]byte, maxMessage+64)
+	r := newPacketReader(s.raw, s.key.family)
 	for {
-		var (
-			n        int
-			src, dst netip.Addr
-			ttl      int
-			ifindex  int
-			err      error
-			from     net.Addr
-		)
-		if s.p4 != nil {
-			var cm *ipv4.ControlMessage
-			n, cm, from, err = s.p4.ReadFrom(buf)
-			if cm != nil {
-				ttl, ifindex = cm.TTL, cm.IfIndex
-				dst, _ = netip.AddrFromSlice(cm.Dst.To4())
-			}
-		} else {
-			var cm *ipv6.ControlMessage
-			n, cm, from, err = s.p6.ReadFrom(buf)
-			if cm != nil {
-				ttl, ifindex = cm.HopLimit, cm.IfIndex
-				dst, _ = netip.AddrFromSlice(cm.Dst)
-			}
-		}
+		msg, src, dst, ttl, ifindex, err := r.next()
 		if err != nil {
 			if s.closed.Load() {
 				return
@@ -372,9 +350,6 @@ func (s *vrrpSocket) readLoop() {
 		}
 		now := time.Now()
 		s.received.Add(1)
-		if ia, ok := from.(*net.IPAddr); ok {
-			src, _ = netip.AddrFromSlice(ia.IP)
-		}
 		src, dst = src.Unmap(), dst.Unmap()
 		if ifindex != 0 && ifindex != s.ifi.Load().Index {
 			// SO_BINDTODEVICE makes this impossible; count it anyway.
@@ -383,14 +358,14 @@ func (s *vrrpSocket) readLoop() {
 			continue
 		}
 		var adv vrrpcore.Advert
-		if err := adv.Decode(buf[:n], src, dst); err != nil {
+		if err := adv.Decode(msg, src, dst); err != nil {
 			var ce *vrrpcore.ChecksumError
 			if !errors.As(err, &ce) {
 				// Not even a VRRP message: never reaches a machine.
 				s.undecodable.Add(1)
 				s.event(Event{Time: now, Kind: EventAdvertDiscarded, Reason: DiscardUndecodable, Src: src, Dst: dst})
 				s.limiter.do("decode "+src.String(), func() {
-					s.log.Warn("undecodable VRRP packet", "interface", s.key.ifname, "src", src, "len", n, "err", err)
+					s.log.Warn("undecodable VRRP packet", "interface", s.key.ifname, "src", src, "len", len(msg), "err", err)
 				})
 				continue
 			}
