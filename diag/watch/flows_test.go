@@ -103,44 +103,41 @@ func TestNoteSendCounts(t *testing.T) {
 	}
 }
 
-// TestReadHeldSkipsDumpWhileNoVIPMoved: the addresses held are dumped
-// again only when the notifications counted a change of a virtual
-// address, were lost, or unchangedEvery passed. (It reads this host's
-// addresses, read-only; 203.0.113.77 is held nowhere.)
-func TestReadHeldSkipsDumpWhileNoVIPMoved(t *testing.T) {
-	vip := netip.MustParseAddr("203.0.113.77")
-	m := newVIPMonitor([]netip.Addr{vip}, slog.New(slog.DiscardHandler))
-	w := &Watcher{base: []check.Instance{{Interface: "eth0", VRID: 51, Family: 4, VIPs: []netip.Addr{vip}}}, vips: m}
+// TestReadHeldSkipsLinkDumpWhileNoVIPMoved: the addresses held are read
+// in full (check.HeldAddrs) again only when a virtual address is on
+// another interface than at the last full reading, or unchangedEvery
+// passed. It reads this host's addresses, read-only: 127.0.0.1 is on lo,
+// 203.0.113.77 nowhere.
+func TestReadHeldSkipsLinkDumpWhileNoVIPMoved(t *testing.T) {
+	lo, none := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("203.0.113.77")
+	w := &Watcher{base: []check.Instance{{Interface: "lo", VRID: 51, Family: 4, VIPs: []netip.Addr{lo, none}}}, vipList: []netip.Addr{lo, none}}
 	w.held = make([][]check.HeldAddr, 1)
 	report := func() *check.Report { return &check.Report{Instances: slices.Clone(w.base)} }
+	onLo := []check.HeldAddr{{Addr: lo, Interface: "lo"}}
 	now := t0
 	w.readHeld(nil, now)
-	if !w.heldFresh {
-		t.Fatal("first reading not complete")
+	if !w.heldFresh || !slices.Equal(w.held[0], onLo) || len(w.heldLinks) != 2 || w.heldLinks[0] == 0 || w.heldLinks[1] != 0 {
+		t.Fatalf("first reading: fresh %v, held %v, links %v", w.heldFresh, w.held[0], w.heldLinks)
 	}
 	// A marker only a reused reading keeps.
-	marker := []check.HeldAddr{{Addr: vip, Interface: "marker"}}
+	marker := []check.HeldAddr{{Addr: lo, Interface: "marker"}}
 	w.held[0] = marker
 	r := report()
 	if changed := w.readHeld(r, now.Add(time.Second)); changed || !slices.Equal(r.Instances[0].Held, marker) {
-		t.Errorf("no change notified: changed %v, held %v; want the last reading", changed, r.Instances[0].Held)
+		t.Errorf("nothing moved: changed %v, held %v; want the last reading", changed, r.Instances[0].Held)
 	}
-	m.changes.Add(1)
+	// As if 127.0.0.1 had been held nowhere at the last full reading.
+	w.heldLinks[0] = 0
 	r = report()
-	if changed := w.readHeld(r, now.Add(2*time.Second)); !changed || len(r.Instances[0].Held) != 0 || len(w.held[0]) != 0 {
-		t.Errorf("after a notified change: changed %v, held %v, want read again (none held)", changed, r.Instances[0].Held)
+	if changed := w.readHeld(r, now.Add(2*time.Second)); !changed || len(r.Instances[0].Held) != 0 || !slices.Equal(w.held[0], onLo) {
+		t.Errorf("after a move: changed %v, held %v (at both ends), now %v; want read again", changed, r.Instances[0].Held, w.held[0])
 	}
 	w.held[0] = marker
 	if w.readHeld(report(), now.Add(3*time.Second)); !slices.Equal(w.held[0], marker) {
-		t.Errorf("read again without a change")
+		t.Errorf("read again without a move")
 	}
-	if w.readHeld(report(), now.Add(3*time.Second+unchangedEvery)); len(w.held[0]) != 0 {
+	if w.readHeld(report(), now.Add(3*time.Second+unchangedEvery)); !slices.Equal(w.held[0], onLo) {
 		t.Errorf("not read again after %v", unchangedEvery)
-	}
-	w.held[0] = marker
-	m.lost.Store(true)
-	if w.readHeld(report(), now.Add(4*time.Second+unchangedEvery)); len(w.held[0]) != 0 {
-		t.Errorf("not read again with the notifications lost")
 	}
 }
 

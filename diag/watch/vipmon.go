@@ -83,3 +83,24 @@ func (m *vipMonitor) count() (n uint64, ok bool) {
 }
 
 func (m *vipMonitor) close() { close(m.done) }
+
+// vipLinks reads, for each of vips, the index of the interface holding it
+// (0: none), from one dump of the addresses of the caller's network
+// namespace: what the addresses held rest on, without check.HeldAddrs'
+// dump of every link (their names).
+func vipLinks(vips []netip.Addr) ([]int, error) {
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, err
+	}
+	links := make([]int, len(vips))
+	for i, v := range vips {
+		for _, a := range addrs {
+			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == v {
+				links[i] = a.LinkIndex
+				break
+			}
+		}
+	}
+	return links, nil
+}

@@ -147,9 +147,11 @@ type Watcher struct {
 	fwall    firewallState
 	vips     *vipMonitor // nil when the address notifications are unavailable
 	vipsSeen uint64      // vips' count at the last window's end
-	// held was read when vips' count was heldSeen, at heldAt; heldFresh
-	// says the reading was complete and the notifications followed.
-	heldSeen  uint64
+	// vipList lists every instance's virtual addresses; held was read
+	// at heldAt, when they were on the interfaces heldLinks (vipLinks);
+	// heldFresh says that reading was complete.
+	vipList   []netip.Addr
+	heldLinks []int
 	heldAt    time.Time
 	heldFresh bool
 }
@@ -205,6 +207,7 @@ func New(c Config) (*Watcher, error) {
 		}
 		in := check.InstanceFrom(ci)
 		w.base = append(w.base, in)
+		w.vipList = append(w.vipList, in.VIPs...)
 		w.sends[sendKey{in.Interface, in.VRID, in.Family}] = &sendCount{}
 		longest = max(longest, ci.AdvertInt)
 		if !slices.Contains(w.ifaces, ci.Interface) {
@@ -713,11 +716,7 @@ func sendsOnWire(in *check.Instance) {
 // the kernel's notifications only the addresses held at each window's end
 // are compared.
 func (w *Watcher) followVIPs() {
-	var vips []netip.Addr
-	for _, in := range w.base {
-		vips = append(vips, in.VIPs...)
-	}
-	m := newVIPMonitor(vips, w.log)
+	m := newVIPMonitor(w.vipList, w.log)
 	if err := m.subscribe(); err != nil {
 		w.log.Warn("watch: no address notifications; a hand-over and back inside one window may go unnoticed", "err", err)
 		return
@@ -824,18 +823,16 @@ func (w *Watcher) processes(r *check.Report, now time.Time) {
 // held before and after its watch. It says whether the addresses held
 // changed.
 //
-// The kernel's address notifications (vipMonitor) say when a virtual
-// address came or went: while none did since the last reading (and that
-// reading was complete), the addresses held are those read then, and the
-// dump of every address and link is spared — but done at least every
-// unchangedEvery (an interface renamed moves no address).
+// Every window one dump of the addresses says which interface holds each
+// virtual address (vipLinks); while that is as at the last full reading,
+// which was complete, the addresses held are those read then and
+// check.HeldAddrs' dump of every link is spared — it is done at least
+// every unchangedEvery all the same (an interface renamed moves no
+// address). Kernel notifications are not relied on here: one read late
+// would miss a hand-over at the window's end.
 func (w *Watcher) readHeld(r *check.Report, now time.Time) (changed bool) {
-	var n uint64
-	ok := false
-	if w.vips != nil {
-		n, ok = w.vips.count()
-	}
-	if r != nil && ok && w.heldFresh && n == w.heldSeen && now.Sub(w.heldAt) < unchangedEvery {
+	links, err := vipLinks(w.vipList)
+	if r != nil && err == nil && w.heldFresh && slices.Equal(links, w.heldLinks) && now.Sub(w.heldAt) < unchangedEvery {
 		for i := range r.Instances {
 			r.Instances[i].Held = append([]check.HeldAddr{}, w.held[i]...)
 		}
@@ -843,9 +840,7 @@ func (w *Watcher) readHeld(r *check.Report, now time.Time) (changed bool) {
 	}
 	scratch := &check.Report{Instances: slices.Clone(w.base)}
 	check.HeldAddrs(scratch, false)
-	// The count before the dump: a change during it is read again next
-	// time.
-	w.heldSeen, w.heldAt, w.heldFresh = n, now, ok && len(scratch.Skipped) == 0
+	w.heldLinks, w.heldAt, w.heldFresh = links, now, err == nil && len(scratch.Skipped) == 0
 	for i := range scratch.Instances {
 		now := scratch.Instances[i].Held
 		changed = changed || !slices.Equal(now, w.held[i])
