@@ -19,16 +19,15 @@ import (
 // the destinations each sender used, and the correlator's wire-versus-socket
 // figures.
 type observation struct {
-	mu   sync.Mutex
-	lt   capture.LinkType
-	dec  *capture.Decoder
-	pkt  capture.Packet
-	an   *diag.Analyzer
-	dsts map[senderKey][]netip.Addr
-	// times holds the send times of each sender's adverts with a priority
-	// above 0 (at most maxTimes).
-	times map[senderKey][]time.Time
-	stats capture.SessionStats
+	mu  sync.Mutex
+	lt  capture.LinkType
+	dec *capture.Decoder
+	pkt capture.Packet
+	an  *diag.Analyzer
+	// senders holds what each sender's adverts showed beyond the
+	// analyzer's statistics: one map lookup per advert.
+	senders map[senderKey]*senderObs
+	stats   capture.SessionStats
 	// rep is the analyzer's report after n adverts, made once for every
 	// instance filled from it (report).
 	n, repN uint64
@@ -52,8 +51,31 @@ type senderKey struct {
 	src          netip.Addr
 }
 
+// senderObs is one sender's destinations (at most 8) and the send times
+// of its adverts with a priority above 0 (at most maxTimes).
+type senderObs struct {
+	dsts  []netip.Addr
+	times []time.Time
+}
+
 func newObservation() *observation {
-	return &observation{dec: capture.NewDecoder(), an: diag.NewAnalyzer(), dsts: map[senderKey][]netip.Addr{}, times: map[senderKey][]time.Time{}}
+	return &observation{dec: capture.NewDecoder(), an: diag.NewAnalyzer(), senders: map[senderKey]*senderObs{}}
+}
+
+// dsts returns the destinations of sender k's adverts.
+func (o *observation) dsts(k senderKey) []netip.Addr {
+	if s := o.senders[k]; s != nil {
+		return s.dsts
+	}
+	return nil
+}
+
+// times returns the send times of sender k's adverts.
+func (o *observation) times(k senderKey) []time.Time {
+	if s := o.senders[k]; s != nil {
+		return s.times
+	}
+	return nil
 }
 
 func (o *observation) start(t *capture.WireTap) error {
@@ -79,11 +101,19 @@ func (o *observation) frame(f *capture.WireFrame) error {
 	o.an.Add(p)
 	o.n++
 	k := senderKey{p.Advert.VRID, p.Family, p.Src}
-	if ds := o.dsts[k]; len(ds) < 8 && !slices.Contains(ds, p.Dst) {
-		o.dsts[k] = append(ds, p.Dst)
+	s := o.senders[k]
+	if s == nil {
+		s = &senderObs{}
+		o.senders[k] = s
 	}
-	if ts := o.times[k]; p.Advert.Priority > 0 && len(ts) < maxTimes {
-		o.times[k] = append(ts, f.Time)
+	if len(s.dsts) < 8 && !slices.Contains(s.dsts, p.Dst) {
+		s.dsts = append(s.dsts, p.Dst)
+	}
+	if p.Advert.Priority > 0 && len(s.times) < maxTimes {
+		if s.times == nil {
+			s.times = make([]time.Time, 0, 16) // a window at 0.25 s adverts
+		}
+		s.times = append(s.times, f.Time)
 	}
 	return nil
 }
@@ -253,14 +283,17 @@ func (o *observation) fill(in *Instance, ifc *Interface) {
 // concurrency sets each peer's Concurrent from the send times of its and
 // this node's adverts.
 func (o *observation) concurrency(in *Instance, ifc *Interface, local map[netip.Addr]bool) {
+	if len(in.Peers) == 0 {
+		return // nobody to compare with (a master alone)
+	}
 	var ours []time.Time
 	for a := range local {
-		ours = append(ours, o.times[senderKey{in.VRID, in.Family, a}]...)
+		ours = append(ours, o.times(senderKey{in.VRID, in.Family, a})...)
 	}
 	slices.SortFunc(ours, time.Time.Compare)
 	for i := range in.Peers {
 		p := &in.Peers[i]
-		theirs := o.times[senderKey{in.VRID, in.Family, p.Address}]
+		theirs := o.times(senderKey{in.VRID, in.Family, p.Address})
 		if len(ours) == 0 || len(theirs) == 0 {
 			continue
 		}
@@ -309,7 +342,7 @@ func concurrent(winner, loser []time.Time, iv time.Duration) uint64 {
 func (o *observation) advertiser(g *diag.Group, s *diag.Source) Advertiser {
 	a := Advertiser{
 		Address: s.Address, Adverts: s.Packets, Versions: []int{int(g.Version)}, Priority: s.Priority, Interval: s.Interval.Seconds(),
-		VIPs: slices.Clone(s.VIPs), TTLs: ints(s.TTLs), Dsts: slices.Clone(o.dsts[senderKey{g.VRID, g.Family, s.Address}]),
+		VIPs: slices.Clone(s.VIPs), TTLs: ints(s.TTLs), Dsts: slices.Clone(o.dsts(senderKey{g.VRID, g.Family, s.Address})),
 		Checksum: ChecksumCounts{Message: s.ChecksumMessage, PseudoHeader: s.ChecksumPseudoHeader, Errors: s.ChecksumErrors},
 		Resigned: s.Resigned, First: s.First, Last: s.Last,
 	}
