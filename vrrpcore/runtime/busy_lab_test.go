@@ -48,7 +48,8 @@ func cpuTime(tb testing.TB) time.Duration {
 // are Master beside an idle peer (the send path); in "backup" a keepalived
 // peer is Master of all and they listen (the receive path). One
 // iteration is one second of running; it reports the process's CPU time
-// per second, heap allocations per advert and goroutines.
+// per second, heap allocations per advert, goroutines and the memory of
+// their stacks.
 func BenchmarkLabBusy(b *testing.B) {
 	for _, role := range []string{"master", "backup"} {
 		b.Run(role, func(b *testing.B) {
@@ -122,6 +123,7 @@ func BenchmarkLabBusy(b *testing.B) {
 				b.ReportMetric(float64(n)/float64(b.N), "adverts/s")
 			}
 			b.ReportMetric(float64(runtime.NumGoroutine()), "goroutines")
+			b.ReportMetric(float64(ms1.StackInuse)/1024, "stack-KiB")
 		})
 	}
 }

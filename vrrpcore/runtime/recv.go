@@ -74,9 +74,17 @@ func (r *packetReader) next() (msg []byte, src, dst netip.Addr, ttl, ifindex int
 	if r.err != nil {
 		return nil, src, dst, 0, 0, os.NewSyscallError("recvmsg", r.err)
 	}
-	msg = r.buf[:min(r.n, len(r.buf))]
-	if r.family == 4 {
-		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&r.from))
+	msg, src, dst, ttl, ifindex = parsePacket(r.family, r.buf[:min(r.n, len(r.buf))], r.oob[:min(int(r.msg.Controllen), len(r.oob))], &r.from)
+	return msg, src, dst, ttl, ifindex, nil
+}
+
+// parsePacket takes apart what recvmsg read from a socket of family (4
+// or 6): pkt (after an IPv4 header on an IPv4 socket), the control
+// messages oob and the source address from. msg is a slice of pkt.
+func parsePacket(family int, pkt, oob []byte, from *unix.RawSockaddrInet6) (msg []byte, src, dst netip.Addr, ttl, ifindex int) {
+	msg = pkt
+	if family == 4 {
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(from))
 		if sa.Family == unix.AF_INET {
 			src = netip.AddrFrom4(sa.Addr)
 		}
@@ -88,10 +96,10 @@ func (r *packetReader) next() (msg []byte, src, dst netip.Addr, ttl, ifindex int
 		} else {
 			msg = msg[:0]
 		}
-	} else if r.from.Family == unix.AF_INET6 {
-		src = netip.AddrFrom16(r.from.Addr)
+	} else if from.Family == unix.AF_INET6 {
+		src = netip.AddrFrom16(from.Addr)
 	}
-	for b := r.oob[:min(int(r.msg.Controllen), len(r.oob))]; len(b) >= unix.SizeofCmsghdr; {
+	for b := oob; len(b) >= unix.SizeofCmsghdr; {
 		h, data, rest, err := unix.ParseOneSocketControlMessage(b)
 		if err != nil {
 			break
@@ -109,5 +117,5 @@ func (r *packetReader) next() (msg []byte, src, dst netip.Addr, ttl, ifindex int
 		}
 		b = rest
 	}
-	return msg, src, dst, ttl, ifindex, nil
+	return msg, src, dst, ttl, ifindex
 }
