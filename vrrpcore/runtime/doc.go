@@ -23,7 +23,11 @@
 //   - one goroutine per instance owns its router.Machine: it feeds it the
 //     adverts, a timer armed on Ready.Deadline, and tracking changes, and
 //     carries out each Ready in order (adverts, address removal, address
-//     addition, announcements, then logs and notify scripts);
+//     addition, announcements, then logs and notify scripts). The timers
+//     of all instances share one timerfd and one goroutine (timer.go); an
+//     instance's notify scripts get a goroutine of their own once a state
+//     change has one to run (notify.go). The socket's sends and reads
+//     allocate no memory per packet (socket.go, recv.go);
 //   - adverts go from the interface's primary IPv4 address or IPv6
 //     link-local address (or unicast_src_ip) to the group or to each
 //     unicast peer, with the VRRPv2 PASS password when configured. A
