@@ -53,7 +53,11 @@ func TestDeltaAndRatio(t *testing.T) {
 // are ignored; the window's accepted attempts are compared by count with
 // this node's adverts on the wire.
 func TestNoteSendCounts(t *testing.T) {
-	w := &Watcher{sends: map[sendKey]*sendCount{{"eth0", 51, 4}: {}, {"eth0", 52, 6}: {}}}
+	w := &Watcher{sends: map[vrSlot][]*sendCount{}}
+	w.countSends("eth0", 51, 4)
+	w.countSends("eth0", 52, 6)
+	w.countSends("eth0", 51, 4) // a second instance of the virtual router
+	w.countSends("eth1", 52, 4)
 	src4, src6 := netip.MustParseAddr("198.51.100.2"), netip.MustParseAddr("fe80::2")
 	group := netip.MustParseAddr("224.0.0.18")
 	for range 5 {

@@ -128,9 +128,10 @@ type Watcher struct {
 	procDir string
 	node    string
 	running atomic.Bool
-	// sends counts the speaker's send attempts (NoteSend) per instance;
+	// sends counts the speaker's send attempts (NoteSend) per instance,
+	// by VRID and family (a key NoteSend hashes cheaply), then interface;
 	// the map is fixed at New.
-	sends map[sendKey]*sendCount
+	sends map[vrSlot][]*sendCount
 
 	mu    sync.Mutex
 	taps  map[string]*tap
@@ -163,14 +164,13 @@ type flowKey struct {
 	src    netip.Addr
 }
 
-// sendKey identifies an instance's send attempts.
-type sendKey struct {
-	iface        string
-	vrid, family uint8
-}
+// vrSlot is a VRID and an address family.
+type vrSlot struct{ vrid, family uint8 }
 
 // sendCount counts an instance's send attempts since the watch began.
 type sendCount struct {
+	iface            string
+	slot             vrSlot
 	attempts, failed atomic.Uint64
 	lastErr          atomic.Pointer[string]
 	// Figures at the last window's end (the watcher goroutine's).
@@ -195,7 +195,7 @@ func New(c Config) (*Watcher, error) {
 		return nil, errors.New("watch: no configuration")
 	}
 	w := &Watcher{c: c, log: c.Logger, procDir: "/proc", taps: map[string]*tap{}, flows: map[flowKey]*Flow{}, retry: map[string]retry{},
-		sends: map[sendKey]*sendCount{}}
+		sends: map[vrSlot][]*sendCount{}}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
@@ -208,7 +208,7 @@ func New(c Config) (*Watcher, error) {
 		in := check.InstanceFrom(ci)
 		w.base = append(w.base, in)
 		w.vipList = append(w.vipList, in.VIPs...)
-		w.sends[sendKey{in.Interface, in.VRID, in.Family}] = &sendCount{}
+		w.countSends(in.Interface, in.VRID, in.Family)
 		longest = max(longest, ci.AdvertInt)
 		if !slices.Contains(w.ifaces, ci.Interface) {
 			w.ifaces = append(w.ifaces, ci.Interface)
@@ -428,7 +428,12 @@ func (w *Watcher) NoteSend(a capture.SendAttempt) {
 	if a.Src.Unmap().Is4() {
 		family = 4
 	}
-	c := w.sends[sendKey{a.Interface, a.VRID, family}]
+	var c *sendCount
+	for _, x := range w.sends[vrSlot{a.VRID, family}] {
+		if x.iface == a.Interface {
+			c = x
+		}
+	}
 	if c == nil {
 		return
 	}
@@ -444,26 +449,39 @@ func (w *Watcher) NoteSend(a capture.SendAttempt) {
 // ended as outgoing flows (what check.Window.Fill reads of them).
 func (w *Watcher) sendFlows() map[string][]capture.FlowStats {
 	var out map[string][]capture.FlowStats
-	for k, c := range w.sends {
-		// failed before attempts: a failure is counted after its
-		// attempt, so failed never exceeds attempts.
-		failed := c.failed.Load()
-		attempts := c.attempts.Load()
-		f := capture.FlowStats{FlowKey: capture.FlowKey{Interface: k.iface, VRID: k.vrid, Family: k.family, Direction: capture.DirOut},
-			Sends: attempts - c.prevAttempts, SendErrors: failed - c.prevFailed}
-		c.prevAttempts, c.prevFailed = attempts, failed
-		if f.Sends == 0 {
-			continue
+	for _, cs := range w.sends {
+		for _, c := range cs {
+			// failed before attempts: a failure is counted after its
+			// attempt, so failed never exceeds attempts.
+			failed := c.failed.Load()
+			attempts := c.attempts.Load()
+			f := capture.FlowStats{FlowKey: capture.FlowKey{Interface: c.iface, VRID: c.slot.vrid, Family: c.slot.family, Direction: capture.DirOut},
+				Sends: attempts - c.prevAttempts, SendErrors: failed - c.prevFailed}
+			c.prevAttempts, c.prevFailed = attempts, failed
+			if f.Sends == 0 {
+				continue
+			}
+			if e := c.lastErr.Load(); e != nil {
+				f.LastSendError = *e
+			}
+			if out == nil {
+				out = map[string][]capture.FlowStats{}
+			}
+			out[c.iface] = append(out[c.iface], f)
 		}
-		if e := c.lastErr.Load(); e != nil {
-			f.LastSendError = *e
-		}
-		if out == nil {
-			out = map[string][]capture.FlowStats{}
-		}
-		out[k.iface] = append(out[k.iface], f)
 	}
 	return out
+}
+
+// countSends prepares the counting of an instance's send attempts.
+func (w *Watcher) countSends(iface string, vrid, family uint8) {
+	s := vrSlot{vrid, family}
+	for _, c := range w.sends[s] {
+		if c.iface == iface {
+			return // two instances of one virtual router: counted once
+		}
+	}
+	w.sends[s] = append(w.sends[s], &sendCount{iface: iface, slot: s})
 }
 
 // Ready says whether the first window has been evaluated.
