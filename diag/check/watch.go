@@ -27,6 +27,13 @@ type observation struct {
 	// senders holds what each sender's adverts showed beyond the
 	// analyzer's statistics: one map lookup per advert.
 	senders map[senderKey]*senderObs
+	// bySlot lists the senders of each VRID and family.
+	bySlot map[[2]uint8][]netip.Addr
+	// addrs is the set of the addresses addrsOf, the last interface's
+	// (ifcAddrs), kept for the next instance filled: 100 instances on an
+	// interface with their 100 virtual addresses made a set each.
+	addrsOf []netip.Prefix
+	addrs   map[netip.Addr]bool
 	stats   capture.SessionStats
 	// rep is the analyzer's report after n adverts, made once for every
 	// instance filled from it (report).
@@ -59,7 +66,23 @@ type senderObs struct {
 }
 
 func newObservation() *observation {
-	return &observation{dec: capture.NewDecoder(), an: diag.NewAnalyzer(), senders: map[senderKey]*senderObs{}}
+	return &observation{dec: capture.NewDecoder(), an: diag.NewAnalyzer(), senders: map[senderKey]*senderObs{}, bySlot: map[[2]uint8][]netip.Addr{}}
+}
+
+// ifcAddrs returns the set of ifc's addresses (none for nil).
+func (o *observation) ifcAddrs(ifc *Interface) map[netip.Addr]bool {
+	if ifc == nil {
+		return nil
+	}
+	if o.addrs != nil && slices.Equal(o.addrsOf, ifc.Addrs) {
+		return o.addrs
+	}
+	o.addrs = make(map[netip.Addr]bool, len(ifc.Addrs))
+	for _, p := range ifc.Addrs {
+		o.addrs[p.Addr().WithZone("")] = true
+	}
+	o.addrsOf = slices.Clone(ifc.Addrs)
+	return o.addrs
 }
 
 // dsts returns the destinations of sender k's adverts.
@@ -105,6 +128,8 @@ func (o *observation) frame(f *capture.WireFrame) error {
 	if s == nil {
 		s = &senderObs{}
 		o.senders[k] = s
+		slot := [2]uint8{k.vrid, k.family}
+		o.bySlot[slot] = append(o.bySlot[slot], k.src)
 	}
 	if len(s.dsts) < 8 && !slices.Contains(s.dsts, p.Dst) {
 		s.dsts = append(s.dsts, p.Dst)
@@ -228,15 +253,8 @@ func (o *observation) fill(in *Instance, ifc *Interface) {
 	defer o.mu.Unlock()
 	in.Observed = true
 	in.Peers = []Peer{}
-	local := map[netip.Addr]bool{}
-	if in.SrcIP.IsValid() {
-		local[in.SrcIP] = true
-	}
-	if ifc != nil {
-		for _, p := range ifc.Addrs {
-			local[p.Addr().WithZone("")] = true
-		}
-	}
+	addrs := o.ifcAddrs(ifc)
+	local := func(a netip.Addr) bool { return in.SrcIP.IsValid() && a == in.SrcIP || addrs[a] }
 	rep := o.report()
 	for gi := range rep.Groups {
 		g := &rep.Groups[gi]
@@ -246,7 +264,7 @@ func (o *observation) fill(in *Instance, ifc *Interface) {
 		for si := range g.Sources {
 			s := &g.Sources[si]
 			a := o.advertiser(g, s)
-			if local[s.Address] {
+			if local(s.Address) {
 				if in.Local == nil {
 					in.Local = &Advertiser{}
 				}
@@ -262,7 +280,7 @@ func (o *observation) fill(in *Instance, ifc *Interface) {
 		}
 	}
 	for _, f := range o.stats.Flows {
-		if f.Interface != in.Interface || f.VRID != in.VRID || f.Family != in.Family || f.Direction != capture.DirIn || local[f.Sender] {
+		if f.Interface != in.Interface || f.VRID != in.VRID || f.Family != in.Family || f.Direction != capture.DirIn || local(f.Sender) {
 			continue
 		}
 		p := in.peer(f.Sender)
@@ -282,13 +300,15 @@ func (o *observation) fill(in *Instance, ifc *Interface) {
 
 // concurrency sets each peer's Concurrent from the send times of its and
 // this node's adverts.
-func (o *observation) concurrency(in *Instance, ifc *Interface, local map[netip.Addr]bool) {
+func (o *observation) concurrency(in *Instance, ifc *Interface, local func(netip.Addr) bool) {
 	if len(in.Peers) == 0 {
 		return // nobody to compare with (a master alone)
 	}
 	var ours []time.Time
-	for a := range local {
-		ours = append(ours, o.times(senderKey{in.VRID, in.Family, a})...)
+	for _, a := range o.bySlot[[2]uint8{in.VRID, in.Family}] {
+		if local(a) {
+			ours = append(ours, o.times(senderKey{in.VRID, in.Family, a})...)
+		}
 	}
 	slices.SortFunc(ours, time.Time.Compare)
 	for i := range in.Peers {

@@ -38,6 +38,31 @@ func benchFrame(tb testing.TB, vrid uint8, src netip.Addr) []byte {
 	return append(append(f, ip...), msg...)
 }
 
+// TestWindowFillLocalByInterface: whether a sender is this node follows
+// the addresses of the interface Fill is given, also when the same
+// window fills instances of interfaces with other addresses (the set of
+// an interface's addresses is kept between instances).
+func TestWindowFillLocalByInterface(t *testing.T) {
+	src := netip.MustParseAddr("198.51.100.1")
+	w := &Window{o: newObservation()}
+	w.o.lt = capture.LinkTypeEthernet
+	fr := benchFrame(t, 7, src)
+	w.Frame(&capture.WireFrame{Time: time.Now(), Direction: capture.DirOut, Data: fr, Length: len(fr)})
+	ours := &Interface{Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("198.51.100.1/24")}}
+	other := &Interface{Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("198.51.100.2/24")}}
+	for i, c := range []struct {
+		ifc  *Interface
+		src  netip.Addr
+		mine bool
+	}{{ours, netip.Addr{}, true}, {other, netip.Addr{}, false}, {ours, netip.Addr{}, true}, {nil, netip.Addr{}, false}, {other, src, true}} {
+		in := Instance{Interface: "eth0", VRID: 7, Family: 4, SrcIP: c.src}
+		w.Fill(&in, c.ifc, nil)
+		if mine := in.Local != nil && in.Local.Adverts == 1 && len(in.Peers) == 0; mine != c.mine {
+			t.Errorf("case %d: Local %+v, peers %+v; want this node's advert %v", i, in.Local, in.Peers, c.mine)
+		}
+	}
+}
+
 // BenchmarkWindowFill: one window of a busy master as the self-diagnosis
 // sees it — 100 instances at 0.1 s, 15 own adverts each on the wire — and
 // Fill for every instance.
@@ -48,6 +73,8 @@ func BenchmarkWindowFill(b *testing.B) {
 	frames := make([][]byte, n)
 	for v := range n {
 		frames[v] = benchFrame(b, uint8(v+1), src)
+		// A master holds its virtual addresses on the interface.
+		ifc.Addrs = append(ifc.Addrs, netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(v + 1)}), 24))
 	}
 	t0 := time.Now()
 	b.ReportAllocs()
