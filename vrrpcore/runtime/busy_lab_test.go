@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"runtime/metrics"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -41,6 +42,50 @@ func cpuTime(tb testing.TB) time.Duration {
 		tb.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestLabInstanceStacks starts 50 instances that become Master (each adds
+// its address through netlink) and checks that their goroutines' stacks
+// stay small: netlink requests made on them left each with a 128 KiB
+// stack (netlinkCall), 6 MB for 50.
+func TestLabInstanceStacks(t *testing.T) {
+	const n = 50
+	lab := netlabtest.New(t)
+	ha, _, err := lab.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := keepalived.Parse("stacks.conf", []byte(busyConfig(t, n, 150)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	d, err := New(cfg, Options{Enter: ha.Do, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	err = netlab.WaitFor(30*time.Second, func() (bool, error) {
+		for _, s := range d.Status().Instances {
+			if s.State != router.Master {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("instances not all Master: %v", err)
+	}
+	runtime.ReadMemStats(&after)
+	grown := int64(after.StackInuse) - int64(before.StackInuse)
+	t.Logf("goroutine stacks grew by %d KiB for %d instances", grown/1024, n)
+	if limit := int64(n * 48 << 10); grown > limit {
+		t.Errorf("goroutine stacks grew by %d KiB for %d instances, want at most %d KiB", grown/1024, n, limit/1024)
+	}
 }
 
 // BenchmarkLabBusy runs bench/daemon.sh's busy case in process: 100
@@ -124,6 +169,9 @@ func BenchmarkLabBusy(b *testing.B) {
 			}
 			b.ReportMetric(float64(runtime.NumGoroutine()), "goroutines")
 			b.ReportMetric(float64(ms1.StackInuse)/1024, "stack-KiB")
+			ss := []metrics.Sample{{Name: "/gc/stack/starting-size:bytes"}}
+			metrics.Read(ss)
+			b.ReportMetric(float64(ss[0].Value.Uint64())/1024, "stack-start-KiB")
 		})
 	}
 }

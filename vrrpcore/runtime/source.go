@@ -83,7 +83,7 @@ func (n netHost) sourceAddr(p *plan) (netip.Addr, error) {
 	if p.family == 6 {
 		nf = netlink.FAMILY_V6
 	}
-	addrs, err := n.h.AddrList(l, nf)
+	addrs, err := netlinkCall(func() ([]netlink.Addr, error) { return n.h.AddrList(l, nf) })
 	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
 		return netip.Addr{}, fmt.Errorf("addresses of %s: %w", p.ifname, err)
 	}
