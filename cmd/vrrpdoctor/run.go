@@ -94,6 +94,11 @@ keep their state, changed ones restart, removed ones resign (priority 0,
 addresses removed), and a configuration with errors is refused with its
 file:line while the running one carries on.
 
+Like keepalived's VRRP process it runs on one CPU at a time (GOMAXPROCS=1),
+and it keeps the Go runtime's soft memory limit a little above the memory it
+needs, re-computed after every garbage collection; GOMAXPROCS and GOMEMLIMIT
+set in the environment override these.
+
 --check-config reads and checks the configuration against this host, prints
 every error and warning with file:line:column, and exits (like keepalived -t).
 
@@ -165,6 +170,12 @@ func runRun(ctx context.Context, s streams, o runOptions) error {
 	}
 	if o.monitor && o.noDiagnose {
 		return &exitError{code: runExitConfig, err: errors.New("--monitor is the diagnosis alone: it cannot go with --no-diagnose")}
+	}
+	if !o.check {
+		// A daemon's runtime settings (run_mem.go): one P, and a soft
+		// memory limit a little above what it needs.
+		defer limitProcs()()
+		defer startMemTuner().stop()
 	}
 	cfg, err := loadConfig(s.ErrOut, o.config)
 	if cfg != nil && (o.check || err == nil) {
