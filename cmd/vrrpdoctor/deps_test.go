@@ -26,6 +26,10 @@ var forbiddenDeps = map[string]string{
 	"github.com/russross/blackfriday": manRenderer,
 	"go.yaml.in/yaml":                 manRenderer,
 	"gopkg.in/yaml.v3":                manRenderer,
+	// Measured: net/http (with crypto/tls, x509 ...) was 2.9 MB of the
+	// binary's text, and the daemon's RSS follows its text.
+	"net/http": "net/http and its TLS stack cost 2.9 MB of text and of the daemon's RSS; /metrics is served by diag/metrics.Server (docs/daemon.md)",
+	"crypto":   "crypto/* comes with net/http or crypto/rand; the binary needs neither (math/rand/v2 for names), see net/http",
 }
 
 const manRenderer = "the man page renderer belongs in the release tool internal/release/gendocs, not in the daemon's binary"
@@ -47,6 +51,16 @@ func TestNoHeavyDeps(t *testing.T) {
 	got = forbiddenImports(t, goBin, "../../internal/release/gendocs")
 	if !slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, want) }) {
 		t.Errorf("gendocs: found %q, want %q", got, want)
+	}
+	// expvar serves over net/http; mime/multipart uses crypto/rand.
+	for _, tc := range []struct{ pkg, want string }{
+		{"expvar", "expvar imports net/http:"},
+		{"mime/multipart", "mime/multipart imports crypto/rand:"},
+	} {
+		got = forbiddenImports(t, goBin, tc.pkg)
+		if !slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, tc.want) }) {
+			t.Errorf("%s: found %q, want %q", tc.pkg, got, tc.want)
+		}
 	}
 }
 

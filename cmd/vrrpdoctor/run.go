@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	goruntime "runtime"
@@ -153,7 +152,7 @@ type daemonRun struct {
 	diag  *selfDiag
 	col   *metrics.Collector
 	sd    *sdNotifier
-	srv   *http.Server
+	srv   *metrics.Server
 	kick  chan struct{} // a state changed: refresh the status line
 	alive atomic.Int64  // unix nanoseconds of the main loop's last turn
 	// stopping is set once shutdown began.
@@ -427,9 +426,9 @@ func (r *daemonRun) statusLine() string {
 
 // serveMetrics serves /metrics and /healthz on ln.
 func (r *daemonRun) serveMetrics(ln net.Listener) {
-	r.srv = &http.Server{Handler: metrics.Handler(r.col, r.health), ReadHeaderTimeout: 10 * time.Second}
+	r.srv = &metrics.Server{Collector: r.col, Health: r.health}
 	go func() {
-		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, metrics.ErrServerClosed) {
 			r.log.Error("metrics server stopped", "err", err)
 		}
 	}()

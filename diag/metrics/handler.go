@@ -1,9 +1,6 @@
 package metrics
 
 import (
-	"bytes"
-	"fmt"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -12,42 +9,56 @@ import (
 // ContentType is the exposition format's media type.
 const ContentType = "text/plain; version=0.0.4; charset=utf-8"
 
-// Handler serves /metrics (the Collector's metrics, then the process's:
-// process_cpu_seconds_total, process_resident_memory_bytes, ...) and
-// /healthz from health: 200 "ok" while health returns nil, 503 with the
-// error's text on one line otherwise.
-func Handler(c *Collector, health func() error) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
-		var b bytes.Buffer
+// textPlain is the media type of /healthz and of the error pages.
+const textPlain = "text/plain; charset=utf-8"
+
+// response is one answer of the server, before it is written.
+type response struct {
+	status int
+	ctype  string
+	allow  string // the Allow header of a 405
+	body   string
+}
+
+// textResponse is a text/plain response whose body is msg and a newline.
+func textResponse(status int, msg string) response {
+	return response{status: status, ctype: textPlain, body: msg + "\n"}
+}
+
+// respond answers method on path: /metrics (the Collector's metrics,
+// then the process's: process_cpu_seconds_total,
+// process_resident_memory_bytes, ...), /healthz from health (200 "ok"
+// while it returns nil, 503 with the error's text on one line otherwise)
+// and an index page on /. Other paths are 404, other methods than GET and
+// HEAD 405.
+func respond(c *Collector, health func() error, method, path string) response {
+	switch path {
+	case "/metrics", "/healthz", "/":
+	default:
+		return textResponse(404, "404 page not found")
+	}
+	if method != "GET" && method != "HEAD" {
+		r := textResponse(405, "405 method not allowed")
+		r.allow = "GET, HEAD"
+		return r
+	}
+	switch path {
+	case "/metrics":
+		var b strings.Builder
 		if _, err := c.WriteTo(&b); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
+			return textResponse(500, err.Error())
 		}
-		var p strings.Builder
-		writeProcess(&p, "/proc/self")
-		b.WriteString(p.String())
-		w.Header().Set("Content-Type", ContentType)
-		w.Write(b.Bytes())
-	})
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		writeProcess(&b, "/proc/self")
+		return response{status: 200, ctype: ContentType, body: b.String()}
+	case "/healthz":
 		if err := health(); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "unhealthy: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
-			return
+			return textResponse(503, "unhealthy: "+strings.ReplaceAll(err.Error(), "\n", " "))
 		}
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintln(w, `<html><body><h1>vrrpdoctor</h1><p><a href="/metrics">/metrics</a> <a href="/healthz">/healthz</a></p></body></html>`)
-	})
-	return mux
+		return textResponse(200, "ok")
+	default:
+		return response{status: 200, ctype: "text/html; charset=utf-8",
+			body: `<html><body><h1>vrrpdoctor</h1><p><a href="/metrics">/metrics</a> <a href="/healthz">/healthz</a></p></body></html>` + "\n"}
+	}
 }
 
 // userHZ is the unit of the CPU times in /proc/PID/stat.

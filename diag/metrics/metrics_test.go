@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"strings"
@@ -280,12 +278,10 @@ func TestMonitorSources(t *testing.T) {
 func TestHandler(t *testing.T) {
 	c := New(newFake().sources(), BuildInfo{Version: "dev"})
 	var healthErr error
-	h := Handler(c, func() error { return healthErr })
 	get := func(path string) (int, string) {
 		t.Helper()
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		return rec.Code, rec.Body.String()
+		r := respond(c, func() error { return healthErr }, "GET", path)
+		return r.status, r.body
 	}
 	code, body := get("/metrics")
 	if code != 200 || !strings.Contains(body, `vrrpdoctor_finding_active{id="split-brain",severity="critical"} 1`) {
