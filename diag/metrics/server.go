@@ -173,6 +173,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// respondSafely is respond, with a panic while building the answer (a bug
+// in a collector or the health check) answered 500 instead of ending the
+// VRRP daemon serving it.
+func respondSafely(c *Collector, health func() error, method, path string) (resp response) {
+	defer func() {
+		if p := recover(); p != nil {
+			resp = textResponse(500, fmt.Sprintf("500 internal server error: %v", p))
+		}
+	}()
+	return respond(c, health, method, path)
+}
+
 // serveConn reads one request from c, answers it and closes c.
 func (s *Server) serveConn(c net.Conn) {
 	defer c.Close()
@@ -185,7 +197,7 @@ func (s *Server) serveConn(c net.Conn) {
 		if health == nil {
 			health = func() error { return nil }
 		}
-		resp = respond(s.Collector, health, req.method, req.path)
+		resp = respondSafely(s.Collector, health, req.method, req.path)
 	case errors.Is(err, io.EOF):
 		return // closed before sending anything: nothing to answer
 	default:

@@ -240,6 +240,19 @@ func TestServeScrape(t *testing.T) {
 	}
 }
 
+// TestServePanic: a panic while answering (here in the health check) is
+// answered 500, and the server goes on serving.
+func TestServePanic(t *testing.T) {
+	c := New(newFake().sources(), BuildInfo{Version: "dev"})
+	addr := startServer(t, &Server{Collector: c, Health: func() error { panic("broken check") }})
+	if got := exchange(t, addr, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 500 ") || !strings.Contains(got, "broken check") {
+		t.Fatalf("panicking health check answered:\n%s", got)
+	}
+	if got := exchange(t, addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 200 ") {
+		t.Fatalf("after the panic /metrics answered:\n%s", got)
+	}
+}
+
 // TestServeSlowClient: a client that sends its request too slowly, even
 // a byte at a time, gets 408 when ReadTimeout has passed and is closed.
 func TestServeSlowClient(t *testing.T) {
