@@ -8,9 +8,11 @@
 //
 // Hysteresis: a finding appears once it has held for a full window and
 // clears after a full window without it. The firewall is read again only
-// when it may have changed (the nftables generation moved; every 10 s while
-// iptables-legacy tables exist). docs/watch.md describes what is watched
-// and what it costs.
+// when it may have changed: the nftables generation moved, or the
+// iptables-legacy tables' fingerprint changed (and every 60 s while legacy
+// tables exist, every 10 s while they cannot be fingerprinted or after a
+// failed reading). docs/watch.md describes what is watched and what it
+// costs.
 package watch
 
 import (
