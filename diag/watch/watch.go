@@ -90,10 +90,17 @@ type Flow struct {
 
 // Tuning of the watch.
 const (
-	// wireRing is the wire tap's ring (its pages stay resident): 4 blocks
-	// of 64 KiB, some 1,500 adverts, over a second of a flood at 1,000
-	// adverts/s while the reader is busy.
-	wireRing = 256 << 10
+	// The wire tap's ring (its pages stay resident) is sized for what the
+	// interface's instances should see (wireRingFor): wireRingMax, some
+	// 1,500 adverts, is over a second of 100 instances at 0.1 s with both
+	// routers advertising while the reader is busy; wireRingMin, some 375
+	// adverts, is minutes of a few instances at 1 s, and a tenth of a
+	// second of a flood at 3,000 adverts/s (the kernel counts what it
+	// drops; the window reports it).
+	wireRingMin = 64 << 10
+	wireRingMax = 256 << 10
+	// wireSlot is the ring's room per advert (frame and headers, aligned).
+	wireSlot = 176
 	// socketBuffer is each socket tap's receive buffer.
 	socketBuffer = 64 << 10
 	// maxEvents bounds the correlator's event log, unused here.
@@ -369,7 +376,7 @@ func (w *Watcher) openTap(name string) (*tap, error) {
 	so := capture.SessionOptions{
 		Interface:  name,
 		Families:   fams,
-		Wire:       capture.WireOptions{BufferSize: wireRing},
+		Wire:       capture.WireOptions{BufferSize: wireRingFor(w.base, name)},
 		Socket:     capture.SocketOptions{BufferSize: socketBuffer},
 		Correlator: capture.CorrelatorOptions{MaxEvents: maxEvents},
 		// Pending observations are decided when the window is cut
@@ -410,6 +417,23 @@ func (w *Watcher) openTap(name string) (*tap, error) {
 		}
 	}
 	return t, nil
+}
+
+// wireRingFor sizes the wire ring of interface name: two seconds of the
+// adverts its instances' routers send when both advertise, between
+// wireRingMin and wireRingMax.
+func wireRingFor(base []check.Instance, name string) int {
+	perSecond := 0.0
+	for i := range base {
+		if in := &base[i]; in.Interface == name {
+			interval := in.AdvertInt
+			if interval <= 0 {
+				interval = 0.01 // not known: the shortest VRRPv3 allows
+			}
+			perSecond += 2 / interval
+		}
+	}
+	return min(max(int(2*perSecond*wireSlot), wireRingMin), wireRingMax)
 }
 
 func (w *Watcher) closeTaps() {
