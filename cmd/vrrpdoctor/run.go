@@ -96,7 +96,7 @@ file:line while the running one carries on.
 Like keepalived's VRRP process it runs on one CPU at a time (GOMAXPROCS=1),
 and it keeps the Go runtime's soft memory limit a little above the memory it
 needs, re-computed after every garbage collection; GOMAXPROCS and GOMEMLIMIT
-set in the environment override these.
+set in the environment override these (GOMEMLIMIT=off: no limit).
 
 --check-config reads and checks the configuration against this host, prints
 every error and warning with file:line:column, and exits (like keepalived -t).

@@ -74,10 +74,10 @@ const (
 
 // startMemTuner sets a first limit from the memory in use now and re-sets
 // it after every collection until stop. It does nothing (and returns nil)
-// when a limit is set already: by GOMEMLIMIT, or by another run in the
-// same process (tests).
+// when GOMEMLIMIT is set (GOMEMLIMIT=off runs without a limit), or a limit
+// is set already by another run in the same process (tests).
 func startMemTuner() *memTuner {
-	if debug.SetMemoryLimit(-1) != math.MaxInt64 {
+	if os.Getenv("GOMEMLIMIT") != "" || debug.SetMemoryLimit(-1) != math.MaxInt64 {
 		return nil
 	}
 	t := &memTuner{samples: []metrics.Sample{

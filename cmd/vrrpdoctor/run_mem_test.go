@@ -122,4 +122,11 @@ func TestMemTunerRespectsGOMEMLIMIT(t *testing.T) {
 	if l := memoryLimit(); l != 1<<40 {
 		t.Errorf("limit %d, want the one set", l)
 	}
+	// GOMEMLIMIT=off sets no limit, and means none.
+	debug.SetMemoryLimit(math.MaxInt64)
+	t.Setenv("GOMEMLIMIT", "off")
+	if mt := startMemTuner(); mt != nil {
+		mt.stop()
+		t.Fatal("tuner started with GOMEMLIMIT=off")
+	}
 }
