@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab"
-	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab/netlabtest"
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/router"
 )
 
@@ -25,26 +24,7 @@ import (
 // way), a's eth1 going down moves only the eth1 address.
 func TestInteropSyncGroupReload(t *testing.T) {
 	t.Parallel()
-	lab := netlabtest.New(t, "keepalived")
-	vrrpdoctor(t)
-	a, b, err := lab.Pair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// eth1 goes through a switch: a's link going down must not take b's
-	// carrier with it, as a veth pair would.
-	sw, err := lab.AddSwitch("sw1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, h := range []*netlab.Host{a, b} {
-		if err := sw.Attach(h, "eth1"); err != nil {
-			t.Fatal(err)
-		}
-		if err := h.AddAddr("eth1", fmt.Sprintf("203.0.113.%d/24", i+1)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	lab, a, b := newTwoLinkPair(t)
 	vip0, vip1 := netip.MustParseAddr("198.51.100.120"), netip.MustParseAddr("203.0.113.120")
 	tl0, tl1 := &timeline{}, &timeline{}
 	for _, h := range []*netlab.Host{a, b} {

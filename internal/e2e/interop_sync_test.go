@@ -31,15 +31,17 @@ func TestInteropSyncGroup(t *testing.T) {
 	}
 }
 
-func runSyncGroup(t *testing.T, highImpl, lowImpl string) {
-	lab := netlabtest.New(t, "keepalived")
+// newTwoLinkPair builds hosts a and b linked on eth0 (198.51.100.0/24) and
+// on eth1 (203.0.113.1 and .2/24). eth1 goes through a switch: a's link
+// going down must not take b's carrier with it, as a veth pair would.
+func newTwoLinkPair(t *testing.T) (lab *netlab.Lab, a, b *netlab.Host) {
+	t.Helper()
+	lab = netlabtest.New(t, "keepalived")
 	vrrpdoctor(t)
 	a, b, err := lab.Pair()
 	if err != nil {
 		t.Fatal(err)
 	}
-	// eth1 goes through a switch: a's link going down must not take b's
-	// carrier with it, as a veth pair would.
 	sw, err := lab.AddSwitch("sw1")
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +54,11 @@ func runSyncGroup(t *testing.T, highImpl, lowImpl string) {
 			t.Fatal(err)
 		}
 	}
+	return lab, a, b
+}
+
+func runSyncGroup(t *testing.T, highImpl, lowImpl string) {
+	_, a, b := newTwoLinkPair(t)
 	vip0, vip1 := netip.MustParseAddr("198.51.100.110"), netip.MustParseAddr("203.0.113.110")
 	tl0, tl1 := &timeline{}, &timeline{}
 	for _, h := range []*netlab.Host{a, b} {
