@@ -149,8 +149,9 @@ func (n netHost) netInterface(name string) (*net.Interface, error) {
 
 // primaryAddr returns the address adverts are sent from: the interface's
 // primary IPv4 address (its first address that is not secondary), or its
-// IPv6 link-local address.
-func (n netHost) primaryAddr(ifname string, family int) (netip.Addr, error) {
+// IPv6 link-local address, skipping the addresses isVIP says are virtual
+// (a Master's, or one left over by a crashed run: not the interface's own).
+func (n netHost) primaryAddr(ifname string, family int, isVIP func(netip.Addr) bool) (netip.Addr, error) {
 	l, err := n.link(ifname)
 	if err != nil {
 		return netip.Addr{}, err
@@ -169,6 +170,9 @@ func (n netHost) primaryAddr(ifname string, family int) (netip.Addr, error) {
 			continue
 		}
 		ip = ip.Unmap()
+		if isVIP(ip) {
+			continue
+		}
 		if family == 4 && ip.Is4() && a.Flags&unix.IFA_F_SECONDARY == 0 {
 			return ip, nil
 		}

@@ -97,6 +97,22 @@ type planner struct {
 	scripts  map[string]*scriptPlan
 	groups   map[string]*groupPlan
 	vmacs    map[string]string // use_vmac interface -> instance
+	vips     map[netip.Addr]bool // every instance's virtual addresses, excluded ones too
+}
+
+// isVIP says whether ip is a virtual address of any instance: never a
+// source address, whichever instance holds it now.
+func (pl *planner) isVIP(ip netip.Addr) bool {
+	if pl.vips == nil {
+		pl.vips = map[netip.Addr]bool{}
+		for i := range pl.cfg.Instances {
+			in := &pl.cfg.Instances[i]
+			for _, v := range append(slices.Clone(in.VIPs), in.ExcludedVIPs...) {
+				pl.vips[v.Addr().Unmap()] = true
+			}
+		}
+	}
+	return pl.vips[ip]
 }
 
 func (pl *planner) errorf(pos keepalived.Pos, format string, args ...any) {
@@ -258,7 +274,7 @@ func (pl *planner) plan(inst *keepalived.Instance) *plan {
 	if inst.SrcIP.IsValid() {
 		rc.PrimaryAddr = inst.SrcIP.Unmap()
 		p.fixedSrc = true
-	} else if a, err := pl.host.primaryAddr(inst.Interface, family); err != nil {
+	} else if a, err := pl.host.primaryAddr(inst.Interface, family, pl.isVIP); err != nil {
 		pl.errorf(at(inst, "interface"), "vrrp_instance %s: %v", inst.Name, err)
 	} else {
 		rc.PrimaryAddr = a

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -8,19 +9,25 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab"
 	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab/netlabtest"
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/keepalived"
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/router"
 )
 
-// planIn plans conf against lab host a of a fresh Pair.
-func planIn(t *testing.T, conf string) ([]*plan, map[string]*scriptPlan, []keepalived.Warning, error) {
+// planIn plans conf against lab host a of a fresh Pair, after setup.
+func planIn(t *testing.T, conf string, setup ...func(a *netlab.Host) error) ([]*plan, map[string]*scriptPlan, []keepalived.Warning, error) {
 	t.Helper()
 	lab := netlabtest.New(t)
 	a, _, err := lab.Pair()
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range setup {
+		if err := f(a); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var h *netlink.Handle
 	if err := a.Do(func() error {
@@ -113,6 +120,79 @@ vrrp_instance VI_1 {
 	}
 	if len(p.tracks) != 1 || p.tracks[0].iface != "eth0" || p.tracks[0].weight != 0 {
 		t.Errorf("tracks %+v, want the instance's interface with weight 0", p.tracks)
+	}
+}
+
+// TestPlanSourceNotAVIP: the source address planned for an instance is
+// never a virtual address, its own or another instance's, even when the
+// interface lists it before its own (a Master's link-local VIP, or one a
+// crashed run left).
+func TestPlanSourceNotAVIP(t *testing.T) {
+	vip := netip.MustParseAddr("fe80::60")
+	plans, _, _, err := planIn(t, `
+vrrp_instance VA {
+    interface eth0
+    virtual_router_id 60
+    virtual_ipaddress {
+        fe80::60/64
+        2001:db8::60/64
+    }
+}
+vrrp_instance VB {
+    interface eth0
+    virtual_router_id 61
+    virtual_ipaddress {
+        2001:db8::61/64
+    }
+}
+vrrp_instance V4 {
+    interface eth0
+    virtual_router_id 62
+    virtual_ipaddress {
+        203.0.113.62/24
+    }
+}
+`, func(a *netlab.Host) error {
+		// The host's own addresses go; a VIP comes first.
+		if _, err := a.Run("ip", "addr", "flush", "dev", "eth0"); err != nil {
+			return err
+		}
+		for _, c := range []string{"203.0.113.62/24", "198.51.100.1/24", "fe80::1/64", "fe80::60/64"} {
+			if err := a.AddAddr("eth0", c); err != nil {
+				return err
+			}
+		}
+		addrs, err := a.Addrs()
+		if err != nil {
+			return err
+		}
+		// The test proves something only if the VIPs are listed first.
+		var first4, first6 netip.Addr
+		for _, ad := range addrs {
+			if ad.Interface != "eth0" {
+				continue
+			}
+			ip := ad.Prefix.Addr()
+			if ip.Is4() && !first4.IsValid() {
+				first4 = ip
+			}
+			if ip.Is6() && !first6.IsValid() {
+				first6 = ip
+			}
+		}
+		if first4 != netip.MustParseAddr("203.0.113.62") || first6 != vip {
+			return fmt.Errorf("eth0 lists %v and %v first, not the VIPs: the test would prove nothing", first4, first6)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]netip.Addr{"VA": netip.MustParseAddr("fe80::1"), "VB": netip.MustParseAddr("fe80::1"), "V4": netip.MustParseAddr("198.51.100.1")}
+	for _, p := range plans {
+		if got := p.rc.PrimaryAddr; got != want[p.name] {
+			t.Errorf("%s: source %v, want %v (a virtual address is never the source)", p.name, got, want[p.name])
+		}
 	}
 }
 
