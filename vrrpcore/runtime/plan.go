@@ -96,7 +96,7 @@ type planner struct {
 	warnings []keepalived.Warning
 	scripts  map[string]*scriptPlan
 	groups   map[string]*groupPlan
-	vmacs    map[string]string // use_vmac interface -> instance
+	vmacs    map[string]string   // use_vmac interface -> instance
 	vips     map[netip.Addr]bool // every instance's virtual addresses, excluded ones too
 }
 
