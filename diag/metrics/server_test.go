@@ -46,6 +46,11 @@ func startServer(t *testing.T, s *Server) string {
 // until it closed the connection.
 func exchange(t *testing.T, addr, raw string) string {
 	t.Helper()
+	return exchangeWith(t, addr, raw, false)
+}
+
+func exchangeWith(t *testing.T, addr, raw string, halfClose bool) string {
+	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +59,9 @@ func exchange(t *testing.T, addr, raw string) string {
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	if _, err := io.WriteString(c, raw); err != nil {
 		t.Fatal(err)
+	}
+	if halfClose {
+		c.(*net.TCPConn).CloseWrite()
 	}
 	out, err := io.ReadAll(c)
 	if err != nil {
@@ -173,19 +181,7 @@ func TestServeRequests(t *testing.T) {
 // exchangeHalfClosed is exchange, ending the request with a half-close.
 func exchangeHalfClosed(t *testing.T, addr, raw string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	io.WriteString(c, raw)
-	c.(*net.TCPConn).CloseWrite()
-	out, err := io.ReadAll(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out)
+	return exchangeWith(t, addr, raw, true)
 }
 
 // TestServeScrape scrapes /metrics with net/http's client, asking for
