@@ -51,3 +51,27 @@ func StatusKB(pid int, field string) int {
 	}
 	return 0
 }
+
+// RunNs returns the CPU time the scheduler accounted to pid's threads, in
+// nanoseconds: the first field of /proc/PID/task/TID/schedstat, added up.
+// Unlike utime and stime, which the kernel samples once per clock tick, it
+// is exact, so short bursts of an idle daemon are counted as they ran. A
+// thread that already ended is not counted; 0 when the process is gone.
+func RunNs(pid int) int64 {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0
+	}
+	var total int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			total += n
+		}
+	}
+	return total
+}

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestTreeAndStatus(t *testing.T) {
@@ -22,5 +23,23 @@ func TestTreeAndStatus(t *testing.T) {
 	}
 	if kb := StatusKB(os.Getpid(), "NoSuchField:"); kb != 0 {
 		t.Fatalf("a missing field read %d", kb)
+	}
+}
+
+func TestRunNs(t *testing.T) {
+	before := RunNs(os.Getpid())
+	if before <= 0 {
+		t.Fatalf("RunNs of this process: %d", before)
+	}
+	// Spin for 50 ms of wall time on this thread: all of it is CPU time.
+	x := 0
+	for end := time.Now().Add(50 * time.Millisecond); time.Now().Before(end); {
+		x++
+	}
+	if got := RunNs(os.Getpid()) - before; got < int64(40*time.Millisecond) {
+		t.Fatalf("50 ms of spinning (%d rounds) counted %v", x, time.Duration(got))
+	}
+	if RunNs(1<<30) != 0 {
+		t.Fatal("a missing process counted time")
 	}
 }
