@@ -54,7 +54,8 @@ func (r *packetReader) recvmsg(fd uintptr) bool {
 	r.msg.Namelen = uint32(unsafe.Sizeof(r.from))
 	r.msg.Control = &r.oob[0]
 	r.msg.SetControllen(len(r.oob))
-	n, _, errno := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&r.msg)), 0)
+	// Raw, as advertSender.sendmsg: the socket is non-blocking.
+	n, _, errno := unix.RawSyscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&r.msg)), 0)
 	if errno != 0 {
 		r.n, r.err = 0, errno
 		return errno != unix.EAGAIN

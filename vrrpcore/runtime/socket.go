@@ -255,7 +255,12 @@ type advertSender struct {
 	ifindex  int
 	ttl      uint8
 	oob      []byte
-	to       unix.Sockaddr
+	// The destination, as sendmsg takes it: sa4 or sa6 by family.
+	sa4 unix.RawSockaddrInet4
+	sa6 unix.RawSockaddrInet6
+	// The message header and its one buffer, for sendmsg.
+	hdr unix.Msghdr
+	iov unix.Iovec
 	// The message being sent and the result of sendmsg, for write.
 	msg   []byte
 	err   error
@@ -291,9 +296,30 @@ func (w *advertSender) send(msg []byte, src, dst netip.Addr, ttl uint8) error {
 
 // sendmsg is the raw connection's write function: false asks to wait
 // until the socket is writable.
+//
+// It is a raw system call (no entersyscall): the socket is non-blocking,
+// so sendmsg returns at once. A scheduled one would wake the runtime's
+// sysmon thread out of its deep sleep on every advert of an idle daemon
+// (a futex wake, a wait and its polling naps), which cost more CPU than
+// the send itself.
 func (w *advertSender) sendmsg(fd uintptr) bool {
-	_, w.err = unix.SendmsgN(int(fd), w.msg, w.oob, w.to, 0)
-	return w.err != unix.EAGAIN
+	w.iov.Base = unsafe.SliceData(w.msg)
+	w.iov.SetLen(len(w.msg))
+	w.hdr.Iov = &w.iov
+	w.hdr.SetIovlen(1)
+	if w.s.key.family == 4 {
+		w.hdr.Name, w.hdr.Namelen = (*byte)(unsafe.Pointer(&w.sa4)), unix.SizeofSockaddrInet4
+	} else {
+		w.hdr.Name, w.hdr.Namelen = (*byte)(unsafe.Pointer(&w.sa6)), unix.SizeofSockaddrInet6
+	}
+	w.hdr.Control = unsafe.SliceData(w.oob)
+	w.hdr.SetControllen(len(w.oob))
+	_, _, errno := unix.RawSyscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&w.hdr)), 0)
+	w.err = nil
+	if errno != 0 {
+		w.err = errno
+	}
+	return errno != unix.EAGAIN
 }
 
 // prepare builds the control message and the destination address: the
@@ -308,7 +334,7 @@ func (w *advertSender) prepare(src, dst netip.Addr, ifindex int, ttl uint8) {
 			// keepalived's unicast_ttl (x/net/ipv4 marshals no TTL).
 			w.oob = append(w.oob, ttlCmsg(ttl)...)
 		}
-		w.to = &unix.SockaddrInet4{Addr: dst.As4()}
+		w.sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dst.As4()}
 		return
 	}
 	w.oob = (&ipv6.ControlMessage{Src: src.WithZone("").AsSlice(), IfIndex: ifindex, HopLimit: int(ttl), TrafficClass: tosInternetControl}).Marshal()
@@ -318,7 +344,7 @@ func (w *advertSender) prepare(src, dst netip.Addr, ifindex int, ttl uint8) {
 	// up to a minute: the wrong index when the daemon runs in another
 	// namespace or the interface was created again, and the kernel
 	// refuses a scope that disagrees with the control message (EINVAL).
-	w.to = &unix.SockaddrInet6{Addr: dst.As16()}
+	w.sa6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst.As16()}
 }
 
 // ttlCmsg is an IP_TTL control message setting one packet's TTL.

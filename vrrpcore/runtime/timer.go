@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -61,7 +63,8 @@ func (t *deadlineTimer) Close() {
 type timerHub struct {
 	fd   int
 	f    *os.File
-	done chan struct{} // closes when the reader has stopped
+	raw  syscall.RawConn // f's, for reads in the netpoller
+	done chan struct{}   // closes when the reader has stopped
 
 	mu     sync.Mutex
 	timers timerHeap
@@ -85,7 +88,13 @@ func acquireHub() (*timerHub, error) {
 		}
 		// A non-blocking descriptor makes a pollable File: Read parks the
 		// goroutine in the netpoller.
-		hub = &timerHub{fd: fd, f: os.NewFile(uintptr(fd), "timerfd"), done: make(chan struct{})}
+		f := os.NewFile(uintptr(fd), "timerfd")
+		raw, err := f.SyscallConn()
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("timerfd: %w", err)
+		}
+		hub = &timerHub{fd: fd, f: f, raw: raw, done: make(chan struct{})}
 		go hub.read()
 	}
 	hub.users++
@@ -143,9 +152,12 @@ func (h *timerHub) arm() error {
 		// zero it_value would disarm, so "now" is 1 ns.
 		spec.Value = unix.NsecToTimespec(max(int64(time.Until(next)), 1))
 	}
-	if err := unix.TimerfdSettime(h.fd, 0, &spec, nil); err != nil {
+	// A raw system call, as the reads in read: it cannot block, and a
+	// scheduled one would wake the runtime's sysmon thread on every
+	// advert of an idle daemon.
+	if _, _, errno := unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(h.fd), 0, uintptr(unsafe.Pointer(&spec)), 0, 0, 0); errno != 0 {
 		h.armed = time.Time{} // unknown: set it again next time
-		return fmt.Errorf("timerfd: %w", err)
+		return fmt.Errorf("timerfd: %w", errno)
 	}
 	h.armed = next
 	return nil
@@ -156,8 +168,14 @@ func (h *timerHub) arm() error {
 func (h *timerHub) read() {
 	defer close(h.done)
 	var buf [8]byte // expiry count
+	// readExpiry reads the count without a scheduled system call (the
+	// descriptor is non-blocking); false waits in the netpoller.
+	readExpiry := func(fd uintptr) bool {
+		_, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
+		return errno != unix.EAGAIN
+	}
 	for {
-		if _, err := h.f.Read(buf[:]); err != nil {
+		if err := h.raw.Read(readExpiry); err != nil {
 			return // closed
 		}
 		h.mu.Lock()
