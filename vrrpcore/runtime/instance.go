@@ -130,9 +130,56 @@ func (in *instance) setPlan(p *plan) {
 // tracked script (keepalived keeps such instances in INIT), starts the
 // machine, then feeds it timers, adverts and tracking changes until told
 // to stop.
+//
+// The loop itself keeps a small frame: the goroutine waits in its select
+// with only run's frame on the stack, and the work on each input is done
+// in the frames of start, settle and the on* methods, which are gone
+// again when it waits. A frame of 2 KiB (everything inlined) kept each
+// instance's stack from shrinking back to the runtime's 8 KiB after the
+// peak of an advert: 8 KiB more per instance.
 func (in *instance) run() {
 	defer close(in.done)
 	defer in.timer.Close()
+	l, ok := in.start()
+	if !ok {
+		return
+	}
+	for {
+		l.settle(in)
+		var stop bool
+		select {
+		case <-in.timer.C:
+			l.onTimer(in)
+		case l.pkt = <-in.rx:
+			l.onPacket(in)
+		case <-in.kick:
+			l.onKick(in)
+		case msg := <-in.ctl:
+			stop = l.onControl(in, msg)
+		}
+		if stop {
+			return
+		}
+		// Another input came first: the old deadline may still hold.
+		if l.ready.Deadline.IsZero() {
+			l.ready.Deadline = in.m.Deadline()
+		}
+	}
+}
+
+// loop is the state of an instance's run loop between inputs.
+type loop struct {
+	p     *plan
+	ready router.Ready // what the machine asked for last
+	armed time.Time    // the deadline the timer is set for; zero: none
+	pkt   packet       // the advert received last
+}
+
+// start waits for the tracked scripts and starts the machine; false when
+// told to stop before.
+//
+//go:noinline
+func (in *instance) start() (*loop, bool) {
 	p := in.currentPlan()
 	for !in.trackersReady(p) {
 		select {
@@ -141,7 +188,7 @@ func (in *instance) run() {
 			switch c := msg.(type) {
 			case ctlStop:
 				close(c.done)
-				return
+				return nil, false
 			case ctlStatus:
 				c.reply <- in.snapshot()
 			case ctlReload:
@@ -163,69 +210,90 @@ func (in *instance) run() {
 	}
 	in.exec(pre)
 	in.clearStale(p)
-	ready := in.m.Start(now)
-	var armed time.Time // the deadline the timer is set for; zero: none
+	return &loop{p: p, ready: in.m.Start(now)}, true
+}
+
+// settle carries out what the machine asked for and arms the timer.
+//
+//go:noinline
+func (l *loop) settle(in *instance) {
 	for {
-		in.exec(ready)
+		in.exec(l.ready)
 		in.restoreVIPs()
 		in.rxDst = netip.Addr{}
 		if in.group != nil {
-			in.group.update(p.name, in.m.State(), in.m.WantsMaster(), ready.Transitions)
+			in.group.update(l.p.name, in.m.State(), in.m.WantsMaster(), l.ready.Transitions)
 		}
 		// Re-arm only for an earlier deadline: a Backup's moves later with
 		// every advert, and re-arming each time costs a system call per
 		// advert; the timer set for the old one fires early instead, Tick
 		// finds nothing due, and the timer is set for the new deadline.
-		if d := ready.Deadline; !d.IsZero() && (armed.IsZero() || d.Before(armed)) {
-			if err := in.timer.Set(d); err != nil {
-				// Not expected of a valid timerfd; keep the machine
-				// moving rather than stall it.
-				in.log.Error("timer", "err", err)
-				time.Sleep(10 * time.Millisecond)
-				ready = in.m.Tick(time.Now())
-				continue
-			}
-			armed = ready.Deadline
+		d := l.ready.Deadline
+		if d.IsZero() || (!l.armed.IsZero() && !d.Before(l.armed)) {
+			return
 		}
-		select {
-		case <-in.timer.C:
-			now := time.Now()
-			if late := now.Sub(armed); !armed.IsZero() && late > lateTimer {
-				// The host did not run us in time (CPU contention).
-				in.log.Debug("timer fired late", "late", late, "state", in.m.State().String())
-			}
-			armed = time.Time{} // fired (or a stale wake-up: re-armed below)
-			ready = in.syncHold(now)
-			appendReady(&ready, in.m.Tick(now))
+		if err := in.timer.Set(d); err != nil {
+			// Not expected of a valid timerfd; keep the machine
+			// moving rather than stall it.
+			in.log.Error("timer", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			l.ready = in.m.Tick(time.Now())
 			continue
-		case pkt := <-in.rx:
-			in.rxDst = pkt.dst
-			ready = in.m.Receive(pkt.at, router.RecvAdvert{Advert: pkt.advert, Src: pkt.src, TTL: pkt.ttl, Interface: pkt.ifname})
-			if pkt.advert.Priority == 0 && in.m.State() == router.Backup && len(ready.Discards) == 0 {
-				in.log.Debug("master resigned (priority 0): taking over after Skew_Time", "src", pkt.src,
-					"skew_time", in.m.SkewTime(), "read_at", pkt.at, "queued", time.Since(pkt.at))
-			}
-		case <-in.kick:
-			ready = in.retrack(time.Now())
-		case msg := <-in.ctl:
-			switch c := msg.(type) {
-			case ctlStop:
-				in.exec(in.m.Shutdown(time.Now()))
-				in.restoreOwned()
-				close(c.done)
-				return
-			case ctlStatus:
-				c.reply <- in.snapshot()
-				ready = router.Ready{}
-			case ctlReload:
-				ready = in.applyReload(time.Now(), c)
-			}
 		}
-		// Another input came first: the old deadline may still hold.
-		if ready.Deadline.IsZero() {
-			ready.Deadline = in.m.Deadline()
-		}
+		l.armed = d
+		return
 	}
+}
+
+// onTimer handles the timer's wake-up.
+//
+//go:noinline
+func (l *loop) onTimer(in *instance) {
+	now := time.Now()
+	if late := now.Sub(l.armed); !l.armed.IsZero() && late > lateTimer {
+		// The host did not run us in time (CPU contention).
+		in.log.Debug("timer fired late", "late", late, "state", in.m.State().String())
+	}
+	l.armed = time.Time{} // fired (or a stale wake-up: re-armed below)
+	l.ready = in.syncHold(now)
+	appendReady(&l.ready, in.m.Tick(now))
+}
+
+// onPacket feeds an advert to the machine.
+//
+//go:noinline
+func (l *loop) onPacket(in *instance) {
+	pkt := &l.pkt
+	in.rxDst = pkt.dst
+	l.ready = in.m.Receive(pkt.at, router.RecvAdvert{Advert: pkt.advert, Src: pkt.src, TTL: pkt.ttl, Interface: pkt.ifname})
+	if pkt.advert.Priority == 0 && in.m.State() == router.Backup && len(l.ready.Discards) == 0 {
+		in.log.Debug("master resigned (priority 0): taking over after Skew_Time", "src", pkt.src,
+			"skew_time", in.m.SkewTime(), "read_at", pkt.at, "queued", time.Since(pkt.at))
+	}
+}
+
+// onKick applies a change of the tracked objects.
+//
+//go:noinline
+func (l *loop) onKick(in *instance) { l.ready = in.retrack(time.Now()) }
+
+// onControl handles a request of the daemon; true when told to stop.
+//
+//go:noinline
+func (l *loop) onControl(in *instance, msg any) (stop bool) {
+	switch c := msg.(type) {
+	case ctlStop:
+		in.exec(in.m.Shutdown(time.Now()))
+		in.restoreOwned()
+		close(c.done)
+		return true
+	case ctlStatus:
+		c.reply <- in.snapshot()
+		l.ready = router.Ready{}
+	case ctlReload:
+		l.ready = in.applyReload(time.Now(), c)
+	}
+	return false
 }
 
 // appendReady appends the actions of b to a. A list a has none of takes
