@@ -9,6 +9,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/nlsub"
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/router"
 )
 
@@ -40,9 +41,7 @@ func startAddrWatcher(d *Daemon) (*addrWatcher, error) {
 func (w *addrWatcher) subscribe() (chan netlink.AddrUpdate, error) {
 	ch := make(chan netlink.AddrUpdate, 64)
 	err := w.d.enter(func() error {
-		return netlink.AddrSubscribeWithOptions(ch, w.done, netlink.AddrSubscribeOptions{
-			ErrorCallback: subscriptionErrors(w.done, w.log, "address monitor"),
-		})
+		return nlsub.Addrs(ch, w.done, subscriptionErrors(w.done, w.log, "address monitor"))
 	})
 	return ch, err
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/nlsub"
 )
 
 // Interfaces deleted and created again. A VRRP socket is tied to its
@@ -48,9 +50,7 @@ func startRelinker(d *Daemon) (*relinker, error) {
 func (r *relinker) subscribe() (chan netlink.LinkUpdate, error) {
 	ch := make(chan netlink.LinkUpdate, 64)
 	err := r.d.enter(func() error {
-		return netlink.LinkSubscribeWithOptions(ch, r.done, netlink.LinkSubscribeOptions{
-			ErrorCallback: subscriptionErrors(r.done, r.log, "interface monitor"),
-		})
+		return nlsub.Links(ch, r.done, subscriptionErrors(r.done, r.log, "interface monitor"))
 	})
 	return ch, err
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/nlsub"
 )
 
 // trackState is the state of a tracked object.
@@ -180,14 +182,12 @@ func newLinkMonitor(host netHost, enter func(func() error) error, log *slog.Logg
 	m := &linkMonitor{host: host, log: log, state: map[string]bool{}, subs: map[string]*subscribers{}, done: make(chan struct{})}
 	updates := make(chan netlink.LinkUpdate, 64)
 	err := enter(func() error {
-		return netlink.LinkSubscribeWithOptions(updates, m.done, netlink.LinkSubscribeOptions{
-			ErrorCallback: func(err error) {
-				select {
-				case <-m.done: // closing
-				default:
-					log.Warn("link monitor", "err", err)
-				}
-			},
+		return nlsub.Links(updates, m.done, func(err error) {
+			select {
+			case <-m.done: // closing
+			default:
+				log.Warn("link monitor", "err", err)
+			}
 		})
 	})
 	if err != nil {
