@@ -599,23 +599,13 @@ func verdict(ok bool) string {
 	return "NOT met"
 }
 
-// treeCPU sums the time on CPU of pids and all their threads, from
-// /proc/PID/task/TID/schedstat (nanoseconds, where utime+stime count 10 ms
-// ticks: a keepalived backup uses less than a tick in a minute).
+// treeCPU sums the time on CPU of pids and all their threads (schedstat,
+// nanoseconds, where utime+stime count 10 ms ticks: a keepalived backup
+// uses less than a tick in a minute).
 func treeCPU(pids []int) time.Duration {
 	var sum time.Duration
 	for _, pid := range pids {
-		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-		for _, t := range tasks {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
-			if err != nil {
-				continue
-			}
-			if f := strings.Fields(string(b)); len(f) > 0 {
-				ns, _ := strconv.ParseInt(f[0], 10, 64)
-				sum += time.Duration(ns)
-			}
-		}
+		sum += time.Duration(procfs.RunNs(pid))
 	}
 	return sum
 }
