@@ -152,14 +152,25 @@ func ReadMemberships(procDir string) Memberships {
 	if _, err := os.Stat(procNet); err != nil {
 		procNet = filepath.Join(procDir, "net")
 	}
+	igmp, err4 := os.ReadFile(filepath.Join(procNet, "igmp"))
+	igmp6, err6 := os.ReadFile(filepath.Join(procNet, "igmp6"))
+	return MembershipsOf(igmp, err4, igmp6, err6)
+}
+
+// MembershipsOf parses the VRRP group memberships from /proc/net/igmp and
+// igmp6 as the caller read them, with the error of each reading (a file
+// that does not exist, as igmp6 without IPv6, holds no membership).
+func MembershipsOf(igmp []byte, errIGMP error, igmp6 []byte, errIGMP6 error) Memberships {
 	var m Memberships
 	for _, g := range []struct {
 		file  string
+		b     []byte
+		err   error
 		parse func([]byte) ([]hostfacts.Membership, error)
 		group netip.Addr
 		dst   *[]groupUsers
-	}{{"igmp", hostfacts.ParseIGMP, vrrpcore.GroupIPv4, &m.v4}, {"igmp6", hostfacts.ParseIGMP6, vrrpcore.GroupIPv6, &m.v6}} {
-		b, err := os.ReadFile(filepath.Join(procNet, g.file))
+	}{{"igmp", igmp, errIGMP, hostfacts.ParseIGMP, vrrpcore.GroupIPv4, &m.v4}, {"igmp6", igmp6, errIGMP6, hostfacts.ParseIGMP6, vrrpcore.GroupIPv6, &m.v6}} {
+		b, err := g.b, g.err
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // igmp6 is absent without IPv6
 		}

@@ -35,6 +35,8 @@ type kernFacts struct {
 	// readLink reads an interface; nil means check.InterfaceLink.
 	readLink func(name string) (check.Interface, int)
 
+	// files reads the memberships (kept open, in the watched namespace).
+	files       procNetFiles
 	members     check.Memberships
 	membersAt   time.Time
 	membersRead bool
@@ -88,6 +90,7 @@ func (w *Watcher) closeKernel() {
 	if w.kern.ev != nil {
 		w.kern.ev.close()
 	}
+	w.kern.files.close()
 }
 
 // kernelNews drains the notifications queued since the last window (in the
@@ -125,6 +128,12 @@ func (w *Watcher) kernelNews() {
 // note applies one notification.
 func (k *kernFacts) note(ev rtEvent, vips []netip.Addr, heldLinks []int) {
 	for _, e := range k.ifaces {
+		if ev.index == e.index && ev.added && slices.Contains(e.ifc.Addrs, ev.prefix()) {
+			// An address known refreshed (SLAAC addresses, every router
+			// advertisement on some networks): the list read is as it
+			// was.
+			continue
+		}
 		if ev.index == e.index || ev.link && (ev.name == e.ifc.Name || !e.ifc.Exists) {
 			e.dirty, e.notify = true, true
 		}
@@ -212,7 +221,9 @@ func (w *Watcher) ownMemberships() map[string][2]int {
 // interface entry.
 func (w *Watcher) readMembers(now time.Time) {
 	k := &w.kern
-	k.members, k.membersAt, k.membersRead, k.membersNow = check.ReadMemberships(w.procDir), now, true, true
+	igmp, err4 := k.files.read(w.procDir, igmpFile)
+	igmp6, err6 := k.files.read(w.procDir, igmp6File)
+	k.members, k.membersAt, k.membersRead, k.membersNow = check.MembershipsOf(igmp, err4, igmp6, err6), now, true, true
 	own := w.ownMemberships()
 	for name, e := range k.ifaces {
 		var ifc check.Interface

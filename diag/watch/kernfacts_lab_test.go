@@ -17,8 +17,9 @@ import (
 // taps, no keepalived: the interface and address facts only). Each
 // window's interface is what a fresh check.InterfaceState reads at its
 // end; it is read again only in the window after an address or the link
-// changed, and the virtual address added (or added and deleted within one
-// window) unsettles that window.
+// changed (not after an address's lifetimes were refreshed), and the
+// virtual address added (or added and deleted within one window) unsettles
+// that window.
 func TestKernFactsLab(t *testing.T) {
 	lab := netlabtest.New(t)
 	a, _, err := lab.Pair()
@@ -92,6 +93,12 @@ func TestKernFactsLab(t *testing.T) {
 		t.Errorf("address added: not in %v", r.Interfaces[0].Addrs)
 	}
 	window("after the address", 2, true)
+	// Its lifetimes changed (as a router advertisement refreshes a SLAAC
+	// address): notified, the list is as it was.
+	if _, err := a.Run("ip", "addr", "change", "203.0.113.7/24", "dev", "eth0", "valid_lft", "300", "preferred_lft", "300"); err != nil {
+		t.Fatal(err)
+	}
+	window("address refreshed", 2, true)
 	if err := a.LinkDown("eth0"); err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,14 @@ package watch
 
 import (
 	"encoding/binary"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,44 +108,55 @@ func TestKernFactsCache(t *testing.T) {
 	// Another interface's address: still nothing for eth0.
 	ev.queue = []rtEvent{{index: 9, addrs: [2]netip.Addr{netip.MustParseAddr("203.0.113.9")}}}
 	expect("another interface's address", window(time.Second), 1, true, true)
-	// An address of eth0 (index 7): read again, memberships too.
-	ev.queue = []rtEvent{{index: 7, addrs: [2]netip.Addr{netip.MustParseAddr("203.0.113.7")}}}
-	expect("eth0's address notified", window(time.Second), 2, false, false)
+	// eth0's own address refreshed (RTM_NEWADDR of an address read): the
+	// list is as it was.
+	known := netip.MustParseAddr("198.51.100.2")
+	ev.queue = []rtEvent{{index: 7, addrs: [2]netip.Addr{known, known}, prefixLen: 24, added: true}}
+	expect("eth0's address refreshed", window(time.Second), 1, true, true)
+	// Another prefix length, or deleted: read again, memberships too.
+	ev.queue = []rtEvent{{index: 7, addrs: [2]netip.Addr{known, known}, prefixLen: 25, added: true}}
+	expect("eth0's address with another length", window(time.Second), 2, false, false)
+	up = true
+	ev.queue = []rtEvent{{index: 7, addrs: [2]netip.Addr{known, known}, prefixLen: 24}}
+	expect("eth0's address deleted", window(time.Second), 3, true, false)
+	up = false
+	ev.queue = []rtEvent{{index: 7, addrs: [2]netip.Addr{netip.MustParseAddr("203.0.113.7")}, prefixLen: 24, added: true}}
+	expect("eth0's address added", window(time.Second), 4, false, false)
 	// The group not joined: the memberships are read every window.
 	writeIGMP(t, proc, 1)
-	expect("group joined again", window(time.Second), 2, false, true)
+	expect("group joined again", window(time.Second), 4, false, true)
 	writeIGMP(t, proc, 0)
-	expect("group left, within membersEvery", window(membersEvery-time.Second), 2, false, true)
-	expect("group left, after membersEvery", window(time.Second), 2, false, false)
+	expect("group left, within membersEvery", window(membersEvery-time.Second), 4, false, true)
+	expect("group left, after membersEvery", window(time.Second), 4, false, false)
 	writeIGMP(t, proc, 1)
-	expect("joined", window(time.Second), 2, false, true)
+	expect("joined", window(time.Second), 4, false, true)
 	// The watch's own socket tap joined: it is left out.
 	w.taps["eth0"] = &tap{name: "eth0", own4: 1}
-	expect("own membership", window(time.Second), 2, false, false)
+	expect("own membership", window(time.Second), 4, false, false)
 	delete(w.taps, "eth0")
-	expect("own membership gone", window(time.Second), 2, false, true)
+	expect("own membership gone", window(time.Second), 4, false, true)
 	// A link notification by name (a link renamed to eth0) or index.
 	up = true
 	ev.queue = []rtEvent{{link: true, index: 12, name: "eth0"}}
-	expect("link named eth0", window(time.Second), 3, true, true)
+	expect("link named eth0", window(time.Second), 5, true, true)
 	up = false
 	ev.queue = []rtEvent{{link: true, index: 7, name: "lan0"}}
-	expect("link 7 renamed", window(time.Second), 4, false, true)
+	expect("link 7 renamed", window(time.Second), 6, false, true)
 	up = true
 	ev.lost = true
-	expect("notifications lost", window(time.Second), 5, true, true)
+	expect("notifications lost", window(time.Second), 7, true, true)
 	// A reading with a problem is not kept.
 	problem = "addresses of eth0: boom"
 	ev.queue = []rtEvent{{index: 7}}
-	expect("problem", window(time.Second), 6, true, true)
+	expect("problem", window(time.Second), 8, true, true)
 	problem = ""
-	expect("after a problem", window(time.Second), 7, true, true)
-	expect("settled", window(time.Second), 7, true, true)
-	expect("safety net", window(unchangedEvery), 8, true, true)
+	expect("after a problem", window(time.Second), 9, true, true)
+	expect("settled", window(time.Second), 9, true, true)
+	expect("safety net", window(unchangedEvery), 10, true, true)
 	// Without notifications, every window reads.
 	w.kern.ev = nil
-	expect("no notifications", window(time.Second), 9, true, true)
-	expect("no notifications again", window(time.Second), 10, true, true)
+	expect("no notifications", window(time.Second), 11, true, true)
+	expect("no notifications again", window(time.Second), 12, true, true)
 }
 
 // TestKernFactsVIPs: notifications of a virtual address count as its
@@ -233,7 +247,7 @@ func TestParseRTEvents(t *testing.T) {
 	ifinfo := make([]byte, unix.SizeofIfInfomsg)
 	binary.NativeEndian.PutUint32(ifinfo[4:8], 7)
 	ifaddr := make([]byte, unix.SizeofIfAddrmsg)
-	ifaddr[0] = unix.AF_INET
+	ifaddr[0], ifaddr[1] = unix.AF_INET, 24
 	binary.NativeEndian.PutUint32(ifaddr[4:8], 7)
 	var b []byte
 	b = append(b, msg(unix.RTM_NEWLINK, ifinfo, attr(unix.IFLA_MTU, []byte{0, 5, 0, 0}), attr(unix.IFLA_IFNAME, []byte("eth0\x00")))...)
@@ -242,7 +256,7 @@ func TestParseRTEvents(t *testing.T) {
 	if !parseRTEvents(b, func(ev rtEvent) { got = append(got, ev) }) {
 		t.Fatal("well-formed notifications: lost")
 	}
-	want := []rtEvent{{link: true, index: 7, name: "eth0"}, {index: 7, addrs: [2]netip.Addr{netip.MustParseAddr("198.51.100.100"), netip.MustParseAddr("198.51.100.9")}}}
+	want := []rtEvent{{link: true, index: 7, name: "eth0"}, {index: 7, addrs: [2]netip.Addr{netip.MustParseAddr("198.51.100.100"), netip.MustParseAddr("198.51.100.9")}, prefixLen: 24}}
 	if !slices.Equal(got, want) {
 		t.Errorf("events %+v, want %+v", got, want)
 	}
@@ -259,39 +273,39 @@ func TestParseRTEvents(t *testing.T) {
 	}
 }
 
-// TestLegacyNamesReread: a table list opened once is read again from its
-// start, and shows what the file holds now.
-func TestLegacyNamesReread(t *testing.T) {
+// TestProcNetFilesReread: a file opened once is read again from its start
+// and shows what it holds now, however long; /proc's own (seq_files) read
+// alike twice.
+func TestProcNetFilesReread(t *testing.T) {
 	proc := t.TempDir()
 	dir := filepath.Join(proc, "thread-self", "net")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "ip_tables_names")
-	if err := os.WriteFile(path, []byte("filter\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var l legacyNames
-	defer l.close()
-	for i, want := range []string{"filter\n", "filter\n", "filter\nnat\n"} {
-		if i == 2 {
+	path := filepath.Join(dir, "igmp")
+	long := strings.Repeat("7\teth0      :     2      V3\n", 200)
+	var p procNetFiles
+	defer p.close()
+	for i, want := range []string{"filter\n", "filter\n", "filter\nnat\n", long, "short\n"} {
+		if i != 1 {
 			if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
-		got, err := l.read(proc, 0, "ip_tables_names")
+		got, err := p.read(proc, igmpFile)
 		if err != nil || string(got) != want {
-			t.Errorf("reading %d: %q, %v; want %q", i, got, err, want)
+			t.Errorf("reading %d: %d bytes, %v; want %d", i, len(got), err, len(want))
 		}
 	}
-	if _, err := l.read(proc, 1, "ip6_tables_names"); err == nil {
-		t.Error("missing file: no error")
+	if _, err := p.read(proc, igmp6File); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v, want not exist", err)
 	}
-	// /proc itself, where the lists are seq_files: read twice alike.
-	if a, err := l.read("/proc", 0, "ip_tables_names"); err == nil {
-		first := string(a)
-		if b, err := l.read("/proc", 0, "ip_tables_names"); err != nil || string(b) != first {
-			t.Errorf("/proc reread: %q, %v; want %q", b, err, first)
+	// /proc itself: the memberships as os.ReadFile reads them, twice.
+	for range 2 {
+		got, err := p.read("/proc", igmpFile)
+		want, werr := os.ReadFile("/proc/thread-self/net/igmp")
+		if err != nil || werr != nil || string(got) != string(want) {
+			t.Errorf("/proc: %q, %v; want %q, %v", got, err, want, werr)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package watch
 import (
 	"bytes"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"unsafe"
 
@@ -26,81 +25,24 @@ const (
 	getInfoSize = 32 + 4 + 5*4 + 5*4 + 4 + 4
 )
 
-// legacyNames reads the lists of iptables-legacy tables
-// (/proc/net/ip_tables_names and ip6_tables_names) every window: each file
-// is opened once, in the namespace of the thread that first reads it (a
-// /proc/net file keeps the namespace it was opened in), and read again
-// from its start (pread) — one system call a window instead of an open,
-// reads and a close.
-type legacyNames struct {
-	procDir string
-	fds     [2]int
-	open    [2]bool
-	buf     []byte
-}
-
-// read returns the content of file i (0: ip_tables_names, 1:
-// ip6_tables_names) of procDir/thread-self/net; an error when it cannot be
-// opened (no x_tables in the kernel) or read.
-func (l *legacyNames) read(procDir string, i int, name string) ([]byte, error) {
-	if l.procDir != procDir {
-		l.close()
-		l.procDir = procDir
-	}
-	if !l.open[i] {
-		fd, err := unix.Open(filepath.Join(procDir, "thread-self", "net", name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return nil, err
-		}
-		l.fds[i], l.open[i] = fd, true
-	}
-	if l.buf == nil {
-		l.buf = make([]byte, 512)
-	}
-	for {
-		n, err := unix.Pread(l.fds[i], l.buf, 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			unix.Close(l.fds[i])
-			l.open[i] = false
-			return nil, err
-		}
-		if n < len(l.buf) {
-			return l.buf[:n], nil
-		}
-		l.buf = make([]byte, 2*len(l.buf)) // a table list longer than the buffer
-	}
-}
-
-func (l *legacyNames) close() {
-	for i, fd := range l.fds {
-		if l.open[i] {
-			unix.Close(fd)
-			l.open[i] = false
-		}
-	}
-}
-
 // legacyFingerprint returns the fingerprint of the iptables-legacy tables
 // of the calling thread's network namespace; "" when there are none. With
-// names, the table lists are read through its open files.
-func legacyFingerprint(procDir string, names *legacyNames) (string, error) {
-	if names == nil {
-		names = &legacyNames{}
-		defer names.close()
+// files, the table lists are read through its open files.
+func legacyFingerprint(procDir string, files *procNetFiles) (string, error) {
+	if files == nil {
+		files = &procNetFiles{}
+		defer files.close()
 	}
 	var b strings.Builder
-	for i, fam := range []struct {
-		names  string
+	for _, fam := range []struct {
+		names  procNetFile
 		domain int
 		level  int
 	}{
-		{"ip_tables_names", unix.AF_INET, unix.IPPROTO_IP},
-		{"ip6_tables_names", unix.AF_INET6, unix.IPPROTO_IPV6},
+		{ipTablesNames, unix.AF_INET, unix.IPPROTO_IP},
+		{ip6TablesNames, unix.AF_INET6, unix.IPPROTO_IPV6},
 	} {
-		names, err := names.read(procDir, i, fam.names)
+		names, err := files.read(procDir, fam.names)
 		if err != nil || len(bytes.TrimSpace(names)) == 0 {
 			continue // no legacy table of the family (or no x_tables at all)
 		}

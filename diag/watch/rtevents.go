@@ -31,8 +31,22 @@ type rtEvent struct {
 	// name is the link's name (IFLA_IFNAME), when the notification has it.
 	name string
 	// addrs are the address's IFA_LOCAL and IFA_ADDRESS (they differ on
-	// point-to-point links).
-	addrs [2]netip.Addr
+	// point-to-point links), prefixLen its prefix length; added says
+	// RTM_NEWADDR (an address added or its lifetimes refreshed).
+	addrs     [2]netip.Addr
+	prefixLen int
+	added     bool
+}
+
+// prefix is the address as check.InterfaceLink reads it (netlink.AddrList:
+// IFA_LOCAL, with all its bits when it has a peer, else IFA_ADDRESS).
+func (ev rtEvent) prefix() netip.Prefix {
+	local, dst := ev.addrs[0], ev.addrs[1]
+	switch {
+	case local.IsValid() && local.Is4() && local == dst, !local.IsValid():
+		return netip.PrefixFrom(dst, ev.prefixLen)
+	}
+	return netip.PrefixFrom(local, local.BitLen())
 }
 
 // rtEventBuffer is the read buffer; a notification longer than it (a link
@@ -107,7 +121,7 @@ func parseRTEvents(b []byte, fn func(rtEvent)) bool {
 			if len(body) < unix.SizeofIfAddrmsg {
 				return false
 			}
-			ev := rtEvent{index: int(binary.NativeEndian.Uint32(body[4:8]))}
+			ev := rtEvent{index: int(binary.NativeEndian.Uint32(body[4:8])), prefixLen: int(body[1]), added: typ == unix.RTM_NEWADDR}
 			eachAttr(body[unix.SizeofIfAddrmsg:], func(t uint16, v []byte) {
 				if ip, ok := netip.AddrFromSlice(v); ok {
 					switch t {

@@ -956,9 +956,9 @@ type firewallState struct {
 	nl *netlink.Conn
 	// news tells when the generation may have moved (nil: the
 	// notifications are not followed; the generation is asked for every
-	// window); names reads the iptables-legacy table lists.
+	// window); files reads the iptables-legacy table lists.
 	news    *nftEvents
-	names   legacyNames
+	files   procNetFiles
 	genErr  error
 	gen     uint32
 	live    *fw.Live
@@ -998,7 +998,7 @@ func (s *firewallState) close() {
 	if s.news != nil {
 		s.news.close()
 	}
-	s.names.close()
+	s.files.close()
 }
 
 // refresh reads the firewall when it may have changed.
@@ -1019,7 +1019,7 @@ func (s *firewallState) refresh(ctx context.Context, now time.Time, procDir stri
 			s.genErr = nil
 		}
 	}
-	legacy, legacyErr := legacyFingerprint(procDir, &s.names)
+	legacy, legacyErr := legacyFingerprint(procDir, &s.files)
 	since := now.Sub(s.readAt)
 	switch {
 	case s.err != nil && since >= legacyEvery:
