@@ -13,14 +13,14 @@ import (
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/keepalived"
 )
 
-// TestKernFactsLab: a watcher's windows in a lab host's namespace (no
+// TestWatchLabKernFacts: a watcher's windows in a lab host's namespace (no
 // taps, no keepalived: the interface and address facts only). Each
 // window's interface is what a fresh check.InterfaceState reads at its
 // end; it is read again only in the window after an address or the link
 // changed (not after an address's lifetimes were refreshed), and the
 // virtual address added (or added and deleted within one window) unsettles
 // that window.
-func TestKernFactsLab(t *testing.T) {
+func TestWatchLabKernFacts(t *testing.T) {
 	lab := netlabtest.New(t)
 	a, _, err := lab.Pair()
 	if err != nil {
@@ -132,9 +132,9 @@ func TestKernFactsLab(t *testing.T) {
 	window("settled again", 6, true)
 }
 
-// TestNftEventsLab: the nftables notifications tell a ruleset change in the
-// namespace, and nothing while none is made.
-func TestNftEventsLab(t *testing.T) {
+// TestWatchLabNftEvents: the nftables notifications tell a ruleset change
+// in the namespace, and nothing while none is made.
+func TestWatchLabNftEvents(t *testing.T) {
 	lab := netlabtest.New(t, "nft")
 	a, _, err := lab.Pair()
 	if err != nil {
