@@ -223,6 +223,19 @@ func TestReadHeldTrustsNotifications(t *testing.T) {
 	if changed := w.readHeld(report(), t0.Add(2*time.Second)); !changed || slices.Equal(w.held[0], marker) {
 		t.Errorf("after a notification: changed %v, held %v; want read again", changed, w.held[0])
 	}
+	// The link holding it renamed: no address moved, yet the names held
+	// are read again.
+	w.held[0] = marker
+	ev.queue = []rtEvent{{link: true, index: w.heldLinks[0], name: "renamed"}}
+	w.kernelNews()
+	if w.readHeld(report(), t0.Add(3*time.Second)); slices.Equal(w.held[0], marker) {
+		t.Errorf("after the holding link's notification: held %v; want read again", w.held[0])
+	}
+	w.held[0] = marker
+	w.kernelNews()
+	if w.readHeld(report(), t0.Add(4*time.Second)); !slices.Equal(w.held[0], marker) {
+		t.Errorf("nothing notified since: held %v; want the last reading", w.held[0])
+	}
 }
 
 // TestParseRTEvents: link and address notifications as the kernel sends

@@ -843,22 +843,24 @@ func (w *Watcher) processes(r *check.Report, now time.Time) {
 // changed.
 //
 // While the kernel's notifications are followed and none came for a
-// virtual address (or for a link holding one, or was lost) since the last
-// reading, the addresses held are as then. Otherwise one dump of the
-// addresses says which interface holds each virtual address (vipLinks);
-// while that is as at the last full reading, which was complete, the
-// addresses held are those read then and check.HeldAddrs' dump of every
-// link is spared — it is done at least every unchangedEvery all the same.
-// The notifications are drained when the window ends (kernelNews), so
-// none made before is read late.
+// virtual address since the last reading, the addresses held are as then.
+// Otherwise one dump of the addresses says which interface holds each
+// virtual address (vipLinks); while that is as at the last full reading,
+// which was complete, the addresses held are those read then and
+// check.HeldAddrs' dump of every link is spared — it is done at least
+// every unchangedEvery all the same, and after a notification of a link
+// holding one (renamed: the addresses held carry the links' names) or
+// when notifications were lost. The notifications are drained when the
+// window ends (kernelNews), so none made before is read late.
 func (w *Watcher) readHeld(r *check.Report, now time.Time) (changed bool) {
 	k := &w.kern
+	stale := k.heldStale
 	links, err := w.heldLinks, error(nil)
-	if quiet := k.ev != nil && !k.heldStale && k.vipEvents == k.vipsHeld && w.heldLinks != nil; !quiet {
+	if quiet := k.ev != nil && !stale && k.vipEvents == k.vipsHeld && w.heldLinks != nil; !quiet {
 		links, err = vipLinks(w.vipList)
 	}
 	k.vipsHeld, k.heldStale = k.vipEvents, false
-	if r != nil && err == nil && w.heldFresh && slices.Equal(links, w.heldLinks) && now.Sub(w.heldAt) < unchangedEvery {
+	if r != nil && err == nil && !stale && w.heldFresh && slices.Equal(links, w.heldLinks) && now.Sub(w.heldAt) < unchangedEvery {
 		for i := range r.Instances {
 			r.Instances[i].Held = append([]check.HeldAddr{}, w.held[i]...)
 		}
