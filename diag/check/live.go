@@ -90,13 +90,28 @@ func InterfaceFacts(name, procDir string, own4, own6 int) Interface {
 // InterfaceState reads what a watch needs of an interface every window —
 // its state, addresses and VRRP group memberships, own4 and own6 of them
 // left out as in InterfaceFacts — without InterfaceFacts' scans of every
-// process and of the firewall's tables, which a watch does not use.
+// process and of the firewall's tables, which a watch does not use. It is
+// InterfaceLink and ReadMemberships put together.
 func InterfaceState(name, procDir string, own4, own6 int) Interface {
-	ifc := Interface{Name: name, Addrs: []netip.Prefix{}, Senders: []SenderCheck{}}
+	ifc, index := InterfaceLink(name)
+	if !ifc.Exists {
+		return ifc
+	}
+	ReadMemberships(procDir).Apply(&ifc, index, own4, own6)
+	return ifc
+}
+
+// InterfaceLink reads an interface's state and addresses (netlink), as
+// InterfaceState does, without its group memberships (JoinedVRRP4 and
+// JoinedVRRP6 stay nil), and returns its index (0 when it does not exist).
+// A watch that follows the kernel's link and address notifications reads
+// it again only when one arrived for the interface.
+func InterfaceLink(name string) (ifc Interface, index int) {
+	ifc = Interface{Name: name, Addrs: []netip.Prefix{}, Senders: []SenderCheck{}}
 	link, err := netlink.LinkByName(name)
 	if err != nil {
 		ifc.Problems = append(ifc.Problems, fmt.Sprintf("interface %q: %v", name, err))
-		return ifc
+		return ifc, 0
 	}
 	a := link.Attrs()
 	ifc.Exists = true
@@ -115,19 +130,47 @@ func InterfaceState(name, procDir string, own4, own6 int) Interface {
 			ifc.Addrs = append(ifc.Addrs, netip.PrefixFrom(ip.Unmap(), ones))
 		}
 	}
+	return ifc, a.Index
+}
+
+// Memberships are the memberships of the VRRP groups 224.0.0.18 and
+// ff02::12 that /proc/net/igmp and igmp6 list: per interface index, how
+// many sockets hold the group. The kernel sends no notification when they
+// change.
+type Memberships struct {
+	v4, v6 []groupUsers
+	// problem says why they are not known ("" when they are).
+	problem string
+}
+
+type groupUsers struct{ ifindex, users int }
+
+// ReadMemberships reads the VRRP group memberships of the calling thread's
+// network namespace (procDir/thread-self/net, else procDir/net).
+func ReadMemberships(procDir string) Memberships {
 	procNet := filepath.Join(procDir, "thread-self", "net")
 	if _, err := os.Stat(procNet); err != nil {
 		procNet = filepath.Join(procDir, "net")
 	}
-	var j4, j6 bool
+	igmp, err4 := os.ReadFile(filepath.Join(procNet, "igmp"))
+	igmp6, err6 := os.ReadFile(filepath.Join(procNet, "igmp6"))
+	return MembershipsOf(igmp, err4, igmp6, err6)
+}
+
+// MembershipsOf parses the VRRP group memberships from /proc/net/igmp and
+// igmp6 as the caller read them, with the error of each reading (a file
+// that does not exist, as igmp6 without IPv6, holds no membership).
+func MembershipsOf(igmp []byte, errIGMP error, igmp6 []byte, errIGMP6 error) Memberships {
+	var m Memberships
 	for _, g := range []struct {
 		file  string
+		b     []byte
+		err   error
 		parse func([]byte) ([]hostfacts.Membership, error)
 		group netip.Addr
-		own   int
-		dst   *bool
-	}{{"igmp", hostfacts.ParseIGMP, vrrpcore.GroupIPv4, own4, &j4}, {"igmp6", hostfacts.ParseIGMP6, vrrpcore.GroupIPv6, own6, &j6}} {
-		b, err := os.ReadFile(filepath.Join(procNet, g.file))
+		dst   *[]groupUsers
+	}{{"igmp", igmp, errIGMP, hostfacts.ParseIGMP, vrrpcore.GroupIPv4, &m.v4}, {"igmp6", igmp6, errIGMP6, hostfacts.ParseIGMP6, vrrpcore.GroupIPv6, &m.v6}} {
+		b, err := g.b, g.err
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // igmp6 is absent without IPv6
 		}
@@ -136,15 +179,34 @@ func InterfaceState(name, procDir string, own4, own6 int) Interface {
 			ms, err = g.parse(b)
 		}
 		if err != nil {
-			ifc.Problems = append(ifc.Problems, fmt.Sprintf("%s: %v", g.file, err))
-			return ifc // memberships not known
+			return Memberships{problem: fmt.Sprintf("%s: %v", g.file, err)} // memberships not known
 		}
-		for _, m := range ms {
-			*g.dst = *g.dst || m.Ifindex == a.Index && m.Group == g.group && m.Users > g.own
+		for _, x := range ms {
+			if x.Group == g.group {
+				*g.dst = append(*g.dst, groupUsers{x.Ifindex, x.Users})
+			}
 		}
 	}
-	ifc.JoinedVRRP4, ifc.JoinedVRRP6 = &j4, &j6
-	return ifc
+	return m
+}
+
+// Apply sets ifc's JoinedVRRP4 and JoinedVRRP6 for the interface with the
+// given index: whether sockets other than the caller's own4 and own6 hold
+// the groups on it. When the memberships are not known, it adds why to
+// ifc.Problems instead.
+func (m Memberships) Apply(ifc *Interface, index, own4, own6 int) {
+	if m.problem != "" {
+		ifc.Problems = append(ifc.Problems, m.problem)
+		return
+	}
+	joined := func(gs []groupUsers, own int) *bool {
+		j := false
+		for _, g := range gs {
+			j = j || g.ifindex == index && g.users > own
+		}
+		return &j
+	}
+	ifc.JoinedVRRP4, ifc.JoinedVRRP6 = joined(m.v4, own4), joined(m.v6, own6)
 }
 
 // HeldAddrs sets, per instance, the virtual addresses some interface of

@@ -3,8 +3,6 @@ package watch
 import (
 	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"unsafe"
 
@@ -28,18 +26,23 @@ const (
 )
 
 // legacyFingerprint returns the fingerprint of the iptables-legacy tables
-// of the calling thread's network namespace; "" when there are none.
-func legacyFingerprint(procDir string) (string, error) {
+// of the calling thread's network namespace; "" when there are none. With
+// files, the table lists are read through its open files.
+func legacyFingerprint(procDir string, files *procNetFiles) (string, error) {
+	if files == nil {
+		files = &procNetFiles{}
+		defer files.close()
+	}
 	var b strings.Builder
 	for _, fam := range []struct {
-		names  string
+		names  procNetFile
 		domain int
 		level  int
 	}{
-		{"ip_tables_names", unix.AF_INET, unix.IPPROTO_IP},
-		{"ip6_tables_names", unix.AF_INET6, unix.IPPROTO_IPV6},
+		{ipTablesNames, unix.AF_INET, unix.IPPROTO_IP},
+		{ip6TablesNames, unix.AF_INET6, unix.IPPROTO_IPV6},
 	} {
-		names, err := os.ReadFile(filepath.Join(procDir, "thread-self", "net", fam.names))
+		names, err := files.read(procDir, fam.names)
 		if err != nil || len(bytes.TrimSpace(names)) == 0 {
 			continue // no legacy table of the family (or no x_tables at all)
 		}

@@ -52,3 +52,50 @@ func nftGen(c *netlink.Conn) (uint32, error) {
 func dialNetfilter() (*netlink.Conn, error) {
 	return netlink.Dial(unix.NETLINK_NETFILTER, nil)
 }
+
+// nftEvents follows the nftables notifications (NFNLGRP_NFTABLES) on a
+// non-blocking netfilter netlink socket that no goroutine waits on: every
+// committed ruleset change sends NFT_MSG_NEWGEN (and the changed objects)
+// to it while the change is committed, so while nothing is queued when a
+// window ends, the generation has not moved and need not be asked for.
+type nftEvents struct {
+	fd  int
+	buf []byte
+}
+
+// openNftEvents subscribes in the calling thread's network namespace.
+func openNftEvents() (*nftEvents, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_NETFILTER)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_ADD_MEMBERSHIP, unix.NFNLGRP_NFTABLES); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return &nftEvents{fd: fd, buf: make([]byte, 4<<10)}, nil
+}
+
+// moved drains the notifications queued and says whether there was any
+// (or some were lost: the queue overflowed); err is a failure of the
+// socket itself.
+func (e *nftEvents) moved() (moved bool, err error) {
+	for {
+		_, _, err := unix.Recvfrom(e.fd, e.buf, unix.MSG_DONTWAIT)
+		switch {
+		case errors.Is(err, unix.EAGAIN):
+			return moved, nil
+		case errors.Is(err, unix.EINTR):
+		case errors.Is(err, unix.ENOBUFS) || err == nil:
+			moved = true // a message longer than buf is cut: it still tells
+		default:
+			return true, err
+		}
+	}
+}
+
+func (e *nftEvents) close() { unix.Close(e.fd) }

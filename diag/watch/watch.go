@@ -155,8 +155,7 @@ type Watcher struct {
 	procsErr []string
 	procsAt  time.Time
 	fwall    firewallState
-	vips     *vipMonitor // nil when the address notifications are unavailable
-	vipsSeen uint64      // vips' count at the last window's end
+	kern     kernFacts
 	// vipList lists every instance's virtual addresses; held was read
 	// at heldAt, when they were on the interfaces heldLinks (vipLinks);
 	// heldFresh says that reading was complete.
@@ -283,13 +282,11 @@ func (w *Watcher) Run(ctx context.Context) error {
 	err := w.enter(func() error {
 		openErr = w.openTaps(start)
 		w.fwall.open()
-		w.followVIPs()
+		w.followKernel()
 		w.readHeld(nil, start)
 		return nil
 	})
-	if w.vips != nil {
-		defer w.vips.close()
-	}
+	defer w.closeKernel()
 	if err == nil {
 		err = openErr
 	}
@@ -687,15 +684,7 @@ func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*win
 	}
 	copy(r.Instances, w.base)
 	w.processes(r, now)
-	for _, name := range w.ifaces {
-		own4, own6 := 0, 0
-		w.mu.Lock()
-		if t := w.taps[name]; t != nil {
-			own4, own6 = t.own4, t.own6
-		}
-		w.mu.Unlock()
-		r.Interfaces = append(r.Interfaces, check.InterfaceState(name, w.procDir, own4, own6))
-	}
+	w.interfaceFacts(r, now)
 	heldChanged := w.readHeld(r, now)
 	heldChanged = w.vipsChanged() || heldChanged
 	info := &check.CaptureInfo{Duration: w.window.Seconds(), Interfaces: []check.CaptureIface{}}
@@ -722,7 +711,10 @@ func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*win
 	r.Capture = info
 	if undelivered(r) {
 		// The reverse-path facts explain adverts lost before the
-		// socket; a healthy window spares their reading.
+		// socket; a healthy window spares their reading. So may
+		// the group memberships, which are otherwise read only now and
+		// then.
+		w.recheckMembers(r, now)
 		check.SenderFacts(r, w.procDir)
 	}
 	fwChanged := false
@@ -756,34 +748,17 @@ func sendsOnWire(in *check.Instance) {
 	s.Missing = accepted - s.OnWire
 }
 
-// followVIPs starts counting the changes of the virtual addresses; without
-// the kernel's notifications only the addresses held at each window's end
-// are compared.
-func (w *Watcher) followVIPs() {
-	m := newVIPMonitor(w.vipList, w.log)
-	if err := m.subscribe(); err != nil {
-		w.log.Warn("watch: no address notifications; a hand-over and back inside one window may go unnoticed", "err", err)
-		return
-	}
-	w.vips = m
-}
-
 // vipsChanged says whether a virtual address came or went since the last
-// window's end, or may have (the notifications were lost: they are
-// subscribed to again).
+// window's end (a notification for it was drained), or may have (the
+// notifications were lost or are not followed at all: then only the
+// addresses held at the window's ends are compared).
 func (w *Watcher) vipsChanged() bool {
-	if w.vips == nil {
+	k := &w.kern
+	if k.ev == nil && !k.lost {
 		return false
 	}
-	n, ok := w.vips.count()
-	if !ok {
-		if err := w.vips.subscribe(); err != nil {
-			w.log.Debug("watch: address notifications", "err", err)
-		}
-		return true
-	}
-	changed := n != w.vipsSeen
-	w.vipsSeen = n
+	changed := k.vipEvents != k.vipsSeen || k.lost
+	k.vipsSeen = k.vipEvents
 	return changed
 }
 
@@ -867,16 +842,25 @@ func (w *Watcher) processes(r *check.Report, now time.Time) {
 // held before and after its watch. It says whether the addresses held
 // changed.
 //
-// Every window one dump of the addresses says which interface holds each
+// While the kernel's notifications are followed and none came for a
+// virtual address since the last reading, the addresses held are as then.
+// Otherwise one dump of the addresses says which interface holds each
 // virtual address (vipLinks); while that is as at the last full reading,
 // which was complete, the addresses held are those read then and
 // check.HeldAddrs' dump of every link is spared — it is done at least
-// every unchangedEvery all the same (an interface renamed moves no
-// address). Kernel notifications are not relied on here: one read late
-// would miss a hand-over at the window's end.
+// every unchangedEvery all the same, and after a notification of a link
+// holding one (renamed: the addresses held carry the links' names) or
+// when notifications were lost. The notifications are drained when the
+// window ends (kernelNews), so none made before is read late.
 func (w *Watcher) readHeld(r *check.Report, now time.Time) (changed bool) {
-	links, err := vipLinks(w.vipList)
-	if r != nil && err == nil && w.heldFresh && slices.Equal(links, w.heldLinks) && now.Sub(w.heldAt) < unchangedEvery {
+	k := &w.kern
+	stale := k.heldStale
+	links, err := w.heldLinks, error(nil)
+	if quiet := k.ev != nil && !stale && k.vipEvents == k.vipsHeld && w.heldLinks != nil; !quiet {
+		links, err = vipLinks(w.vipList)
+	}
+	k.vipsHeld, k.heldStale = k.vipEvents, false
+	if r != nil && err == nil && !stale && w.heldFresh && slices.Equal(links, w.heldLinks) && now.Sub(w.heldAt) < unchangedEvery {
 		for i := range r.Instances {
 			r.Instances[i].Held = append([]check.HeldAddr{}, w.held[i]...)
 		}
@@ -971,7 +955,12 @@ type firewallState struct {
 	// readLive reads the firewall; nil means fw.ReadLive.
 	readLive func(context.Context) (*fw.Live, error)
 
-	nl      *netlink.Conn
+	nl *netlink.Conn
+	// news tells when the generation may have moved (nil: the
+	// notifications are not followed; the generation is asked for every
+	// window); files reads the iptables-legacy table lists.
+	news    *nftEvents
+	files   procNetFiles
 	genErr  error
 	gen     uint32
 	live    *fw.Live
@@ -999,19 +988,26 @@ const releaseAfter = 3
 
 func (s *firewallState) open() {
 	s.nl, s.genErr = dialNetfilter()
+	if s.genErr == nil {
+		s.news, _ = openNftEvents()
+	}
 }
 
 func (s *firewallState) close() {
 	if s.nl != nil {
 		s.nl.Close()
 	}
+	if s.news != nil {
+		s.news.close()
+	}
+	s.files.close()
 }
 
 // refresh reads the firewall when it may have changed.
 func (s *firewallState) refresh(ctx context.Context, now time.Time, procDir string, log *slog.Logger) {
 	due := !s.read
-	var gen uint32
-	if s.nl != nil {
+	gen := s.gen
+	if s.nl != nil && s.genDue(log) {
 		var err error
 		gen, err = nftGen(s.nl)
 		switch {
@@ -1025,7 +1021,7 @@ func (s *firewallState) refresh(ctx context.Context, now time.Time, procDir stri
 			s.genErr = nil
 		}
 	}
-	legacy, legacyErr := legacyFingerprint(procDir)
+	legacy, legacyErr := legacyFingerprint(procDir, &s.files)
 	since := now.Sub(s.readAt)
 	switch {
 	case s.err != nil && since >= legacyEvery:
@@ -1045,6 +1041,26 @@ func (s *firewallState) refresh(ctx context.Context, now time.Time, procDir stri
 			s.legacy = legacy
 		}
 	}
+}
+
+// genDue says whether the generation is to be asked for: always without
+// the nftables notifications, or while it cannot be read or was never
+// read; with them, only when some arrived since the last window.
+func (s *firewallState) genDue(log *slog.Logger) bool {
+	if s.news == nil || s.genErr != nil || !s.read {
+		if s.news != nil {
+			// What is queued is older than the reading to come.
+			_, _ = s.news.moved()
+		}
+		return true
+	}
+	moved, err := s.news.moved()
+	if err != nil {
+		log.Debug("watch: nftables notifications; the generation is asked for every window", "err", err)
+		s.news.close()
+		s.news = nil
+	}
+	return moved
 }
 
 // load reads the firewall.
