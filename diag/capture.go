@@ -215,8 +215,9 @@ type groupState struct {
 	sources []*sourceState
 	last    *sourceState // sender of the previous advert, checked first
 	pairs   []pairState
-	// pairIdx[i][j] is 1 + the index in pairs of senders i and j.
-	pairIdx [maxPairSources][maxPairSources]int32
+	// pairIdx[i][j] is 1 + the index in pairs of senders i and j; made
+	// with the first pair (most groups have none, and it is 1 KiB).
+	pairIdx *[maxPairSources][maxPairSources]int32
 	// resigned is a sender whose priority-0 advert awaits a takeover.
 	resigned *sourceState
 }
@@ -344,7 +345,11 @@ func (a *Analyzer) newGroup(key GroupKey) *groupState {
 	}
 	g := a.freeGroups[n-1]
 	a.freeGroups = a.freeGroups[:n-1]
-	*g = groupState{key: key, sources: g.sources[:0], pairs: g.pairs[:0]}
+	idx := g.pairIdx
+	if idx != nil {
+		clear(idx[:])
+	}
+	*g = groupState{key: key, sources: g.sources[:0], pairs: g.pairs[:0], pairIdx: idx}
 	return g
 }
 
@@ -367,6 +372,9 @@ func (a *Analyzer) newSource(idx int) *sourceState {
 // pair returns the overlap state of senders s and o, creating it.
 func (g *groupState) pair(s, o *sourceState) *pairState {
 	i, j := min(s.idx, o.idx), max(s.idx, o.idx)
+	if g.pairIdx == nil {
+		g.pairIdx = new([maxPairSources][maxPairSources]int32)
+	}
 	if n := g.pairIdx[i][j]; n > 0 {
 		return &g.pairs[n-1]
 	}
