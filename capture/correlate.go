@@ -231,6 +231,7 @@ type Correlator struct {
 	events     []Event // ring of the latest o.MaxEvents
 	eventNext  int
 	eventCount uint64
+	keys       []FlowKey // sortedKeys', reused
 }
 
 type flow struct {
@@ -542,12 +543,16 @@ func (c *Correlator) event(e Event) {
 	}
 }
 
+// sortedKeys returns the flows' keys in order, in a slice valid until the
+// next call; c.mu is held. A watch calls it twice a window (Advance,
+// Snapshot): the slice is reused.
 func (c *Correlator) sortedKeys() []FlowKey {
-	keys := make([]FlowKey, 0, len(c.flows))
+	keys := c.keys[:0]
 	for k := range c.flows {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, compareKeys)
+	c.keys = keys
 	return keys
 }
 
@@ -566,7 +571,11 @@ func (c *Correlator) Snapshot() Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := Snapshot{EventCount: c.eventCount}
-	for _, k := range c.sortedKeys() {
+	keys := c.sortedKeys()
+	if len(keys) > 0 {
+		s.Flows = make([]FlowStats, 0, len(keys))
+	}
+	for _, k := range keys {
 		f := c.flows[k]
 		st := f.FlowStats
 		st.Pending = f.wire.live

@@ -215,8 +215,9 @@ type groupState struct {
 	sources []*sourceState
 	last    *sourceState // sender of the previous advert, checked first
 	pairs   []pairState
-	// pairIdx[i][j] is 1 + the index in pairs of senders i and j.
-	pairIdx [maxPairSources][maxPairSources]int32
+	// pairIdx[i][j] is 1 + the index in pairs of senders i and j; made
+	// with the first pair (most groups have none, and it is 1 KiB).
+	pairIdx *[maxPairSources][maxPairSources]int32
 	// resigned is a sender whose priority-0 advert awaits a takeover.
 	resigned *sourceState
 }
@@ -228,6 +229,12 @@ type Analyzer struct {
 	last      *groupState
 	nSources  int
 	untracked uint64
+	// Kept by Reset for the next adverts, and Sources' scratch space.
+	freeGroups  []*groupState
+	freeSources []*sourceState
+	order       []*sourceState
+	view        Source
+	scratch     []int64
 }
 
 // NewAnalyzer returns an empty analyzer.
@@ -249,7 +256,7 @@ func (a *Analyzer) Add(p *capture.Packet) {
 				a.untracked++
 				return
 			}
-			g = &groupState{key: key}
+			g = a.newGroup(key)
 			a.groups[key] = g
 		}
 		a.last = g
@@ -269,7 +276,7 @@ func (a *Analyzer) Add(p *capture.Packet) {
 				return
 			}
 			a.nSources++
-			s = &sourceState{idx: len(g.sources), rng: 0x9e3779b97f4a7c15 ^ uint64(len(g.sources)+1)}
+			s = a.newSource(len(g.sources))
 			s.Address = p.Src
 			s.Priority = p.Advert.Priority
 			g.sources = append(g.sources, s)
@@ -318,9 +325,56 @@ func (a *Analyzer) Add(p *capture.Packet) {
 	}
 }
 
+// Reset empties the analyzer, as NewAnalyzer returns it, keeping the
+// memory of its groups and senders for the adverts added next: a watch
+// that analyses one window after another reuses one analyzer.
+func (a *Analyzer) Reset() {
+	for _, g := range a.groups {
+		a.freeSources = append(a.freeSources, g.sources...)
+		a.freeGroups = append(a.freeGroups, g)
+	}
+	clear(a.groups)
+	a.last, a.nSources, a.untracked = nil, 0, 0
+}
+
+// newGroup returns an empty group state, one Reset kept if any.
+func (a *Analyzer) newGroup(key GroupKey) *groupState {
+	n := len(a.freeGroups)
+	if n == 0 {
+		return &groupState{key: key}
+	}
+	g := a.freeGroups[n-1]
+	a.freeGroups = a.freeGroups[:n-1]
+	idx := g.pairIdx
+	if idx != nil {
+		clear(idx[:])
+	}
+	*g = groupState{key: key, sources: g.sources[:0], pairs: g.pairs[:0], pairIdx: idx}
+	return g
+}
+
+// newSource returns an empty sender state at index idx of its group, one
+// Reset kept if any (its slices keep their room).
+func (a *Analyzer) newSource(idx int) *sourceState {
+	var s *sourceState
+	if n := len(a.freeSources); n > 0 {
+		s = a.freeSources[n-1]
+		a.freeSources = a.freeSources[:n-1]
+		*s = sourceState{samples: s.samples[:0],
+			Source: Source{PriorityChanges: s.PriorityChanges[:0], Intervals: s.Intervals[:0], VIPs: s.VIPs[:0]}}
+	} else {
+		s = &sourceState{}
+	}
+	s.idx, s.rng = idx, 0x9e3779b97f4a7c15^uint64(idx+1)
+	return s
+}
+
 // pair returns the overlap state of senders s and o, creating it.
 func (g *groupState) pair(s, o *sourceState) *pairState {
 	i, j := min(s.idx, o.idx), max(s.idx, o.idx)
+	if g.pairIdx == nil {
+		g.pairIdx = new([maxPairSources][maxPairSources]int32)
+	}
 	if n := g.pairIdx[i][j]; n > 0 {
 		return &g.pairs[n-1]
 	}
@@ -385,7 +439,7 @@ func (s *sourceState) update(p *capture.Packet) {
 		if s.Packets > 1 {
 			s.VIPChanges++
 		}
-		s.VIPs = append(s.VIPs[:0:0], adv.Addrs...)
+		s.VIPs = append(s.VIPs[:0], adv.Addrs...)
 	}
 	switch adv.Checksummed {
 	case vrrpcore.ChecksumMessage:
@@ -420,10 +474,21 @@ func (s *sourceState) addGap(gap int64) {
 
 // source completes the exported view of the sender's statistics.
 func (s *sourceState) source() Source {
-	out := s.Source
-	out.PriorityChanges = slices.Clone(s.PriorityChanges)
-	out.Intervals = slices.Clone(s.Intervals)
-	out.VIPs = slices.Clone(s.VIPs)
+	var out Source
+	s.view(&out, nil)
+	out.PriorityChanges = cloneOrNil(out.PriorityChanges)
+	out.Intervals = cloneOrNil(out.Intervals)
+	out.VIPs = cloneOrNil(out.VIPs)
+	return out
+}
+
+// view sets out to the sender's statistics. Its slices are s's own, but
+// TTLs, which reuses out's, and scratch holds the gap samples sorted (nil
+// for a new one).
+func (s *sourceState) view(out *Source, scratch []int64) []int64 {
+	ttls := out.TTLs[:0]
+	*out = s.Source
+	out.TTLs = ttls
 	out.AuthData = authText(s.authData)
 	for v := range 256 {
 		if s.ttls[v>>6]&(1<<(v&63)) != 0 {
@@ -433,7 +498,7 @@ func (s *sourceState) source() Source {
 	out.Gaps = s.gapCount
 	if s.gapCount > 0 {
 		out.MinGap, out.MaxGap = time.Duration(s.minGap), time.Duration(s.maxGap)
-		sorted := slices.Clone(s.samples)
+		sorted := append(scratch[:0], s.samples...)
 		slices.Sort(sorted)
 		med := median(sorted)
 		for i, g := range sorted {
@@ -441,8 +506,36 @@ func (s *sourceState) source() Source {
 		}
 		slices.Sort(sorted)
 		out.ObservedInterval, out.Jitter = time.Duration(med), time.Duration(median(sorted))
+		scratch = sorted
 	}
-	return out
+	return scratch
+}
+
+// cloneOrNil is slices.Clone, but nil for an empty slice.
+func cloneOrNil[S ~[]E, E any](s S) S {
+	if len(s) == 0 {
+		return nil
+	}
+	return slices.Clone(s)
+}
+
+// Sources calls fn with every sender of the group key, in address order,
+// and its statistics so far as Report gives them, without the report: a
+// watch that reads one group at a time spares building the rest. *s, its
+// slices included, is the analyzer's and valid only until fn returns; fn
+// must not call the analyzer.
+func (a *Analyzer) Sources(key GroupKey, fn func(s *Source)) {
+	g := a.groups[key]
+	if g == nil {
+		return
+	}
+	a.order = append(a.order[:0], g.sources...)
+	slices.SortFunc(a.order, func(x, y *sourceState) int { return x.Address.Compare(y.Address) })
+	for _, s := range a.order {
+		a.scratch = s.view(&a.view, a.scratch)
+		fn(&a.view)
+	}
+	clear(a.order)
 }
 
 func median(sorted []int64) int64 {

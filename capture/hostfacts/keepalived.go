@@ -174,7 +174,7 @@ func Keepalived(procDir string) ([]KeepalivedProcess, error) {
 			continue
 		}
 		dir := filepath.Join(procDir, name)
-		if n := readHead(filepath.Join(dir, "cmdline"), head[:]); n == 0 || !mayBeKeepalived(head[:n], n < len(head)) {
+		if n := ReadHead(filepath.Join(dir, "cmdline"), head[:]); n == 0 || !MayBeProgram(head[:n], n < len(head), "keepalived") {
 			continue // exited, a kernel thread, or another program
 		}
 		cmdline, err := os.ReadFile(filepath.Join(dir, "cmdline"))
@@ -210,9 +210,9 @@ func Keepalived(procDir string) ([]KeepalivedProcess, error) {
 	return procs, nil
 }
 
-// readHead reads the first bytes of the file at path into buf without
+// ReadHead reads the first bytes of the file at path into buf without
 // allocating and returns their number, 0 on any error.
-func readHead(path string, buf []byte) int {
+func ReadHead(path string, buf []byte) int {
 	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return 0
@@ -225,15 +225,15 @@ func readHead(path string, buf []byte) int {
 	return n
 }
 
-// mayBeKeepalived is a cheap first look at the start of a command line:
-// false only if argv[0], read whole, cannot name a program called
-// keepalived.
-func mayBeKeepalived(head []byte, full bool) bool {
+// MayBeProgram is a cheap first look at head, the start of a command line
+// (full: all of it): false only if argv[0], read whole, cannot name a
+// program called name.
+func MayBeProgram(head []byte, full bool, name string) bool {
 	argv0, _, cut := bytes.Cut(head, []byte{0})
 	if !cut && !full {
 		return true // argv[0] goes on: undecided
 	}
-	return bytes.HasSuffix(bytes.TrimRight(argv0, "/"), []byte("keepalived"))
+	return bytes.HasSuffix(bytes.TrimRight(argv0, "/"), []byte(name))
 }
 
 // parsePPID reads the parent PID from /proc/PID/stat, whose second field

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -314,6 +315,12 @@ func TestEvaluate(t *testing.T) {
 			}
 			if !sameSet(above, want) {
 				t.Fatalf("findings %v, want %v", ids(r.Findings), want)
+			}
+			// A watch's judgement: the same findings but those of
+			// SeverityOK, in the same order.
+			problems := slices.DeleteFunc(slices.Clone(r.Findings), func(f diag.Finding) bool { return f.Severity <= diag.SeverityOK })
+			if got := EvaluateProblems(r); !reflect.DeepEqual(got, problems) && len(got)+len(problems) > 0 {
+				t.Errorf("EvaluateProblems %v, want %v", ids(got), ids(problems))
 			}
 			if tc.id == "" {
 				return

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vrrpdoctor/vrrpdoctor/diag"
 	"github.com/vrrpdoctor/vrrpdoctor/fw/eval"
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
 )
 
 // Stable IDs of the findings of `vrrpdoctor check` (docs/check.md). Those
@@ -45,7 +46,18 @@ const (
 // Evaluate judges a report's facts and returns its findings, worst first.
 // It does not change r; Finish stores the findings with the status.
 func Evaluate(r *Report) []diag.Finding {
-	e := &evaluator{r: r}
+	return evaluate(r, false)
+}
+
+// EvaluateProblems returns Evaluate's findings worse than
+// diag.SeverityOK, in the same order, without making the others: what a
+// watch that reports only problems needs of each window.
+func EvaluateProblems(r *Report) []diag.Finding {
+	return evaluate(r, true)
+}
+
+func evaluate(r *Report, problems bool) []diag.Finding {
+	e := &evaluator{r: r, problems: problems}
 	e.config()
 	e.daemon()
 	global := diag.MaxSeverity(e.fs)
@@ -55,6 +67,9 @@ func Evaluate(r *Report) []diag.Finding {
 	// After the instances: a security problem of the file does not make
 	// an instance unhealthy.
 	e.insecure()
+	if problems {
+		e.fs = slices.DeleteFunc(e.fs, func(f diag.Finding) bool { return f.Severity <= diag.SeverityOK })
+	}
 	diag.SortFindings(e.fs)
 	return e.fs
 }
@@ -93,6 +108,8 @@ func (r *Report) incomplete() bool {
 type evaluator struct {
 	r  *Report
 	fs []diag.Finding
+	// problems: findings of diag.SeverityOK are not made (EvaluateProblems).
+	problems bool
 }
 
 // discards lists the mismatches for which a VRRP daemon discards a peer's
@@ -234,13 +251,16 @@ func (e *evaluator) instance(in *Instance, global diag.Severity) {
 		e.delivery(in, ifc, fwIn)
 		// The mismatches with each peer, which make a daemon discard its
 		// adverts, go into the split-brain verdict.
-		refused := map[netip.Addr][]string{}
+		var refused map[netip.Addr][]string // made for the first mismatch
 		for _, p := range in.Peers {
 			if p.Adverts > 0 {
 				n := len(e.fs)
 				e.compare(in, p)
 				for _, f := range e.fs[n:] {
 					if discards[f.ID] {
+						if refused == nil {
+							refused = map[netip.Addr][]string{}
+						}
 						refused[p.Address] = append(refused[p.Address], f.ID)
 					}
 				}
@@ -254,7 +274,7 @@ func (e *evaluator) instance(in *Instance, global diag.Severity) {
 		e.noAdverts(in)
 	}
 	worst := max(global, diag.MaxSeverity(e.fs[before:]))
-	if worst < diag.SeverityWarning && in.Observed {
+	if worst < diag.SeverityWarning && in.Observed && !e.problems {
 		e.healthy(in)
 	}
 }
@@ -301,11 +321,11 @@ func (e *evaluator) membership(in *Instance, ifc *Interface) {
 	if ifc == nil || in.Unicast || len(e.r.Processes) == 0 {
 		return
 	}
-	joined, group := ifc.JoinedVRRP4, "224.0.0.18"
+	joined, group, groupAddr := ifc.JoinedVRRP4, "224.0.0.18", vrrpcore.GroupIPv4
 	if in.Family == 6 {
-		joined, group = ifc.JoinedVRRP6, "ff02::12"
+		joined, group, groupAddr = ifc.JoinedVRRP6, "ff02::12", vrrpcore.GroupIPv6
 	}
-	if in.Group.IsValid() && in.Group.String() != group {
+	if in.Group.IsValid() && in.Group != groupAddr {
 		return // a non-default group: hostfacts checks only the standard ones
 	}
 	if joined == nil || *joined {
@@ -367,7 +387,7 @@ type fwDrop struct {
 // firewall reports the verdicts of one direction that drop adverts, and
 // returns them by source (in) or destination (out).
 func (e *evaluator) firewall(in *Instance, vs []Verdict) map[netip.Addr]*fwDrop {
-	drops := map[netip.Addr]*fwDrop{}
+	var drops map[netip.Addr]*fwDrop // made for the first drop: most instances have none
 	for _, v := range vs {
 		if v.Verdict != eval.Drop && v.Verdict != eval.Reject {
 			continue
@@ -384,6 +404,9 @@ func (e *evaluator) firewall(in *Instance, vs []Verdict) map[netip.Addr]*fwDrop 
 					Value: fmt.Sprintf("%d seen on %s's wire, %d reached the VRRP socket", p.Adverts, in.Interface, p.Socket)})
 			case in.Observed:
 				d.evidence = append(d.evidence, diag.Evidence{Label: "capture", Value: "no adverts from " + srcName(v.Src) + " arrived while the taps ran; the verdict is the evaluator's alone"})
+			}
+			if drops == nil {
+				drops = map[netip.Addr]*fwDrop{}
 			}
 			drops[v.Src] = d
 		} else {
@@ -406,6 +429,9 @@ func (e *evaluator) firewall(in *Instance, vs []Verdict) map[netip.Addr]*fwDrop 
 					Value: fmt.Sprintf("0 of this node's adverts appeared on %s's wire in %s, although it holds %s (so its VRRP daemon acts as master)", in.Interface, secs(e.r.captureDuration()), heldList(in.Held))})
 			case in.Observed:
 				d.evidence = append(d.evidence, diag.Evidence{Label: "capture", Value: "this node did not advertise while the taps ran (it is backup); the verdict is the evaluator's alone"})
+			}
+			if drops == nil {
+				drops = map[netip.Addr]*fwDrop{}
 			}
 			drops[v.Dst] = d
 		}

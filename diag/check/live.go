@@ -62,7 +62,7 @@ func (w *Window) Fill(in *Instance, ifc *Interface, flows []capture.FlowStats) {
 			continue
 		}
 		if in.Sends == nil {
-			in.Sends = &SendFacts{}
+			in.Sends = w.o.newSends()
 		}
 		s := in.Sends
 		s.Attempts += f.Sends

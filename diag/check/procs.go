@@ -43,17 +43,29 @@ func runProcesses(procDir string) ([]Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	ents, err := os.ReadDir(procDir)
+	d, err := os.Open(procDir)
+	if err != nil {
+		return nil, err
+	}
+	names, err := d.Readdirnames(-1) // lighter than ReadDir: names only, unsorted
+	d.Close()
 	if err != nil {
 		return nil, err
 	}
 	var ps []Process
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
+	// A watch beside keepalived scans every minute: the start of each
+	// command line is read into one buffer, all of it only for vrrpdoctor.
+	var head [256]byte
+	for _, name := range names {
+		pid, err := strconv.Atoi(name)
 		if err != nil || pid <= 0 {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(procDir, e.Name(), "cmdline"))
+		cmdline := filepath.Join(procDir, name, "cmdline")
+		if n := hostfacts.ReadHead(cmdline, head[:]); n == 0 || !hostfacts.MayBeProgram(head[:n], n < len(head), "vrrpdoctor") {
+			continue // exited, a kernel thread, or another program
+		}
+		b, err := os.ReadFile(cmdline)
 		if err != nil || len(b) == 0 {
 			continue
 		}
@@ -62,13 +74,13 @@ func runProcesses(procDir string) ([]Process, error) {
 		if !ok {
 			continue
 		}
-		ns, err := os.Readlink(filepath.Join(procDir, e.Name(), "ns", "net"))
+		ns, err := os.Readlink(filepath.Join(procDir, name, "ns", "net"))
 		if err != nil || ns != self {
 			continue
 		}
 		ps = append(ps, Process{PID: pid, Kind: "vrrpdoctor-run", Config: cfg})
 	}
-	return ps, nil
+	return ps, nil // in no order: daemons sorts them
 }
 
 // parseRunArgs recognises a `vrrpdoctor run` command line and returns the

@@ -35,19 +35,85 @@ type observation struct {
 	addrsOf []netip.Prefix
 	addrs   map[netip.Addr]bool
 	stats   capture.SessionStats
-	// rep is the analyzer's report after n adverts, made once for every
-	// instance filled from it (report).
-	n, repN uint64
-	rep     *diag.CaptureReport
+	// free keeps the sender records of the last window (reset) for the
+	// next.
+	free []*senderObs
+	// Room for what fill hands out, the instances' Advertisers, peers and
+	// SendFacts and their slices, valid until reset (take); peersWanted
+	// counts the peers of the window, ours is concurrency's scratch.
+	advs        []Advertiser
+	peers       []Peer
+	sends       []SendFacts
+	ints        []int
+	addrBuf     []netip.Addr
+	peersWanted int
+	ours        []time.Time
 }
 
-// report returns the analyzer's report of the adverts so far.
-func (o *observation) report() *diag.CaptureReport {
-	if o.rep == nil || o.repN != o.n {
-		o.rep, o.repN = o.an.Report(nil), o.n
+// take returns n elements of *buf, to be overwritten: the room a window
+// keeps for its instances' facts, reused after reset. Appending to the
+// slice moves it out of *buf.
+func take[T any](buf *[]T, n int) []T {
+	l := len(*buf)
+	if l+n > cap(*buf) {
+		// The full buffer stays with those it was handed to.
+		*buf, l = make([]T, 0, max(2*cap(*buf), n, 16)), 0
 	}
-	return o.rep
+	*buf = (*buf)[:l+n]
+	return (*buf)[l : l+n : l+n]
 }
+
+// newSends returns zero SendFacts of the window's room.
+func (o *observation) newSends() *SendFacts {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	s := &take(&o.sends, 1)[0]
+	*s = SendFacts{}
+	return s
+}
+
+// reset empties the observation for the next window of a watch, keeping
+// its memory: the analyzer's, the sender records' and the set of the
+// interface's addresses.
+func (o *observation) reset() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.an.Reset()
+	for _, s := range o.senders {
+		if len(o.free) >= maxFreeSenders {
+			break
+		}
+		s.dsts = s.dsts[:0]
+		if cap(s.times) > maxKeptTimes {
+			s.times = nil // a flood's: not kept
+		}
+		s.times = s.times[:0]
+		o.free = append(o.free, s)
+	}
+	clear(o.senders)
+	for k, v := range o.bySlot {
+		o.bySlot[k] = v[:0]
+	}
+	o.stats = capture.SessionStats{}
+	o.advs, o.sends, o.ints, o.addrBuf = o.advs[:0], o.sends[:0], o.ints[:0], o.addrBuf[:0]
+	if cap(o.peers) < o.peersWanted {
+		o.peers = make([]Peer, 0, o.peersWanted)
+	}
+	o.peers, o.peersWanted = o.peers[:0], 0
+}
+
+// Reset empties the window for the next one of the same wire tap, keeping
+// its memory. The caller makes sure that nothing uses the window's last
+// contents any more (Fill); frames taken during Reset go into the next
+// window.
+func (w *Window) Reset() { w.o.reset() }
+
+// Bounds on what reset keeps: sender records, and room for send times
+// per sender (a window of 0.01 s adverts).
+const (
+	maxFreeSenders = 1024
+	maxKeptTimes   = 1024
+)
 
 // maxTimes bounds the send times kept per sender: a check watches seconds,
 // a few hundred adverts at the shortest interval (10 ms).
@@ -112,21 +178,24 @@ func (o *observation) frame(f *capture.WireFrame) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	p := &o.pkt
-	err := o.dec.Decode(o.lt, f.Data, p)
-	var ce *vrrpcore.ChecksumError
-	switch {
-	case errors.As(err, &ce):
+	if err := o.dec.Decode(o.lt, f.Data, p); err != nil {
+		// Tested only on an error: errors.As's target escapes, one
+		// allocation per advert.
+		if !isChecksumError(err) {
+			return nil // not VRRP, or undecodable: the session counts those
+		}
 		p.Advert.Checksummed = vrrpcore.ChecksumBad
-	case err != nil:
-		return nil // not VRRP, or undecodable: the session counts those
 	}
 	p.Time = f.Time
 	o.an.Add(p)
-	o.n++
 	k := senderKey{p.Advert.VRID, p.Family, p.Src}
 	s := o.senders[k]
 	if s == nil {
-		s = &senderObs{}
+		if n := len(o.free); n > 0 {
+			s, o.free = o.free[n-1], o.free[:n-1]
+		} else {
+			s = &senderObs{}
+		}
 		o.senders[k] = s
 		slot := [2]uint8{k.vrid, k.family}
 		o.bySlot[slot] = append(o.bySlot[slot], k.src)
@@ -141,6 +210,11 @@ func (o *observation) frame(f *capture.WireFrame) error {
 		s.times = append(s.times, f.Time)
 	}
 	return nil
+}
+
+func isChecksumError(err error) bool {
+	var ce *vrrpcore.ChecksumError
+	return errors.As(err, &ce)
 }
 
 // watch runs the taps on every interface of an instance that is up, for d,
@@ -252,24 +326,28 @@ func (o *observation) fill(in *Instance, ifc *Interface) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	in.Observed = true
-	in.Peers = []Peer{}
+	// The peers are appended in the window's room (o.peers) while it
+	// lasts; see the end.
+	start := len(o.peers)
+	in.Peers = o.peers[start:start:cap(o.peers)]
+	if in.Peers == nil {
+		in.Peers = []Peer{}
+	}
 	addrs := o.ifcAddrs(ifc)
 	local := func(a netip.Addr) bool { return in.SrcIP.IsValid() && a == in.SrcIP || addrs[a] }
-	rep := o.report()
-	for gi := range rep.Groups {
-		g := &rep.Groups[gi]
-		if g.VRID != in.VRID || g.Family != in.Family || g.VLAN != 0 {
-			continue
-		}
-		for si := range g.Sources {
-			s := &g.Sources[si]
-			a := o.advertiser(g, s)
+	// The groups of the instance's VRID and family, untagged, in the order
+	// of the analyzer's report (by version).
+	for _, version := range [...]uint8{2, 3} {
+		key := diag.GroupKey{VRID: in.VRID, Version: version, Family: in.Family}
+		o.an.Sources(key, func(s *diag.Source) {
+			a := o.advertiser(key, s)
 			if local(s.Address) {
 				if in.Local == nil {
-					in.Local = &Advertiser{}
+					in.Local = &take(&o.advs, 1)[0]
+					*in.Local = Advertiser{}
 				}
 				merge(in.Local, a)
-				continue
+				return
 			}
 			p := in.peer(s.Address)
 			if p == nil {
@@ -277,7 +355,7 @@ func (o *observation) fill(in *Instance, ifc *Interface) {
 				p = &in.Peers[len(in.Peers)-1]
 			}
 			merge(&p.Advertiser, a)
-		}
+		})
 	}
 	for _, f := range o.stats.Flows {
 		if f.Interface != in.Interface || f.VRID != in.VRID || f.Family != in.Family || f.Direction != capture.DirIn || local(f.Sender) {
@@ -294,6 +372,14 @@ func (o *observation) fill(in *Instance, ifc *Interface) {
 		p.Matched += f.Matched
 		p.NotDelivered += f.Lost
 	}
+	if n := len(in.Peers); n > 0 {
+		o.peersWanted += n
+		if start+n <= cap(o.peers) && &o.peers[:start+n][start] == &in.Peers[0] {
+			// Still in the room: taken.
+			o.peers = o.peers[:start+n]
+			in.Peers = in.Peers[:n:n]
+		}
+	}
 	slices.SortFunc(in.Peers, func(a, b Peer) int { return a.Address.Compare(b.Address) })
 	o.concurrency(in, ifc, local)
 }
@@ -304,12 +390,13 @@ func (o *observation) concurrency(in *Instance, ifc *Interface, local func(netip
 	if len(in.Peers) == 0 {
 		return // nobody to compare with (a master alone)
 	}
-	var ours []time.Time
+	ours := o.ours[:0]
 	for _, a := range o.bySlot[[2]uint8{in.VRID, in.Family}] {
 		if local(a) {
 			ours = append(ours, o.times(senderKey{in.VRID, in.Family, a})...)
 		}
 	}
+	o.ours = ours
 	slices.SortFunc(ours, time.Time.Compare)
 	for i := range in.Peers {
 		p := &in.Peers[i]
@@ -359,10 +446,20 @@ func concurrent(winner, loser []time.Time, iv time.Duration) uint64 {
 }
 
 // advertiser converts diag's statistics of one sender of one group.
-func (o *observation) advertiser(g *diag.Group, s *diag.Source) Advertiser {
+func (o *observation) advertiser(g diag.GroupKey, s *diag.Source) Advertiser {
+	versions := take(&o.ints, 1)
+	versions[0] = int(g.Version)
+	ttls := take(&o.ints, len(s.TTLs))
+	for i, t := range s.TTLs {
+		ttls[i] = int(t)
+	}
+	vips := take(&o.addrBuf, len(s.VIPs))
+	copy(vips, s.VIPs)
+	dsts := o.dsts(senderKey{g.VRID, g.Family, s.Address})
+	dsts = append(take(&o.addrBuf, len(dsts))[:0], dsts...)
 	a := Advertiser{
-		Address: s.Address, Adverts: s.Packets, Versions: []int{int(g.Version)}, Priority: s.Priority, Interval: s.Interval.Seconds(),
-		VIPs: slices.Clone(s.VIPs), TTLs: ints(s.TTLs), Dsts: slices.Clone(o.dsts(senderKey{g.VRID, g.Family, s.Address})),
+		Address: s.Address, Adverts: s.Packets, Versions: versions, Priority: s.Priority, Interval: s.Interval.Seconds(),
+		VIPs: vips, TTLs: ttls, Dsts: dsts,
 		Checksum: ChecksumCounts{Message: s.ChecksumMessage, PseudoHeader: s.ChecksumPseudoHeader, Errors: s.ChecksumErrors},
 		Resigned: s.Resigned, First: s.First, Last: s.Last,
 	}
@@ -388,14 +485,6 @@ func (o *observation) advertiser(g *diag.Group, s *diag.Source) Advertiser {
 		a.Dsts = []netip.Addr{}
 	}
 	return a
-}
-
-func ints(b []uint8) []int {
-	s := make([]int, len(b))
-	for i, v := range b {
-		s[i] = int(v)
-	}
-	return s
 }
 
 // merge adds b (another version's adverts of one sender) into a; the later

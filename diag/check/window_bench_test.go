@@ -3,6 +3,7 @@ package check
 import (
 	"encoding/binary"
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 
@@ -93,5 +94,66 @@ func BenchmarkWindowFill(b *testing.B) {
 				b.Fatalf("VRID %d: Local %+v", v+1, in.Local)
 			}
 		}
+	}
+}
+
+// TestWindowReset: a window reset and fed other frames fills instances
+// as a new window fed those frames only; the instances one window fills
+// (peers, this node's adverts, send facts) share no memory.
+func TestWindowReset(t *testing.T) {
+	ifc := &Interface{Name: "eth0", Exists: true, Up: true, Addrs: []netip.Prefix{netip.MustParsePrefix("198.51.100.1/24")}}
+	t0 := time.Now()
+	type advert struct {
+		vrid uint8
+		src  string
+	}
+	feed := func(w *Window, as []advert) {
+		for k := range 5 {
+			for i, a := range as {
+				fr := benchFrame(t, a.vrid, netip.MustParseAddr(a.src))
+				at := t0.Add(time.Duration(k)*100*time.Millisecond + time.Duration(i)*time.Millisecond)
+				w.Frame(&capture.WireFrame{Time: at, Direction: capture.DirIn, Data: fr, Length: len(fr)})
+			}
+		}
+	}
+	newWindow := func() *Window {
+		w := &Window{o: newObservation()}
+		w.o.lt = capture.LinkTypeEthernet
+		return w
+	}
+	first := []advert{{1, "198.51.100.1"}, {1, "198.51.100.7"}, {2, "198.51.100.8"}, {2, "198.51.100.9"}, {3, "198.51.100.1"}, {4, "198.51.100.4"}}
+	second := []advert{{1, "198.51.100.2"}, {1, "198.51.100.3"}, {2, "198.51.100.1"}, {2, "198.51.100.4"}, {2, "198.51.100.5"}, {3, "198.51.100.6"}}
+	sends := func(vrid uint8) []capture.FlowStats {
+		return []capture.FlowStats{{FlowKey: capture.FlowKey{Interface: "eth0", VRID: vrid, Family: 4, Direction: capture.DirOut}, Sends: uint64(vrid), SendErrors: 1, LastSendError: "EPERM"}}
+	}
+	fill := func(w *Window) []Instance {
+		ins := make([]Instance, 4)
+		for i := range ins {
+			ins[i] = Instance{Interface: "eth0", VRID: uint8(i + 1), Family: 4, Priority: 100, AdvertInt: 0.1}
+			w.Fill(&ins[i], ifc, sends(uint8(i+1)))
+		}
+		return ins
+	}
+	w := newWindow()
+	for range 2 {
+		feed(w, first)
+		fill(w)
+		w.Reset()
+		feed(w, second)
+		got := fill(w)
+		for i := range got {
+			// Each instance from a window of its own.
+			fresh := newWindow()
+			feed(fresh, second)
+			want := Instance{Interface: "eth0", VRID: uint8(i + 1), Family: 4, Priority: 100, AdvertInt: 0.1}
+			fresh.Fill(&want, ifc, sends(uint8(i+1)))
+			if !reflect.DeepEqual(got[i], want) {
+				t.Errorf("VRID %d after Reset:\n%+v\nfresh:\n%+v", i+1, got[i], want)
+			}
+		}
+		if len(got[0].Peers) != 2 || len(got[1].Peers) != 2 || got[1].Local == nil || got[2].Local != nil || len(got[3].Peers) != 0 {
+			t.Errorf("VRID 1 peers %+v, VRID 2 peers %+v and local %+v, VRID 3 local %+v", got[0].Peers, got[1].Peers, got[1].Local, got[2].Local)
+		}
+		w.Reset()
 	}
 }

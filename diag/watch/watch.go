@@ -16,6 +16,7 @@
 package watch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -149,6 +150,13 @@ type Watcher struct {
 	ready bool
 
 	// Used by the watcher goroutine only.
+	// sendOut, cutOut, rep, flowWin are reused from window to window
+	// (sendFlows, cut, report, updateFlows): nothing of them outlives the
+	// step that made them.
+	sendOut  map[string][]capture.FlowStats
+	cutOut   map[string]*windowData
+	rep      *check.Report
+	flowWin  map[capture.FlowKey]capture.FlowStats
 	held     [][]check.HeldAddr // per instance, at the last window's end
 	retry    map[string]retry   // interfaces whose taps failed to open
 	procs    []check.Process
@@ -191,7 +199,12 @@ type tap struct {
 	sess *capture.Session
 	wire *capture.WireTap
 	win  atomic.Pointer[check.Window]
-	prev map[capture.FlowKey]capture.FlowStats // figures at the window's start
+	// spare is the window before the last, reset and taken again at the
+	// next cut, and data what cut made of the last (the watcher
+	// goroutine's).
+	spare *check.Window
+	data  windowData
+	prev  map[capture.FlowKey]capture.FlowStats // figures at the window's start
 	// own4 and own6 are the group memberships the session's socket taps
 	// hold.
 	own4, own6 int
@@ -469,9 +482,17 @@ func (w *Watcher) NoteSend(a capture.SendAttempt) {
 }
 
 // sendFlows returns, per interface, the send attempts of the window just
-// ended as outgoing flows (what check.Window.Fill reads of them).
+// ended as outgoing flows (what check.Window.Fill reads of them). The map
+// and its slices are reused by the next call.
 func (w *Watcher) sendFlows() map[string][]capture.FlowStats {
-	var out map[string][]capture.FlowStats
+	out := w.sendOut
+	if out == nil {
+		out = map[string][]capture.FlowStats{}
+		w.sendOut = out
+	}
+	for k, v := range out {
+		out[k] = v[:0]
+	}
 	for _, cs := range w.sends {
 		for _, c := range cs {
 			// failed before attempts: a failure is counted after its
@@ -487,10 +508,12 @@ func (w *Watcher) sendFlows() map[string][]capture.FlowStats {
 			if e := c.lastErr.Load(); e != nil {
 				f.LastSendError = *e
 			}
-			if out == nil {
-				out = map[string][]capture.FlowStats{}
-			}
 			out[c.iface] = append(out[c.iface], f)
+		}
+	}
+	for k, v := range out {
+		if len(v) == 0 {
+			delete(out, k)
 		}
 	}
 	return out
@@ -567,11 +590,7 @@ func (w *Watcher) step(ctx context.Context, start, now time.Time) {
 		var r *check.Report
 		r, settled = w.report(ctx, now, cut)
 		w.updateFlows(now, cut)
-		for _, f := range check.Evaluate(r) {
-			if f.Severity > diag.SeverityOK {
-				fs = append(fs, f)
-			}
-		}
+		fs = check.EvaluateProblems(r)
 		if w.log.Enabled(ctx, slog.LevelDebug) {
 			w.log.Debug("watch: window judged", "findings", findingIDs(fs), "settled", settled, "dropped", dropped, "took", time.Since(t0), "report", debugReport(r))
 		}
@@ -612,7 +631,12 @@ func (w *Watcher) cut() (out map[string]*windowData, dropped bool) {
 	}
 	w.mu.Unlock()
 	sends := w.sendFlows()
-	out = map[string]*windowData{}
+	out = w.cutOut
+	if out == nil {
+		out = map[string]*windowData{}
+		w.cutOut = out
+	}
+	clear(out)
 	for _, t := range taps {
 		select {
 		case <-t.sess.Failed():
@@ -623,9 +647,19 @@ func (w *Watcher) cut() (out map[string]*windowData, dropped bool) {
 			continue
 		default:
 		}
-		old := t.win.Swap(check.NewWindow(t.wire))
+		// The window before the last was judged in the last step: it is
+		// emptied and takes the next window's frames.
+		next := t.spare
+		if next == nil {
+			next = check.NewWindow(t.wire)
+		} else {
+			next.Reset()
+		}
+		old := t.win.Swap(next)
+		t.spare = old
 		st := t.sess.Stats()
-		d := &windowData{win: old, snap: st.Flows, stats: st}
+		d := &t.data
+		*d = windowData{win: old, flows: d.flows[:0], snap: st.Flows, stats: st}
 		// The correlator forgets no flow: prev is updated in place.
 		for _, f := range st.Flows {
 			if g, ok := delta(f, t.prev[f.FlowKey]); ok {
@@ -676,18 +710,33 @@ func delta(now, before capture.FlowStats) (capture.FlowStats, bool) {
 // report builds the window's report, in the watched namespace. settled is
 // false when the addresses held or the firewall's verdicts changed during
 // the window.
+//
+// The report, and the room of its slices, is the last window's: nothing
+// keeps it beyond the step that judges it.
 func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*windowData) (r *check.Report, settled bool) {
-	r = &check.Report{
+	r = w.rep
+	if r == nil {
+		r = &check.Report{}
+		w.rep = r
+	}
+	var info *check.CaptureInfo
+	if info = r.Capture; info == nil {
+		info = &check.CaptureInfo{}
+	}
+	*info = check.CaptureInfo{Duration: w.window.Seconds(), Interfaces: info.Interfaces[:0]}
+	*r = check.Report{
 		Schema: check.Schema, Node: w.node, Time: now.UTC(),
 		Config:     check.ConfigFacts{Path: w.c.ConfigPath, Source: "watch", Errors: []string{}},
-		Interfaces: []check.Interface{}, Instances: make([]check.Instance, len(w.base)), Skipped: []string{},
+		Interfaces: emptied(r.Interfaces), Instances: append(r.Instances[:0], w.base...), Skipped: emptied(r.Skipped),
+		Processes: r.Processes[:0],
 	}
-	copy(r.Instances, w.base)
 	w.processes(r, now)
 	w.interfaceFacts(r, now)
 	heldChanged := w.readHeld(r, now)
 	heldChanged = w.vipsChanged() || heldChanged
-	info := &check.CaptureInfo{Duration: w.window.Seconds(), Interfaces: []check.CaptureIface{}}
+	if info.Interfaces == nil {
+		info.Interfaces = []check.CaptureIface{}
+	}
 	for _, name := range w.ifaces {
 		d := cut[name]
 		if d == nil {
@@ -695,15 +744,23 @@ func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*win
 		}
 		info.Interfaces = append(info.Interfaces, check.CaptureIface{Name: name, Frames: d.stats.Frames, KernelDropped: d.stats.Wire.Dropped})
 		// Fill reads only the flows of the instance's VRID and family:
-		// hand it those, not every flow of the interface.
-		byVR := map[[2]uint8][]capture.FlowStats{}
-		for _, f := range d.flows {
-			k := [2]uint8{f.VRID, f.Family}
-			byVR[k] = append(byVR[k], f)
-		}
+		// hand it those, not every flow of the interface. Sorted by
+		// them (stable: the flows of one keep their order), each
+		// instance's are a run of d.flows.
+		slices.SortStableFunc(d.flows, compareVR)
 		for i := range r.Instances {
 			if in := &r.Instances[i]; in.Interface == name {
-				d.win.Fill(in, ifaceOf(r, name), byVR[[2]uint8{in.VRID, in.Family}])
+				key := capture.FlowStats{FlowKey: capture.FlowKey{VRID: in.VRID, Family: in.Family}}
+				lo, _ := slices.BinarySearchFunc(d.flows, key, compareVR)
+				hi := lo
+				for hi < len(d.flows) && compareVR(d.flows[hi], key) == 0 {
+					hi++
+				}
+				var flows []capture.FlowStats
+				if hi > lo {
+					flows = d.flows[lo:hi:hi]
+				}
+				d.win.Fill(in, ifaceOf(r, name), flows)
 				sendsOnWire(in)
 			}
 		}
@@ -728,6 +785,23 @@ func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*win
 		fwChanged = w.fwall.facts(ctx, r, now, w.log)
 	}
 	return r, !heldChanged && !fwChanged
+}
+
+// compareVR orders flows by VRID and family.
+func compareVR(a, b capture.FlowStats) int {
+	if a.VRID != b.VRID {
+		return int(a.VRID) - int(b.VRID)
+	}
+	return int(a.Family) - int(b.Family)
+}
+
+// emptied returns s emptied, keeping its room; an empty slice, not nil,
+// when it has none.
+func emptied[S ~[]E, E any](s S) S {
+	if s == nil {
+		return S{}
+	}
+	return s[:0]
 }
 
 // sendsOnWire compares the window's accepted send attempts with this
@@ -815,7 +889,7 @@ func ifaceOf(r *check.Report, name string) *check.Interface {
 // (listed every processEvery), else this process, the VRRP speaker.
 func (w *Watcher) processes(r *check.Report, now time.Time) {
 	if !w.c.Monitor {
-		r.Processes = []check.Process{{PID: os.Getpid(), Kind: "vrrpdoctor-run", Config: w.c.ConfigPath}}
+		r.Processes = append(r.Processes[:0], check.Process{PID: os.Getpid(), Kind: "vrrpdoctor-run", Config: w.c.ConfigPath})
 		return
 	}
 	// A full scan reads every process's command line: done every
@@ -832,7 +906,7 @@ func (w *Watcher) processes(r *check.Report, now time.Time) {
 		w.procs, w.procsErr = check.Daemons(w.procDir)
 		w.procsAt = now
 	}
-	r.Processes = append([]check.Process{}, w.procs...)
+	r.Processes = append(emptied(r.Processes), w.procs...)
 	r.Skipped = append(r.Skipped, w.procsErr...)
 	r.ProcessesUnreadable = len(w.procsErr) > 0
 }
@@ -893,10 +967,18 @@ func (w *Watcher) updateFlows(now time.Time, cut map[string]*windowData) {
 	// The correlator keeps every sender it saw: a flow silent for
 	// flowExpiry windows leaves Flows all the same.
 	silent := func(last time.Time) bool { return now.Sub(last) > flowExpiry*w.window }
+	if w.flowWin == nil {
+		w.flowWin = map[capture.FlowKey]capture.FlowStats{}
+	}
+	win := w.flowWin
 	for _, d := range cut {
-		win := map[capture.FlowKey]capture.FlowStats{}
+		// The window's figures of the incoming flows (only those are
+		// looked up).
+		clear(win)
 		for _, f := range d.flows {
-			win[f.FlowKey] = f
+			if f.Direction == capture.DirIn {
+				win[f.FlowKey] = f
+			}
 		}
 		for _, f := range d.snap {
 			last := latest(f.Wire.Last, f.Socket.Last)
@@ -970,7 +1052,8 @@ type firewallState struct {
 	version int    // counts readings
 	legacy  string // iptables-legacy fingerprint at the last reading
 	// cache of the last evaluation
-	cacheKey     string
+	cacheKey     []byte
+	keyBuf       []byte // key's, reused
 	cacheFW      *check.Firewall
 	cacheIn      [][]check.Verdict
 	cacheOut     [][]check.Verdict
@@ -1088,11 +1171,11 @@ func (s *firewallState) load(ctx context.Context, now time.Time, gen uint32, log
 // again when other adverts need a verdict.
 func (s *firewallState) facts(ctx context.Context, r *check.Report, now time.Time, log *slog.Logger) (changed bool) {
 	key := s.key(r)
-	if key != s.cacheKey && s.read && s.live == nil && s.err == nil {
+	if !bytes.Equal(key, s.cacheKey) && s.read && s.live == nil && s.err == nil {
 		s.load(ctx, now, s.gen, log)
 		key = s.key(r)
 	}
-	if key == s.cacheKey {
+	if bytes.Equal(key, s.cacheKey) {
 		r.Firewall = s.cacheFW
 		for i := range r.Instances {
 			r.Instances[i].FirewallIn, r.Instances[i].FirewallOut = s.cacheIn[i], s.cacheOut[i]
@@ -1106,7 +1189,7 @@ func (s *firewallState) facts(ctx context.Context, r *check.Report, now time.Tim
 	s.stable = 0
 	n := len(r.Skipped)
 	check.FirewallFacts(ctx, r, s.live, s.err)
-	s.cacheKey, s.cacheFW = key, r.Firewall
+	s.cacheKey, s.cacheFW = append(s.cacheKey[:0], key...), r.Firewall
 	s.cacheSkipped = slices.Clone(r.Skipped[n:])
 	s.cacheIn, s.cacheOut = make([][]check.Verdict, len(r.Instances)), make([][]check.Verdict, len(r.Instances))
 	for i := range r.Instances {
@@ -1119,11 +1202,13 @@ func (s *firewallState) facts(ctx context.Context, r *check.Report, now time.Tim
 }
 
 // key identifies what the verdicts depend on: the firewall as read, and
-// the adverts evaluated (this node's source, the peers heard).
-func (s *firewallState) key(r *check.Report) string {
-	// Built every window: appended into one buffer (a string grown
-	// instance by instance was quadratic garbage with 100 instances).
-	b := strconv.AppendInt(nil, int64(s.version), 10)
+// the adverts evaluated (this node's source, the peers heard). It is valid
+// until the next call.
+func (s *firewallState) key(r *check.Report) []byte {
+	// Built every window: appended into one buffer, the last window's (a
+	// string grown instance by instance was quadratic garbage with 100
+	// instances).
+	b := strconv.AppendInt(s.keyBuf[:0], int64(s.version), 10)
 	for i := range r.Instances {
 		in := &r.Instances[i]
 		b = append(b, '|')
@@ -1139,7 +1224,8 @@ func (s *firewallState) key(r *check.Report) string {
 			b = p.Address.AppendTo(b)
 		}
 	}
-	return string(b)
+	s.keyBuf = b
+	return b
 }
 
 // verdictSignature lists the distinct verdicts of a report (direction,
