@@ -101,10 +101,8 @@ func BenchmarkWatchWindow(b *testing.B) {
 		defer w.closeTaps()
 		w.fwall.open()
 		defer w.fwall.close()
-		w.followVIPs()
-		if w.vips != nil {
-			defer w.vips.close()
-		}
+		w.followKernel()
+		defer w.closeKernel()
 		w.readHeld(nil, start)
 		t := w.taps["eth0"]
 		if t == nil {
