@@ -283,4 +283,7 @@ func TestSentFacts(t *testing.T) {
 	if s := w.sentFacts(in); s == nil || len(s.Times) != 1 || !s.Times[0].Equal(t0.Add(3*time.Second)) || !s.First.Equal(s.Times[0]) {
 		t.Errorf("second window's times: %+v", s)
 	}
+	if n := testing.AllocsPerRun(100, func() { send(51, 4*time.Second, 150, group, nil) }); n != 0 {
+		t.Errorf("NoteSend: %.1f allocations", n)
+	}
 }

@@ -314,7 +314,9 @@ func New(c Config) (*Watcher, error) {
 	if w.window <= 0 {
 		w.window = check.DefaultDuration(longest)
 	}
-	w.sizeSendTimes()
+	if !c.Monitor {
+		w.sizeSendTimes() // (NoteSend is the speaker's)
+	}
 	w.track = newTracker(w.window)
 	w.held = make([][]check.HeldAddr, len(w.base))
 	w.node, _ = os.Hostname()
@@ -552,8 +554,13 @@ func (w *Watcher) closeTaps() {
 
 // NoteSend reports one of the daemon's own send attempts: failures
 // (sendto EPERM, an OUTPUT drop) confirm a firewall drop, and each
-// window's attempts are compared by count with this node's adverts seen on
-// the wire. It takes no lock; attempts of unwatched instances are ignored.
+// window's accepted attempts are compared by count with this node's
+// adverts that reached the device (the advert counters); what they carried
+// (priority, version, interval, checksum variant, TTL, time) stands for
+// this node's adverts in the window, which the wire tap does not take in
+// self mode. It takes no lock and allocates nothing (but when an
+// instance's source address or a new destination first shows); attempts of
+// unwatched instances are ignored.
 func (w *Watcher) NoteSend(a capture.SendAttempt) {
 	family := uint8(6)
 	if a.Src.Unmap().Is4() {
