@@ -1024,9 +1024,12 @@ func emptied[S ~[]E, E any](s S) S {
 // (exact with one instance per interface and family, and when all or none
 // reached the wire). Adverts beyond the accepted ones (an attempt not
 // counted yet at the cut, or another sender on this host) are credited to
-// the next window, up to two per instance. Without a counter (monitor
-// mode) every accepted advert counts as on the wire.
+// the next window, up to two per instance. Without a counter every
+// accepted advert counts as on the wire.
 func (w *Watcher) onWireShares(t *tap) {
+	if w.c.Monitor {
+		return // no send attempts: the wire tap sees this node's adverts
+	}
 	for fi, family := range [2]uint8{4, 6} {
 		var accepted uint64
 		k := uint64(0)
