@@ -200,6 +200,14 @@ type SendAttempt struct {
 	VRID      uint8
 	Src, Dst  netip.Addr // Src: the advert's IP source on the wire
 	Err       error      // nil when the kernel took the packet
+	// What the advert carried, when the speaker says (a zero Version:
+	// not said): its priority, VRRP version, advert interval, checksum
+	// variant and IP TTL (hop limit).
+	Priority uint8
+	Version  uint8
+	Interval time.Duration
+	Checksum vrrpcore.ChecksumKind
+	TTL      uint8
 }
 
 // Snapshot is the correlator's state at one moment.

@@ -144,7 +144,8 @@ func (p *Prober) Source() netip.Addr { return p.src }
 // Send sends one probe advert and returns the attempt with the error
 // sendto(2) gave (EPERM when a netfilter rule dropped it).
 func (p *Prober) Send() SendAttempt {
-	a := SendAttempt{Interface: p.iface, VRID: p.vrid, Src: p.src, Dst: p.dst}
+	a := SendAttempt{Interface: p.iface, VRID: p.vrid, Src: p.src, Dst: p.dst,
+		Priority: ProbePriority, Version: 3, Interval: time.Second, Checksum: vrrpcore.ChecksumPseudoHeader, TTL: 255}
 	var to unix.Sockaddr
 	if p.family == 4 {
 		to = &unix.SockaddrInet4{Addr: p.dst.As4()}

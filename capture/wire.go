@@ -12,6 +12,7 @@ import (
 	"time"
 	"unsafe"
 
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -70,6 +71,11 @@ type WireOptions struct {
 	// packet in the ring, 8 MiB hold some 55,000 packets. A frame longer
 	// than a block (a jumbo frame beyond 32 KiB) is cut to fit.
 	BufferSize int
+	// IncomingOnly makes the kernel filter refuse the frames this host
+	// sends (packet type PACKET_OUTGOING): they are never queued, and the
+	// reader never wakes for them. For a VRRP speaker that knows its own
+	// adverts (and counts them on the wire with an OutCounter).
+	IncomingOnly bool
 }
 
 // WireFrame is one frame read by a wire tap.
@@ -162,16 +168,15 @@ func OpenWire(iface string, o WireOptions) (*WireTap, error) {
 }
 
 func setupWire(fd int, iface string, ifindex int, cooked bool, o WireOptions) (*WireTap, error) {
-	prog, err := wireFilter(cooked, o.Peers, uint32(o.SnapLen))
+	dir := dirAny
+	if o.IncomingOnly {
+		dir = dirNotOutgoing
+	}
+	prog, err := wireFilter(cooked, o.Peers, uint32(o.SnapLen), dir, 0)
 	if err != nil {
 		return nil, err
 	}
-	filter := make([]unix.SockFilter, len(prog))
-	for i, ins := range prog {
-		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
-	}
-	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
-		&unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}); err != nil {
+	if err := attachFilter(fd, prog); err != nil {
 		return nil, fmt.Errorf("capture: attach the VRRP filter on %s: %w", iface, err)
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
@@ -230,6 +235,16 @@ func setupWire(fd int, iface string, ifindex int, cooked bool, o WireOptions) (*
 		blocks:    blocks,
 		blockSize: blockSize,
 	}, nil
+}
+
+// attachFilter attaches a classic BPF program to the socket fd.
+func attachFilter(fd int, prog []bpf.RawInstruction) error {
+	filter := make([]unix.SockFilter, len(prog))
+	for i, ins := range prog {
+		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+	}
+	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
+		&unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]})
 }
 
 // ringGeometry divides a ring of about bufferSize bytes into at least

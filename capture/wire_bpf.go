@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
 )
@@ -31,15 +32,39 @@ const (
 	etherTypeQinQ   = 0x9100 // pre-standard 802.1ad TPID still in use
 )
 
+// dirFilter says which frames by direction a kernel filter passes.
+type dirFilter uint8
+
+const (
+	dirAny dirFilter = iota
+	// dirNotOutgoing refuses the frames this host sends (packet type
+	// PACKET_OUTGOING).
+	dirNotOutgoing
+	// dirOutgoingOnly passes only the frames this host sends.
+	dirOutgoingOnly
+)
+
 // wireFilter assembles the kernel filter. cooked says the socket delivers
 // frames from the network header on (SOCK_DGRAM, for non-Ethernet links);
 // otherwise frames start with an Ethernet header. Accepted packets are cut
-// to snaplen bytes.
-func wireFilter(cooked bool, peers []netip.Addr, snaplen uint32) ([]bpf.RawInstruction, error) {
+// to snaplen bytes. dir restricts the frames by direction (the packet
+// type, SKF_AD_PKTTYPE), family (4 or 6; 0 for both) by address family.
+func wireFilter(cooked bool, peers []netip.Addr, snaplen uint32, dir dirFilter, family uint8) ([]bpf.RawInstruction, error) {
 	if len(peers) > MaxFilterPeers {
 		return nil, fmt.Errorf("capture: %d unicast peers for the wire filter, at most %d", len(peers), MaxFilterPeers)
 	}
+	if family != 0 && family != 4 && family != 6 {
+		return nil, fmt.Errorf("capture: address family %d for the wire filter", family)
+	}
 	var a asm
+	switch dir {
+	case dirNotOutgoing:
+		a.emit(bpf.LoadExtension{Num: bpf.ExtType})
+		a.jumpIf(bpf.JumpEqual, unix.PACKET_OUTGOING, "drop")
+	case dirOutgoingOnly:
+		a.emit(bpf.LoadExtension{Num: bpf.ExtType})
+		a.jumpIf(bpf.JumpNotEqual, unix.PACKET_OUTGOING, "drop")
+	}
 	if cooked {
 		// Network header at offset 0; the link's protocol is in skb->protocol.
 		a.emit(bpf.LoadConstant{Dst: bpf.RegX, Val: 0},
@@ -79,6 +104,9 @@ func wireFilter(cooked bool, peers []netip.Addr, snaplen uint32) ([]bpf.RawInstr
 
 	// IPv4: protocol at +9, source at +12, destination at +16.
 	a.label("ip4")
+	if family == 6 {
+		a.emit(bpf.RetConstant{Val: 0})
+	}
 	a.emit(bpf.LoadIndirect{Off: 9, Size: 1})
 	a.jumpIf(bpf.JumpNotEqual, vrrpcore.IPProtocol, "drop")
 	if len(peers) > 0 {
@@ -96,6 +124,9 @@ func wireFilter(cooked bool, peers []netip.Addr, snaplen uint32) ([]bpf.RawInstr
 
 	// IPv6: next header at +6, source at +8, destination at +24.
 	a.label("ip6")
+	if family == 4 {
+		a.emit(bpf.RetConstant{Val: 0})
+	}
 	a.emit(bpf.LoadIndirect{Off: 6, Size: 1})
 	a.jumpIf(bpf.JumpNotEqual, vrrpcore.IPProtocol, "drop")
 	if len(peers) > 0 {

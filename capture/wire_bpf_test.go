@@ -113,7 +113,7 @@ func TestWireFilter(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			raw, err := wireFilter(false, tc.peers, 1234)
+			raw, err := wireFilter(false, tc.peers, 1234, dirAny, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -157,16 +157,62 @@ func TestWireFilterLimits(t *testing.T) {
 	for i := range MaxFilterPeers {
 		peers = append(peers, netip.MustParseAddr(fmt.Sprintf("2001:db8::%x", i+1)))
 	}
-	if _, err := wireFilter(false, peers, 100); err != nil {
+	if _, err := wireFilter(false, peers, 100, dirAny, 0); err != nil {
 		t.Errorf("%d IPv6 peers: %v", len(peers), err)
 	}
-	if _, err := wireFilter(false, append(peers, netip.MustParseAddr("198.51.100.1")), 100); err == nil {
+	if _, err := wireFilter(false, append(peers, netip.MustParseAddr("198.51.100.1")), 100, dirAny, 0); err == nil {
 		t.Errorf("%d peers accepted", len(peers)+1)
 	}
-	if _, err := wireFilter(true, []netip.Addr{{}}, 100); err == nil {
+	if _, err := wireFilter(true, []netip.Addr{{}}, 100, dirAny, 0); err == nil {
 		t.Error("invalid peer accepted")
 	}
-	if _, err := wireFilter(true, nil, 100); err != nil {
+	if _, err := wireFilter(true, nil, 100, dirAny, 0); err != nil {
 		t.Errorf("cooked filter: %v", err)
+	}
+}
+
+// TestWireFilterFamilyAndDirection runs the family restriction in the
+// BPF VM; the direction test (SKF_AD_PKTTYPE, which the VM lacks) is
+// checked for its place here and in the kernel by TestOutCounterLab.
+func TestWireFilterFamilyAndDirection(t *testing.T) {
+	v4 := testFrame(t, nil, netip.MustParseAddr("198.51.100.1"), vrrpcore.GroupIPv4, 112, nil)
+	v6 := testFrame(t, nil, netip.MustParseAddr("2001:db8::1"), vrrpcore.GroupIPv6, 112, nil)
+	for _, tc := range []struct {
+		family       uint8
+		want4, want6 int
+	}{{0, 9, 9}, {4, 9, 0}, {6, 0, 9}} {
+		raw, err := wireFilter(false, nil, 9, dirAny, tc.family)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ins, _ := bpf.Disassemble(raw)
+		vm, err := bpf.NewVM(ins)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []struct {
+			data []byte
+			want int
+		}{{v4, tc.want4}, {v6, tc.want6}} {
+			if n, err := vm.Run(f.data); err != nil || n != f.want {
+				t.Errorf("family %d: filter returned %d, %v; want %d", tc.family, n, err, f.want)
+			}
+		}
+	}
+	if _, err := wireFilter(false, nil, 9, dirAny, 5); err == nil {
+		t.Error("family 5 accepted")
+	}
+	for _, tc := range []struct{ dir dirFilter }{{dirNotOutgoing}, {dirOutgoingOnly}} {
+		raw, err := wireFilter(true, nil, 9, tc.dir, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ins, _ := bpf.Disassemble(raw)
+		if ins[0] != (bpf.LoadExtension{Num: bpf.ExtType}) {
+			t.Errorf("direction %d: first instruction %v, want the packet type's load", tc.dir, ins[0])
+		}
+		if j, ok := ins[1].(bpf.JumpIf); !ok || j.Val != 4 /* PACKET_OUTGOING */ {
+			t.Errorf("direction %d: second instruction %v", tc.dir, ins[1])
+		}
 	}
 }

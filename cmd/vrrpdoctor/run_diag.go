@@ -243,7 +243,8 @@ func (s *selfDiag) noteSend(e vrrpruntime.Event) {
 	if w == nil {
 		return
 	}
-	w.NoteSend(capture.SendAttempt{Time: e.Time, Interface: e.Interface, VRID: e.VRID, Src: e.Src, Dst: e.Dst, Err: e.Err})
+	w.NoteSend(capture.SendAttempt{Time: e.Time, Interface: e.Interface, VRID: e.VRID, Src: e.Src, Dst: e.Dst, Err: e.Err,
+		Priority: e.Priority, Version: e.Version, Interval: e.Interval, Checksum: e.Checksum, TTL: e.TTL})
 }
 
 // logFinding logs a finding that appeared (at its severity: info, warn or

@@ -129,7 +129,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	for i := range r.Instances {
 		in := &r.Instances[i]
 		if o, ok := obs[in.Interface]; ok {
-			o.fill(in, r.iface(in.Interface))
+			o.fill(in, r.iface(in.Interface), nil)
 		}
 	}
 	senderFacts(r, o.ProcDir)

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -53,10 +54,44 @@ func (w *Window) Frame(f *capture.WireFrame) { _ = w.o.frame(f) }
 // The flows of this node's own adverts that carry send attempts
 // (capture.Correlator.AddSend, reported by the VRRP speaker) set in.Sends.
 func (w *Window) Fill(in *Instance, ifc *Interface, flows []capture.FlowStats) {
+	w.FillSent(in, ifc, flows, nil)
+}
+
+// Sent is what this node's VRRP speaker reported of its adverts for one
+// instance in a window: in `vrrpdoctor run` the wire tap does not take the
+// host's own frames (capture.WireOptions.IncomingOnly), and these facts
+// stand for what it would have seen of them.
+type Sent struct {
+	Address netip.Addr
+	// Adverts counts the adverts that reached the wire, Resigned those of
+	// them with priority 0.
+	Adverts, Resigned uint64
+	// Versions are the VRRP versions sent.
+	Versions []int
+	// Priority, Interval and TTL are the last advert's.
+	Priority uint8
+	Interval time.Duration
+	TTL      uint8
+	Dsts     []netip.Addr
+	Checksum ChecksumCounts
+	First    time.Time
+	Last     time.Time
+	// Times are the send times of the adverts with a priority above 0
+	// (for Peer.Concurrent).
+	Times []time.Time
+}
+
+// FillSent is Fill with this node's adverts as the speaker reported them
+// (nil: none reported): they set in.Local, with this node's frames the
+// window may have had, when some reached the wire.
+func (w *Window) FillSent(in *Instance, ifc *Interface, flows []capture.FlowStats, sent *Sent) {
 	w.o.mu.Lock()
 	w.o.stats = capture.SessionStats{Snapshot: capture.Snapshot{Flows: flows}}
 	w.o.mu.Unlock()
-	w.o.fill(in, ifc)
+	if sent != nil && sent.Adverts == 0 {
+		sent = nil
+	}
+	w.o.fill(in, ifc, sent)
 	for _, f := range flows {
 		if f.Direction != capture.DirOut || f.Interface != in.Interface || f.VRID != in.VRID || f.Family != in.Family || f.Sends == 0 {
 			continue

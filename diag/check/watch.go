@@ -321,8 +321,9 @@ func watch(ctx context.Context, r *Report, d time.Duration) map[string]*observat
 	return obs
 }
 
-// fill sets the instance's Local and Peers from the observation.
-func (o *observation) fill(in *Instance, ifc *Interface) {
+// fill sets the instance's Local and Peers from the observation, and from
+// sent, this node's adverts as its speaker reported them, when not nil.
+func (o *observation) fill(in *Instance, ifc *Interface, sent *Sent) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	in.Observed = true
@@ -357,6 +358,13 @@ func (o *observation) fill(in *Instance, ifc *Interface) {
 			merge(&p.Advertiser, a)
 		})
 	}
+	if sent != nil {
+		if in.Local == nil {
+			in.Local = &take(&o.advs, 1)[0]
+			*in.Local = Advertiser{}
+		}
+		merge(in.Local, o.sentAdvertiser(sent))
+	}
 	for _, f := range o.stats.Flows {
 		if f.Interface != in.Interface || f.VRID != in.VRID || f.Family != in.Family || f.Direction != capture.DirIn || local(f.Sender) {
 			continue
@@ -381,16 +389,31 @@ func (o *observation) fill(in *Instance, ifc *Interface) {
 		}
 	}
 	slices.SortFunc(in.Peers, func(a, b Peer) int { return a.Address.Compare(b.Address) })
-	o.concurrency(in, ifc, local)
+	o.concurrency(in, ifc, local, sent)
+}
+
+// sentAdvertiser converts what the speaker reported of its adverts.
+func (o *observation) sentAdvertiser(s *Sent) Advertiser {
+	versions := append(take(&o.ints, len(s.Versions))[:0], s.Versions...)
+	ttls := take(&o.ints, 1)
+	ttls[0] = int(s.TTL)
+	dsts := append(take(&o.addrBuf, len(s.Dsts))[:0], s.Dsts...)
+	return Advertiser{
+		Address: s.Address, Adverts: s.Adverts, Versions: versions, Priority: s.Priority, Interval: s.Interval.Seconds(),
+		VIPs: []netip.Addr{}, TTLs: ttls, Dsts: dsts, Checksum: s.Checksum, Resigned: s.Resigned, First: s.First, Last: s.Last,
+	}
 }
 
 // concurrency sets each peer's Concurrent from the send times of its and
 // this node's adverts.
-func (o *observation) concurrency(in *Instance, ifc *Interface, local func(netip.Addr) bool) {
+func (o *observation) concurrency(in *Instance, ifc *Interface, local func(netip.Addr) bool, sent *Sent) {
 	if len(in.Peers) == 0 {
 		return // nobody to compare with (a master alone)
 	}
 	ours := o.ours[:0]
+	if sent != nil {
+		ours = append(ours, sent.Times...)
+	}
 	for _, a := range o.bySlot[[2]uint8{in.VRID, in.Family}] {
 		if local(a) {
 			ours = append(ours, o.times(senderKey{in.VRID, in.Family, a})...)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vrrpdoctor/vrrpdoctor/capture"
 	"github.com/vrrpdoctor/vrrpdoctor/diag/check"
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
 )
 
 func inFlow(src string, wire, socket, matched, lost uint64, last time.Time) capture.FlowStats {
@@ -54,10 +55,10 @@ func TestDeltaAndRatio(t *testing.T) {
 // this node's adverts on the wire.
 func TestNoteSendCounts(t *testing.T) {
 	w := &Watcher{sends: map[vrSlot][]*sendCount{}}
-	w.countSends("eth0", 51, 4)
-	w.countSends("eth0", 52, 6)
-	w.countSends("eth0", 51, 4) // a second instance of the virtual router
-	w.countSends("eth1", 52, 4)
+	w.countSends("eth0", 51, 4, time.Second)
+	w.countSends("eth0", 52, 6, time.Second)
+	w.countSends("eth0", 51, 4, time.Second) // a second instance of the virtual router
+	w.countSends("eth1", 52, 4, time.Second)
 	src4, src6 := netip.MustParseAddr("198.51.100.2"), netip.MustParseAddr("fe80::2")
 	group := netip.MustParseAddr("224.0.0.18")
 	for range 5 {
@@ -197,5 +198,92 @@ func TestUpdateFlowsBounded(t *testing.T) {
 	fs = w.Flows()
 	if len(fs) != 1 || fs[0].Src.String() != "198.51.100.2" || fs[0].DeliveryRatio != 0 || fs[0].Wire != 9 || fs[0].Socket != 5 {
 		t.Errorf("after expiry: %+v", fs)
+	}
+}
+
+// TestSentFacts: what the accepted attempts carried becomes the window's
+// Local facts (check.Sent), as far as the advert counter saw them reach
+// the device; the counter's count is shared out per interface and family.
+func TestSentFacts(t *testing.T) {
+	w := &Watcher{sends: map[vrSlot][]*sendCount{}, window: time.Second}
+	w.countSends("eth0", 51, 4, 100*time.Millisecond)
+	w.countSends("eth0", 52, 4, time.Second)
+	w.countSends("eth0", 53, 6, time.Second)
+	w.sizeSendTimes()
+	if n := len(w.sends[vrSlot{51, 4}][0].times); n != 64 {
+		t.Errorf("VRID 51's ring of send times: %d, want 64", n)
+	}
+	src, src6 := netip.MustParseAddr("198.51.100.2"), netip.MustParseAddr("fe80::2")
+	group, peer := netip.MustParseAddr("224.0.0.18"), netip.MustParseAddr("198.51.100.3")
+	t0 := time.Unix(1000, 0)
+	send := func(vrid uint8, at time.Duration, prio uint8, dst netip.Addr, err error) {
+		a := capture.SendAttempt{Time: t0.Add(at), Interface: "eth0", VRID: vrid, Src: src, Dst: dst, Err: err,
+			Priority: prio, Version: 3, Interval: 100 * time.Millisecond, Checksum: vrrpcore.ChecksumPseudoHeader, TTL: 255}
+		if vrid == 53 {
+			a.Src = src6
+		}
+		if vrid == 52 {
+			a.Version, a.Checksum = 2, vrrpcore.ChecksumMessage
+		}
+		w.NoteSend(a)
+	}
+	for i := range 6 {
+		send(51, time.Duration(i)*100*time.Millisecond, 150, group, nil)
+	}
+	send(51, 650*time.Millisecond, 150, group, syscall.EPERM) // refused: not on the wire
+	send(51, 700*time.Millisecond, 0, peer, nil)              // resigned, to another destination
+	send(52, 0, 100, group, nil)
+	send(52, time.Second, 100, group, nil)
+	for range 3 {
+		send(53, 0, 100, group, nil)
+	}
+	tp := &tap{name: "eth0", out: [2]*capture.OutCounter{{}, nil}, onWire: [2]uint64{6, 0}}
+	w.sendFlows()
+	w.onWireShares(tp)
+	// 9 accepted over IPv4, 6 reached the device: 7 and 2 shared as 4
+	// and 1, and the one left by rounding down to the first.
+	for _, c := range []struct {
+		vrid, family uint8
+		want         uint64
+	}{{51, 4, 5}, {52, 4, 1}, {53, 6, 3}} {
+		if got := w.sends[vrSlot{c.vrid, c.family}][0].onWire; got != c.want {
+			t.Errorf("VRID %d: %d on the wire, want %d", c.vrid, got, c.want)
+		}
+	}
+	in := &check.Instance{Interface: "eth0", VRID: 51, Family: 4}
+	s := w.sentFacts(in)
+	if s == nil || s.Adverts != 5 || s.Resigned != 1 || s.Priority != 0 || s.Address != src || !slices.Equal(s.Versions, []int{3}) ||
+		s.Checksum.PseudoHeader != 5 || s.Checksum.Message != 0 || s.Interval != 100*time.Millisecond || s.TTL != 255 ||
+		!slices.Equal(s.Dsts, []netip.Addr{group, peer}) || !s.First.Equal(t0) || !s.Last.Equal(t0.Add(700*time.Millisecond)) || len(s.Times) != 6 {
+		t.Errorf("VRID 51: %+v", s)
+	}
+	if s := w.sentFacts(&check.Instance{Interface: "eth0", VRID: 52, Family: 4}); s == nil || s.Checksum.Message != 1 || !slices.Equal(s.Versions, []int{2}) {
+		t.Errorf("VRID 52: %+v", s)
+	}
+
+	// More on the wire than accepted: the rest is credited to the next
+	// window (up to two per instance).
+	send(51, 2*time.Second, 150, group, nil)
+	tp.onWire = [2]uint64{5, 0}
+	w.sendFlows()
+	w.onWireShares(tp)
+	if got := w.sends[vrSlot{51, 4}][0].onWire; got != 1 || tp.credit[0] != 4 {
+		t.Errorf("more on the wire: VRID 51 %d on the wire, credit %d; want 1 and 4", got, tp.credit[0])
+	}
+	if s := w.sentFacts(&check.Instance{Interface: "eth0", VRID: 52, Family: 4}); s != nil {
+		t.Errorf("VRID 52 sent nothing: %+v", s)
+	}
+	send(51, 3*time.Second, 150, group, nil)
+	tp.onWire = [2]uint64{0, 0}
+	w.sendFlows()
+	w.onWireShares(tp)
+	if got := w.sends[vrSlot{51, 4}][0].onWire; got != 1 || tp.credit[0] != 3 {
+		t.Errorf("credited: VRID 51 %d on the wire, credit %d; want 1 and 3", got, tp.credit[0])
+	}
+	if s := w.sentFacts(in); s == nil || len(s.Times) != 1 || !s.Times[0].Equal(t0.Add(3*time.Second)) || !s.First.Equal(s.Times[0]) {
+		t.Errorf("second window's times: %+v", s)
+	}
+	if n := testing.AllocsPerRun(100, func() { send(51, 4*time.Second, 150, group, nil) }); n != 0 {
+		t.Errorf("NoteSend: %.1f allocations", n)
 	}
 }

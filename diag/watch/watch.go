@@ -37,6 +37,7 @@ import (
 	"github.com/vrrpdoctor/vrrpdoctor/diag"
 	"github.com/vrrpdoctor/vrrpdoctor/diag/check"
 	"github.com/vrrpdoctor/vrrpdoctor/fw"
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/keepalived"
 )
 
@@ -183,15 +184,60 @@ type flowKey struct {
 // vrSlot is a VRID and an address family.
 type vrSlot struct{ vrid, family uint8 }
 
-// sendCount counts an instance's send attempts since the watch began.
+// sendCount counts an instance's send attempts since the watch began, and
+// keeps what its accepted adverts carried: in self mode the wire tap does
+// not take this node's frames, and these facts stand for them. NoteSend
+// writes it without a lock or an allocation (but when the source address
+// or a new destination first shows); the watcher goroutine reads it when
+// the window is cut.
 type sendCount struct {
 	iface            string
 	slot             vrSlot
 	attempts, failed atomic.Uint64
 	lastErr          atomic.Pointer[string]
-	// Figures at the last window's end (the watcher goroutine's).
-	prevAttempts, prevFailed uint64
+	// Of the accepted attempts: counts by kind since the watch began; the
+	// versions sent (bit v), the first send time (UnixNano) since the
+	// last cut, taken (swapped out) at the cut; the last advert's
+	// figures.
+	resigned, message, pseudo atomic.Uint64
+	versions                  atomic.Uint32
+	first, last               atomic.Int64
+	priority, ttl             atomic.Uint32
+	interval                  atomic.Int64
+	src                       atomic.Pointer[netip.Addr]
+	dsts                      [maxSentDsts]atomic.Pointer[netip.Addr]
+	// times is a ring of the send times (UnixNano) of the accepted
+	// adverts with a priority above 0, the next at index timesNext (mod
+	// the ring's power-of-two size).
+	times     []atomic.Int64
+	timesNext atomic.Uint64
+	// advertInt is the shortest advert interval configured for the
+	// instance (sizes times).
+	advertInt time.Duration
+
+	// The watcher goroutine's: figures at the last window's end, and the
+	// last window's (sentFacts).
+	prevAttempts, prevFailed              uint64
+	prevResigned, prevMessage, prevPseudo uint64
+	prevTimes                             uint64
+	win                                   sentWindow
+	// onWire is the share of the window's accepted adverts that reached
+	// the wire (onWireShares); sent what sentFacts made of them, reused.
+	onWire uint64
+	sent   check.Sent
 }
+
+// sentWindow is what an instance's accepted send attempts of one window
+// carried.
+type sentWindow struct {
+	accepted, resigned, message, pseudo uint64
+	versions                            uint32
+	first                               int64
+	times                               []time.Time
+}
+
+// maxSentDsts bounds the destinations kept per instance.
+const maxSentDsts = 8
 
 // tap is the capture session on one interface.
 type tap struct {
@@ -208,6 +254,32 @@ type tap struct {
 	// own4 and own6 are the group memberships the session's socket taps
 	// hold.
 	own4, own6 int
+	// In self mode, out counts this node's adverts that reached the
+	// device, per family (out[0] IPv4, out[1] IPv6; nil for a family no
+	// instance uses); onWire holds the last window's counts (cut), and
+	// credit the adverts a window counted beyond its accepted attempts,
+	// carried to the next (onWireShares).
+	out    [2]*capture.OutCounter
+	onWire [2]uint64
+	credit [2]uint64
+}
+
+// stop stops the tap's session and closes its advert counters.
+func (t *tap) stop() (capture.SessionStats, error) {
+	for _, c := range t.out {
+		if c != nil {
+			c.Close()
+		}
+	}
+	return t.sess.Stop()
+}
+
+// familyIndex is the index of an address family (4 or 6) in tap.out.
+func familyIndex(family uint8) int {
+	if family == 6 {
+		return 1
+	}
+	return 0
 }
 
 // New checks the configuration and prepares a watch; Run starts it.
@@ -229,7 +301,7 @@ func New(c Config) (*Watcher, error) {
 		in := check.InstanceFrom(ci)
 		w.base = append(w.base, in)
 		w.vipList = append(w.vipList, in.VIPs...)
-		w.countSends(in.Interface, in.VRID, in.Family)
+		w.countSends(in.Interface, in.VRID, in.Family, ci.AdvertInt)
 		longest = max(longest, ci.AdvertInt)
 		if !slices.Contains(w.ifaces, ci.Interface) {
 			w.ifaces = append(w.ifaces, ci.Interface)
@@ -241,6 +313,9 @@ func New(c Config) (*Watcher, error) {
 	w.window = c.Window
 	if w.window <= 0 {
 		w.window = check.DefaultDuration(longest)
+	}
+	if !c.Monitor {
+		w.sizeSendTimes() // (NoteSend is the speaker's)
 	}
 	w.track = newTracker(w.window)
 	w.held = make([][]check.HeldAddr, len(w.base))
@@ -384,9 +459,12 @@ func (w *Watcher) openTap(name string) (*tap, error) {
 		}
 	}
 	so := capture.SessionOptions{
-		Interface:  name,
-		Families:   fams,
-		Wire:       capture.WireOptions{BufferSize: wireRingFor(w.base, name)},
+		Interface: name,
+		Families:  fams,
+		// In self mode this node's adverts are known from NoteSend and
+		// counted on the wire by t.out: the kernel keeps them out of
+		// the wire tap, which no longer wakes for each.
+		Wire:       capture.WireOptions{BufferSize: wireRingFor(w.base, name), IncomingOnly: !w.c.Monitor},
 		Socket:     capture.SocketOptions{BufferSize: socketBuffer},
 		Correlator: capture.CorrelatorOptions{MaxEvents: maxEvents},
 		// Pending observations are decided when the window is cut
@@ -410,8 +488,27 @@ func (w *Watcher) openTap(name string) (*tap, error) {
 	if !multicast && len(unicast) == 1 && len(fams) == 1 {
 		so.Socket.Unicast = unicast[0]
 	}
+	if !w.c.Monitor {
+		for _, f := range fams {
+			c, err := capture.OpenOutCounter(name, f)
+			if err != nil {
+				for _, c := range t.out {
+					if c != nil {
+						c.Close()
+					}
+				}
+				return nil, err
+			}
+			t.out[familyIndex(f)] = c
+		}
+	}
 	sess, err := capture.StartSession(so)
 	if err != nil {
+		for _, c := range t.out {
+			if c != nil {
+				c.Close()
+			}
+		}
 		return nil, err
 	}
 	t.sess = sess
@@ -450,15 +547,20 @@ func (w *Watcher) closeTaps() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for name, t := range w.taps {
-		t.sess.Stop()
+		t.stop()
 		delete(w.taps, name)
 	}
 }
 
 // NoteSend reports one of the daemon's own send attempts: failures
 // (sendto EPERM, an OUTPUT drop) confirm a firewall drop, and each
-// window's attempts are compared by count with this node's adverts seen on
-// the wire. It takes no lock; attempts of unwatched instances are ignored.
+// window's accepted attempts are compared by count with this node's
+// adverts that reached the device (the advert counters); what they carried
+// (priority, version, interval, checksum variant, TTL, time) stands for
+// this node's adverts in the window, which the wire tap does not take in
+// self mode. It takes no lock and allocates nothing (but when an
+// instance's source address or a new destination first shows); attempts of
+// unwatched instances are ignored.
 func (w *Watcher) NoteSend(a capture.SendAttempt) {
 	family := uint8(6)
 	if a.Src.Unmap().Is4() {
@@ -473,11 +575,60 @@ func (w *Watcher) NoteSend(a capture.SendAttempt) {
 	if c == nil {
 		return
 	}
+	if a.Err == nil {
+		c.noteAccepted(&a)
+	}
 	c.attempts.Add(1)
 	if a.Err != nil {
 		msg := a.Err.Error()
 		c.lastErr.Store(&msg)
 		c.failed.Add(1)
+	}
+}
+
+// noteAccepted keeps what an accepted advert carried.
+func (c *sendCount) noteAccepted(a *capture.SendAttempt) {
+	t := a.Time.UnixNano()
+	if a.Time.IsZero() {
+		t = time.Now().UnixNano()
+	}
+	if a.Priority == 0 {
+		c.resigned.Add(1)
+	} else if n := uint64(len(c.times)); n > 0 {
+		i := c.timesNext.Add(1) - 1
+		c.times[i&(n-1)].Store(t)
+	}
+	if a.Checksum == vrrpcore.ChecksumMessage {
+		c.message.Add(1)
+	} else {
+		c.pseudo.Add(1)
+	}
+	if a.Version < 32 {
+		c.versions.Or(1 << a.Version)
+	}
+	c.first.CompareAndSwap(0, t)
+	c.last.Store(t)
+	c.priority.Store(uint32(a.Priority))
+	c.ttl.Store(uint32(a.TTL))
+	c.interval.Store(int64(a.Interval))
+	if p := c.src.Load(); p == nil || *p != a.Src {
+		src := a.Src
+		c.src.Store(&src)
+	}
+	if a.Dst.IsValid() {
+		for i := range c.dsts {
+			p := c.dsts[i].Load()
+			if p == nil {
+				dst := a.Dst
+				if c.dsts[i].CompareAndSwap(nil, &dst) {
+					break
+				}
+				p = c.dsts[i].Load()
+			}
+			if *p == a.Dst {
+				break
+			}
+		}
 	}
 }
 
@@ -502,6 +653,7 @@ func (w *Watcher) sendFlows() map[string][]capture.FlowStats {
 			f := capture.FlowStats{FlowKey: capture.FlowKey{Interface: c.iface, VRID: c.slot.vrid, Family: c.slot.family, Direction: capture.DirOut},
 				Sends: attempts - c.prevAttempts, SendErrors: failed - c.prevFailed}
 			c.prevAttempts, c.prevFailed = attempts, failed
+			c.cutSent(f.Sends - f.SendErrors)
 			if f.Sends == 0 {
 				continue
 			}
@@ -519,16 +671,61 @@ func (w *Watcher) sendFlows() map[string][]capture.FlowStats {
 	return out
 }
 
+// cutSent takes the facts of the window's accepted adverts (accepted of
+// them) into c.win.
+func (c *sendCount) cutSent(accepted uint64) {
+	resigned, message, pseudo := c.resigned.Load(), c.message.Load(), c.pseudo.Load()
+	win := &c.win
+	*win = sentWindow{accepted: accepted, resigned: resigned - c.prevResigned, message: message - c.prevMessage, pseudo: pseudo - c.prevPseudo,
+		versions: c.versions.Swap(0), first: c.first.Swap(0), times: win.times[:0]}
+	c.prevResigned, c.prevMessage, c.prevPseudo = resigned, message, pseudo
+	// The send times written since the last cut: a time being written
+	// at the cut is read as the ring's older one, and left out.
+	next, n := c.timesNext.Load(), uint64(len(c.times))
+	from := max(c.prevTimes, next-min(next, n))
+	for i := from; i < next; i++ {
+		if t := c.times[i&(n-1)].Load(); t >= win.first && win.first != 0 {
+			win.times = append(win.times, time.Unix(0, t))
+		}
+	}
+	c.prevTimes = next
+	slices.SortFunc(win.times, time.Time.Compare)
+}
+
 // countSends prepares the counting of an instance's send attempts.
-func (w *Watcher) countSends(iface string, vrid, family uint8) {
+func (w *Watcher) countSends(iface string, vrid, family uint8, advertInt time.Duration) {
 	s := vrSlot{vrid, family}
 	for _, c := range w.sends[s] {
 		if c.iface == iface {
-			return // two instances of one virtual router: counted once
+			// Two instances of one virtual router: counted once.
+			c.advertInt = min(c.advertInt, advertInt)
+			return
 		}
 	}
-	w.sends[s] = append(w.sends[s], &sendCount{iface: iface, slot: s})
+	w.sends[s] = append(w.sends[s], &sendCount{iface: iface, slot: s, advertInt: advertInt})
 }
+
+// sizeSendTimes gives each instance's ring of send times room for twice
+// the adverts of a window at its advert interval (0.01 s when not known),
+// a power of two up to maxTimes.
+func (w *Watcher) sizeSendTimes() {
+	for _, cs := range w.sends {
+		for _, c := range cs {
+			iv := c.advertInt
+			if iv <= 0 {
+				iv = 10 * time.Millisecond
+			}
+			n := 16
+			for n < maxTimes && time.Duration(n) < 2*w.window/iv+16 {
+				n *= 2
+			}
+			c.times = make([]atomic.Int64, n)
+		}
+	}
+}
+
+// maxTimes bounds the send times kept per instance and window.
+const maxTimes = 1 << 14
 
 // Ready says whether the first window has been evaluated.
 func (w *Watcher) Ready() bool {
@@ -572,6 +769,7 @@ func (w *Watcher) Flows() []Flow {
 
 // windowData is one interface's window, cut.
 type windowData struct {
+	tap   *tap
 	win   *check.Window
 	flows []capture.FlowStats // figures of the window
 	snap  []capture.FlowStats // cumulative figures at its end
@@ -640,7 +838,7 @@ func (w *Watcher) cut() (out map[string]*windowData, dropped bool) {
 	for _, t := range taps {
 		select {
 		case <-t.sess.Failed():
-			_, err := t.sess.Stop()
+			_, err := t.stop()
 			w.log.Warn("watch: capture stopped; reopening", "interface", t.name, "err", err)
 			w.dropTap(t)
 			dropped = true
@@ -657,9 +855,22 @@ func (w *Watcher) cut() (out map[string]*windowData, dropped bool) {
 		}
 		old := t.win.Swap(next)
 		t.spare = old
+		// After the send attempts (sendFlows): an advert counted on the
+		// wire whose attempt was not counted yet is credited to the
+		// next window.
+		for i, c := range t.out {
+			t.onWire[i] = 0
+			if c != nil {
+				n, err := c.Count()
+				if err != nil {
+					w.log.Warn("watch: advert counter", "interface", t.name, "err", err)
+				}
+				t.onWire[i] = n
+			}
+		}
 		st := t.sess.Stats()
 		d := &t.data
-		*d = windowData{win: old, flows: d.flows[:0], snap: st.Flows, stats: st}
+		*d = windowData{tap: t, win: old, flows: d.flows[:0], snap: st.Flows, stats: st}
 		// The correlator forgets no flow: prev is updated in place.
 		for _, f := range st.Flows {
 			if g, ok := delta(f, t.prev[f.FlowKey]); ok {
@@ -673,7 +884,7 @@ func (w *Watcher) cut() (out map[string]*windowData, dropped bool) {
 			// Bounded state: a flood of senders grows the correlator;
 			// start afresh.
 			w.log.Warn("watch: too many senders; capture restarted", "interface", t.name, "flows", len(st.Flows))
-			t.sess.Stop()
+			t.stop()
 			w.dropTap(t)
 		}
 	}
@@ -742,6 +953,7 @@ func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*win
 		if d == nil {
 			continue
 		}
+		w.onWireShares(d.tap)
 		info.Interfaces = append(info.Interfaces, check.CaptureIface{Name: name, Frames: d.stats.Frames, KernelDropped: d.stats.Wire.Dropped})
 		// Fill reads only the flows of the instance's VRID and family:
 		// hand it those, not every flow of the interface. Sorted by
@@ -760,7 +972,7 @@ func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*win
 				if hi > lo {
 					flows = d.flows[lo:hi:hi]
 				}
-				d.win.Fill(in, ifaceOf(r, name), flows)
+				d.win.FillSent(in, ifaceOf(r, name), flows, w.sentFacts(in))
 				sendsOnWire(in)
 			}
 		}
@@ -802,6 +1014,103 @@ func emptied[S ~[]E, E any](s S) S {
 		return S{}
 	}
 	return s[:0]
+}
+
+// onWireShares shares out the adverts t's counters saw reach the device in
+// the window among the instances of the interface, per family: the
+// counters count per interface and family, not per instance. When as many
+// reached it as were accepted, each instance's did; when fewer, the
+// shortfall is shared in proportion to the instances' accepted attempts
+// (exact with one instance per interface and family, and when all or none
+// reached the wire). Adverts beyond the accepted ones (an attempt not
+// counted yet at the cut, or another sender on this host) are credited to
+// the next window, up to two per instance. Without a counter every
+// accepted advert counts as on the wire.
+func (w *Watcher) onWireShares(t *tap) {
+	if w.c.Monitor {
+		return // no send attempts: the wire tap sees this node's adverts
+	}
+	for fi, family := range [2]uint8{4, 6} {
+		var accepted uint64
+		k := uint64(0)
+		for _, c := range w.sends {
+			for _, c := range c {
+				if c.iface == t.name && c.slot.family == family {
+					accepted += c.win.accepted
+					k++
+				}
+			}
+		}
+		seen := accepted
+		if t.out[fi] != nil {
+			seen = t.onWire[fi] + t.credit[fi]
+			t.credit[fi] = min(seen-min(seen, accepted), 2*k)
+		}
+		left := min(seen, accepted)
+		for _, cs := range w.sends {
+			for _, c := range cs {
+				if c.iface != t.name || c.slot.family != family {
+					continue
+				}
+				c.onWire = c.win.accepted
+				if seen < accepted {
+					c.onWire = c.win.accepted * seen / accepted
+				}
+				left -= c.onWire
+			}
+		}
+		// What the rounding down left, one by one.
+		for _, cs := range w.sends {
+			for _, c := range cs {
+				if left > 0 && c.iface == t.name && c.slot.family == family && c.onWire < c.win.accepted {
+					c.onWire++
+					left--
+				}
+			}
+		}
+	}
+}
+
+// sentFacts returns this node's adverts of the window for in, as the
+// speaker reported them and as far as they reached the wire; nil when none
+// did. It is valid until the next window.
+func (w *Watcher) sentFacts(in *check.Instance) *check.Sent {
+	var c *sendCount
+	for _, x := range w.sends[vrSlot{in.VRID, in.Family}] {
+		if x.iface == in.Interface {
+			c = x
+		}
+	}
+	if c == nil || c.onWire == 0 {
+		return nil
+	}
+	win, n := &c.win, c.onWire
+	s := &c.sent
+	*s = check.Sent{Adverts: n, Resigned: min(win.resigned, n), Priority: uint8(c.priority.Load()), Interval: time.Duration(c.interval.Load()),
+		TTL: uint8(c.ttl.Load()), First: time.Unix(0, win.first), Last: time.Unix(0, c.last.Load()), Times: win.times,
+		Versions: s.Versions[:0], Dsts: s.Dsts[:0]}
+	if p := c.src.Load(); p != nil {
+		s.Address = *p
+	}
+	for v := range 32 {
+		if win.versions&(1<<v) != 0 {
+			s.Versions = append(s.Versions, v)
+		}
+	}
+	for i := range c.dsts {
+		if p := c.dsts[i].Load(); p != nil {
+			s.Dsts = append(s.Dsts, *p)
+		}
+	}
+	// The checksum variants in the proportion they were sent.
+	if kinds := win.message + win.pseudo; kinds > 0 {
+		s.Checksum.Message = n * win.message / kinds
+	}
+	s.Checksum.PseudoHeader = n - s.Checksum.Message
+	if win.first == 0 {
+		s.First = s.Last
+	}
+	return s
 }
 
 // sendsOnWire compares the window's accepted send attempts with this

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/router"
 )
 
@@ -85,6 +86,13 @@ type Event struct {
 	Priority uint8
 	// Err is why a send failed (EventSendFailed).
 	Err error
+	// Version, Interval, Checksum and TTL are a sent (or failed) advert's
+	// VRRP version, advert interval, checksum variant and IP TTL (hop
+	// limit).
+	Version  uint8
+	Interval time.Duration
+	Checksum vrrpcore.ChecksumKind
+	TTL      uint8
 }
 
 // emit hands e to Options.OnEvent, if set.

@@ -127,7 +127,8 @@ func TestLabEvents(t *testing.T) {
 		t.Errorf("start event %+v", start)
 	}
 	sent := ea.wait(t, "a: VI_51 advert sent", 0, func(e Event) bool { return e.Kind == EventAdvertSent && e.Instance == "VI_51" })
-	if sent.Src != aAddr || sent.Dst != vrrpcore.GroupIPv4 || sent.Priority != 150 || sent.Time.IsZero() {
+	if sent.Src != aAddr || sent.Dst != vrrpcore.GroupIPv4 || sent.Priority != 150 || sent.Time.IsZero() ||
+		sent.Version != 3 || sent.Interval != 100*time.Millisecond || sent.Checksum != vrrpcore.ChecksumPseudoHeader || sent.TTL != 255 {
 		t.Errorf("sent event %+v", sent)
 	}
 	eb.wait(t, "b: VI_51 INIT -> BACKUP", 5*time.Second, func(e Event) bool {

@@ -516,26 +516,35 @@ func (in *instance) sendAdvert(p *plan, a *vrrpcore.Advert) {
 	if len(dsts) == 0 {
 		dsts = []netip.Addr{p.group}
 	}
+	kind := checksumKind(p.rc.Version)
+	ttl := uint8(255)
+	if len(p.rc.UnicastPeers) > 0 {
+		ttl = p.unicastTTL
+	}
+	sent := Event{Src: p.rc.PrimaryAddr, Priority: a.Priority, Version: a.Version, Interval: a.Interval, Checksum: kind, TTL: ttl}
 	for _, dst := range dsts {
-		b, err := a.AppendBinary(in.buf[:0], p.rc.PrimaryAddr, dst, checksumKind(p.rc.Version))
+		sent.Dst = dst
+		b, err := a.AppendBinary(in.buf[:0], p.rc.PrimaryAddr, dst, kind)
 		if err != nil {
-			in.event(p, Event{Kind: EventSendFailed, Src: p.rc.PrimaryAddr, Dst: dst, Priority: a.Priority, Err: fmt.Errorf("encoding: %w", err)})
+			e := sent
+			e.Kind, e.Err = EventSendFailed, fmt.Errorf("encoding: %w", err)
+			in.event(p, e)
 			in.sendFailed(fmt.Sprintf("encoding: %v", err), dst)
 			continue
 		}
 		in.buf = b
-		ttl := uint8(255)
-		if len(p.rc.UnicastPeers) > 0 {
-			ttl = p.unicastTTL
-		}
 		err = in.tx.send(b, p.rc.PrimaryAddr, dst, ttl)
 		if err != nil {
-			in.event(p, Event{Kind: EventSendFailed, Src: p.rc.PrimaryAddr, Dst: dst, Priority: a.Priority, Err: err})
+			e := sent
+			e.Kind, e.Err = EventSendFailed, err
+			in.event(p, e)
 			in.sendFailed(sendReason(err), dst)
 			in.d.watch.sendFailed(err)
 			continue
 		}
-		in.event(p, Event{Kind: EventAdvertSent, Src: p.rc.PrimaryAddr, Dst: dst, Priority: a.Priority})
+		e := sent
+		e.Kind = EventAdvertSent
+		in.event(p, e)
 		if in.lastErr != "" {
 			in.log.Info("adverts are sent again", "failed_before", in.sendErrs)
 			in.lastErr = ""
