@@ -66,8 +66,17 @@ type Machine struct {
 	allVIPs      []netip.Addr // VIPs then ExcludedVIPs
 	advertisedIP []netip.Addr
 
+	// adverts holds the adverts handed out in Readys, in turn (Ready).
+	adverts    [advertSlots]vrrpcore.Advert
+	nextAdvert int
+
 	stats Stats
 }
+
+// advertSlots is how many adverts a Machine hands out before it reuses the
+// storage of the first: more than one call (a Tick after a SetPriority, a
+// Shutdown) produces before the runtime sends them.
+const advertSlots = 4
 
 // New returns a Machine in the Initialize state, or the configuration's
 // problems.
@@ -499,13 +508,25 @@ func (m *Machine) sendAdvert(r *Ready, priority uint8) {
 		Priority:     priority,
 		CountIPAddrs: uint8(len(m.advertisedIP)),
 		Interval:     m.cfg.AdvertInterval,
-		Addrs:        append([]netip.Addr(nil), m.advertisedIP...),
+		// Shared, not copied: the list is replaced, never changed in
+		// place, and its capacity ends at its length.
+		Addrs: m.advertisedIP[:len(m.advertisedIP):len(m.advertisedIP)],
 	}
 	if m.cfg.Version == 2 {
 		a.AuthType = m.cfg.AuthType
 		a.AuthData = m.cfg.AuthData
 	}
-	r.Adverts = append(r.Adverts, a)
+	if len(r.Adverts) > 0 {
+		r.Adverts = append(r.Adverts, a)
+	} else {
+		// One advert per call is the rule: it needs no allocation.
+		// The slice's capacity ends at its slot, so that appending
+		// to it copies instead of writing over the next slot.
+		i := m.nextAdvert
+		m.nextAdvert = (i + 1) % advertSlots
+		m.adverts[i] = a
+		r.Adverts = m.adverts[i : i+1 : i+1]
+	}
 	m.stats.Sent++
 	if priority == 0 {
 		m.stats.Priority0Sent++

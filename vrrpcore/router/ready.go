@@ -167,6 +167,11 @@ type Announcement struct {
 // timer for Deadline: call Tick at or after it. A Deadline that is not
 // after the current time means "call Tick now"; a zero Deadline means no
 // timer is running.
+//
+// Adverts is the Machine's own storage, reused after its next few adverts
+// (advertSlots), and its Addrs are the Machine's address list: use them
+// before calling it again (or copy them), and never change them. The
+// Machine's steady state (Tick while Master) allocates nothing.
 type Ready struct {
 	Adverts     []vrrpcore.Advert
 	RemoveVIPs  []netip.Addr
