@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vrrpdoctor/vrrpdoctor/fw"
@@ -52,8 +53,10 @@ func (s *Session) step(format string, args ...any) {
 // The only entries a state file may hold: RichRule's shape, in a zone or
 // policy.
 var (
-	selectorRE = regexp.MustCompile(`^--(zone|policy)=[A-Za-z0-9_.-]+$`)
-	richRE     = regexp.MustCompile(`^rule family="ipv[46]"( source address="[0-9a-fA-F.:]+")?( destination address="[0-9a-fA-F.:]+")? protocol value="vrrp" accept$`)
+	selectorRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^--(zone|policy)=[A-Za-z0-9_.-]+$`) })
+	richRE     = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^rule family="ipv[46]"( source address="[0-9a-fA-F.:]+")?( destination address="[0-9a-fA-F.:]+")? protocol value="vrrp" accept$`)
+	})
 )
 
 // readState reads the state file (empty when there is none).
@@ -75,7 +78,7 @@ func (s *Session) readState() (state, error) {
 	// Undo acts on what the file names: only rich rules of the shape
 	// vrrpdoctor adds, nothing a damaged or edited file could slip in.
 	for i, a := range st.Firewalld {
-		if a.Backend != Firewalld || !selectorRE.MatchString(a.Selector) || !richRE.MatchString(a.Rich) {
+		if a.Backend != Firewalld || !selectorRE().MatchString(a.Selector) || !richRE().MatchString(a.Rich) {
 			return state{}, fmt.Errorf("%s: entry %d is not a VRRP rich rule fix-firewall adds (%s %s %q): refusing to act on the file; check it, and remove it if it is damaged", s.State, i+1, a.Backend, a.Selector, a.Rich)
 		}
 	}

@@ -75,11 +75,11 @@ type Lab struct {
 	seq      int
 }
 
-var prefixRE = regexp.MustCompile(`^[a-z][a-z0-9]{0,11}$`)
+var prefixRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9]{0,11}$`) })
 
 // nameRE restricts host and switch names: short enough that derived interface
 // names ("p-" + name) fit in IFNAMSIZ.
-var nameRE = regexp.MustCompile(`^[a-z][a-z0-9]{0,7}$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9]{0,7}$`) })
 
 // New makes an empty lab. It first removes namespaces and temporary
 // directories that an earlier, crashed run left behind with the same prefix
@@ -90,8 +90,8 @@ func New(opts Options) (*Lab, error) {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	if !prefixRE.MatchString(prefix) {
-		return nil, fmt.Errorf("netlab: prefix %q must match %s", prefix, prefixRE)
+	if !prefixRE().MatchString(prefix) {
+		return nil, fmt.Errorf("netlab: prefix %q must match %s", prefix, prefixRE())
 	}
 	// The suffix only separates concurrent labs: math/rand/v2 is seeded
 	// from the OS and does not link crypto/rand (0.16 MB of text).
@@ -165,8 +165,8 @@ func (l *Lab) nextSeq() int {
 
 // reserve claims a logical host or switch name and returns its namespace name.
 func (l *Lab) reserve(name string) (string, error) {
-	if !nameRE.MatchString(name) {
-		return "", fmt.Errorf("netlab: name %q must match %s", name, nameRE)
+	if !nameRE().MatchString(name) {
+		return "", fmt.Errorf("netlab: name %q must match %s", name, nameRE())
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

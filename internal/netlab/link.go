@@ -3,14 +3,15 @@ package netlab
 import (
 	"fmt"
 	"regexp"
+	"sync"
 )
 
 // ifnameRE restricts interface names the lab creates (IFNAMSIZ is 16 with NUL).
-var ifnameRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$`)
+var ifnameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$`) })
 
 func checkIfname(name string) error {
-	if !ifnameRE.MatchString(name) {
-		return fmt.Errorf("netlab: interface name %q must match %s", name, ifnameRE)
+	if !ifnameRE().MatchString(name) {
+		return fmt.Errorf("netlab: interface name %q must match %s", name, ifnameRE())
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab"
@@ -233,7 +234,7 @@ func (l *lab) startDaemon(ctx context.Context, n Node) error {
 // wrapperRE matches the command lines of the programs that start the lab's
 // processes and exec them: `ip netns exec`, unshare, and this binary's
 // exec-firewalld.
-var wrapperRE = regexp.MustCompile(`^(ip netns exec|unshare) | lab exec-firewalld `)
+var wrapperRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(ip netns exec|unshare) | lab exec-firewalld `) })
 
 // confirm waits until a started process runs its program (no longer the
 // `ip netns exec`, unshare or exec-firewalld that started it) and records
@@ -246,7 +247,7 @@ func (l *lab) confirm(ctx context.Context, pid int) error {
 		}
 		// The command line reads empty in the middle of an exec.
 		cl = readCmdline(pid)
-		return cl != "" && !wrapperRE.MatchString(cl), nil
+		return cl != "" && !wrapperRE().MatchString(cl), nil
 	})
 	if err != nil {
 		return fmt.Errorf("process %d: %w", pid, err)
@@ -285,7 +286,9 @@ func (s *State) Holders(ctx context.Context) ([]string, error) {
 }
 
 // stateRE finds state changes in keepalived's and vrrpdoctor run's logs.
-var stateRE = regexp.MustCompile(`Entering (MASTER|BACKUP|FAULT) STATE|msg="state change".* to=([A-Z]+)`)
+var stateRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`Entering (MASTER|BACKUP|FAULT) STATE|msg="state change".* to=([A-Z]+)`)
+})
 
 // VRRPState is node's last VRRP state in its daemon's log ("" if none yet).
 func (s *State) VRRPState(node string) string {
@@ -302,7 +305,7 @@ func (s *State) VRRPState(node string) string {
 
 // lastState returns the last state a daemon log reports.
 func lastState(log string) string {
-	ms := stateRE.FindAllStringSubmatch(log, -1)
+	ms := stateRE().FindAllStringSubmatch(log, -1)
 	if len(ms) == 0 {
 		return ""
 	}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -69,10 +70,10 @@ type Proc struct {
 
 // nsRE accepts the namespace names a lab makes; a state file naming
 // anything else is refused.
-var nsRE = regexp.MustCompile(`^vdlab-[a-z][a-z0-9]{0,7}$`)
+var nsRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^vdlab-[a-z][a-z0-9]{0,7}$`) })
 
 // dirRE accepts the data directories a lab makes.
-var dirRE = regexp.MustCompile(`^vrrpdoctor-lab-[0-9]+$`)
+var dirRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^vrrpdoctor-lab-[0-9]+$`) })
 
 // Validate checks that a state file names only what a lab makes: lab
 // namespaces, a lab data directory, positive PIDs.
@@ -84,8 +85,8 @@ func (s *State) Validate() error {
 		return fmt.Errorf("mode %q: want %s or %s", s.Mode, ModeDemo, ModeUp)
 	}
 	for _, ns := range s.Namespaces {
-		if !nsRE.MatchString(ns) {
-			return fmt.Errorf("namespace %q is not a lab namespace (%s)", ns, nsRE)
+		if !nsRE().MatchString(ns) {
+			return fmt.Errorf("namespace %q is not a lab namespace (%s)", ns, nsRE())
 		}
 	}
 	for _, n := range s.Nodes {
@@ -93,7 +94,7 @@ func (s *State) Validate() error {
 			return fmt.Errorf("node %q: namespace %q is not one of the lab's", n.Name, n.Namespace)
 		}
 	}
-	if s.Dir != "" && (!filepath.IsAbs(s.Dir) || !dirRE.MatchString(filepath.Base(s.Dir))) {
+	if s.Dir != "" && (!filepath.IsAbs(s.Dir) || !dirRE().MatchString(filepath.Base(s.Dir))) {
 		return fmt.Errorf("directory %q is not a lab directory", s.Dir)
 	}
 	for _, p := range append([]Proc{s.Owner}, s.Procs...) {
