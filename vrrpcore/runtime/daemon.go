@@ -158,8 +158,9 @@ func (d *Daemon) Start() error {
 	for _, t := range d.trackerList() {
 		t.start()
 	}
+	held := newHeldAtStart(d.host)
 	for _, p := range d.plans {
-		if err := d.startInstance(p); err != nil {
+		if err := d.startInstance(p, held); err != nil {
 			d.stopAll()
 			return err
 		}
@@ -318,11 +319,12 @@ func (d *Daemon) Reload(cfg *keepalived.Config) error {
 
 	var errs []error
 	started, restarted := 0, len(stop)
+	held := newHeldAtStart(d.host)
 	for _, p := range plans {
 		if kept[p.name] {
 			continue
 		}
-		if err := d.startInstance(p); err != nil {
+		if err := d.startInstance(p, held); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -332,8 +334,9 @@ func (d *Daemon) Reload(cfg *keepalived.Config) error {
 	return errors.Join(errs...)
 }
 
-// startInstance opens what p needs and starts its goroutine.
-func (d *Daemon) startInstance(p *plan) error {
+// startInstance opens what p needs and starts its goroutine. held is the
+// addresses held before it and the instances starting with it started.
+func (d *Daemon) startInstance(p *plan, held *heldAtStart) error {
 	m, err := router.New(p.rc)
 	if err != nil {
 		return fmt.Errorf("vrrp_instance %s: %w", p.name, err)
@@ -377,16 +380,17 @@ func (d *Daemon) startInstance(p *plan) error {
 	}
 	log := d.log.With("instance", p.name, "vrid", p.rc.VRID, "interface", p.ifname, "family", fmt.Sprintf("IPv%d", p.family))
 	in := &instance{
-		d:    d,
-		log:  log,
-		m:    m,
-		sock: sock,
-		tx:   newAdvertSender(sock),
-		rx:   make(chan packet, rxQueue),
-		kick: make(chan struct{}, 1),
-		ctl:  make(chan any, 1),
-		done: make(chan struct{}),
-		plan: p,
+		d:           d,
+		log:         log,
+		m:           m,
+		heldAtStart: held,
+		sock:        sock,
+		tx:          newAdvertSender(sock),
+		rx:          make(chan packet, rxQueue),
+		kick:        make(chan struct{}, 1),
+		ctl:         make(chan any, 1),
+		done:        make(chan struct{}),
+		plan:        p,
 	}
 	if p.noAccept {
 		in.accept = d.accept

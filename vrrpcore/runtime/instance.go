@@ -72,6 +72,10 @@ type instance struct {
 	timer *deadlineTimer
 	drops atomic.Uint64
 
+	// heldAtStart is the addresses held before the instances started
+	// with this one did, shared by them (clearStale).
+	heldAtStart *heldAtStart
+
 	planMu sync.Mutex
 	plan   *plan // replaced on reload when only the notify scripts change
 
@@ -406,9 +410,14 @@ func clampPriority(p int) uint8 { return uint8(min(max(p, 1), router.OwnerPriori
 // behind (a crash, kill -9), before the machine starts: a Backup must not
 // hold them. The address owner's own addresses are kept and remembered.
 func (in *instance) clearStale(p *plan) {
+	held := in.heldAtStart
+	in.heldAtStart = nil // its job is done: let it go
+	if held == nil {
+		held = newHeldAtStart(in.d.host)
+	}
 	in.preexisting = map[netip.Addr]bool{}
 	for a, v := range p.vips {
-		has, err := in.d.host.hasAddr(v.dev, a)
+		has, err := held.has(v.dev, a)
 		if err != nil || !has {
 			continue
 		}
