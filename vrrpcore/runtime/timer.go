@@ -165,41 +165,53 @@ func (h *timerHub) arm() error {
 
 // read waits for the timerfd and wakes every timer whose deadline has
 // come, until the descriptor is closed.
+//
+// It stays in one RawConn.Read: the callback handles each expiry and
+// returns false to wait again. Each RawConn.Read starts by clearing the
+// descriptor's readiness, so a loop of them must read until EAGAIN before
+// each wait (a wasted read per wake-up: 6 system calls per advert of an
+// idle Master instead of 5); within one, a wake-up that came while the
+// expiry was handled is kept, and the read that follows it finds EAGAIN
+// only then.
 func (h *timerHub) read() {
 	defer close(h.done)
 	var buf [8]byte // expiry count
-	// readExpiry reads the count without a scheduled system call (the
-	// descriptor is non-blocking); false waits in the netpoller.
-	readExpiry := func(fd uintptr) bool {
+	_ = h.raw.Read(func(fd uintptr) bool {
+		// A raw system call: the descriptor is non-blocking, and a
+		// scheduled call would wake the runtime's sysmon thread.
 		_, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
-		return errno != unix.EAGAIN
-	}
-	for {
-		if err := h.raw.Read(readExpiry); err != nil {
-			return // closed
+		if errno == unix.EAGAIN {
+			return false // wait in the netpoller
 		}
-		h.mu.Lock()
-		now := time.Now()
-		for len(h.timers) > 0 && !h.timers[0].deadline.After(now) {
+		h.expired()
+		return false // wait for the next expiry
+	}) // returns once the descriptor is closed
+}
+
+// expired wakes every timer whose deadline has come and sets the timerfd
+// for the next.
+func (h *timerHub) expired() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := time.Now()
+	for len(h.timers) > 0 && !h.timers[0].deadline.After(now) {
+		t := heap.Pop(&h.timers).(*deadlineTimer)
+		select {
+		case t.C <- struct{}{}:
+		default: // a wake-up is pending already
+		}
+	}
+	h.armed = time.Time{} // it fired
+	if err := h.arm(); err != nil {
+		// Not expected of a valid timerfd. The timers left would
+		// never fire: wake them all, their loops set them again.
+		for len(h.timers) > 0 {
 			t := heap.Pop(&h.timers).(*deadlineTimer)
 			select {
 			case t.C <- struct{}{}:
-			default: // a wake-up is pending already
+			default:
 			}
 		}
-		h.armed = time.Time{} // it fired
-		if err := h.arm(); err != nil {
-			// Not expected of a valid timerfd. The timers left would
-			// never fire: wake them all, their loops set them again.
-			for len(h.timers) > 0 {
-				t := heap.Pop(&h.timers).(*deadlineTimer)
-				select {
-				case t.C <- struct{}{}:
-				default:
-				}
-			}
-		}
-		h.mu.Unlock()
 	}
 }
 
