@@ -17,6 +17,7 @@ package watch
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -151,10 +152,11 @@ type Watcher struct {
 	ready bool
 
 	// Used by the watcher goroutine only.
-	// sendOut, cutOut, rep, flowWin are reused from window to window
-	// (sendFlows, cut, report, updateFlows): nothing of them outlives the
-	// step that made them.
+	// sendOut, cutOut, rep, flowWin, shares are reused from window to
+	// window (sendFlows, cut, report, updateFlows, onWireShares): nothing
+	// of them outlives the step that made them.
 	sendOut  map[string][]capture.FlowStats
+	shares   []*sendCount
 	cutOut   map[string]*windowData
 	rep      *check.Report
 	flowWin  map[capture.FlowKey]capture.FlowStats
@@ -1047,6 +1049,7 @@ func (w *Watcher) onWireShares(t *tap) {
 			t.credit[fi] = min(seen-min(seen, accepted), 2*k)
 		}
 		left := min(seen, accepted)
+		w.shares = w.shares[:0]
 		for _, cs := range w.sends {
 			for _, c := range cs {
 				if c.iface != t.name || c.slot.family != family {
@@ -1057,15 +1060,26 @@ func (w *Watcher) onWireShares(t *tap) {
 					c.onWire = c.win.accepted * seen / accepted
 				}
 				left -= c.onWire
+				w.shares = append(w.shares, c)
 			}
 		}
-		// What the rounding down left, one by one.
-		for _, cs := range w.sends {
-			for _, c := range cs {
-				if left > 0 && c.iface == t.name && c.slot.family == family && c.onWire < c.win.accepted {
-					c.onWire++
-					left--
-				}
+		if left == 0 {
+			continue
+		}
+		// What the rounding down left, one each to the largest
+		// remainders (then the lowest VRID: w.sends is a map, whose order
+		// changes from run to run).
+		slices.SortFunc(w.shares, func(a, b *sendCount) int {
+			ra, rb := a.win.accepted*seen%accepted, b.win.accepted*seen%accepted
+			if c := cmp.Compare(rb, ra); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.slot.vrid, b.slot.vrid)
+		})
+		for _, c := range w.shares {
+			if left > 0 && c.onWire < c.win.accepted {
+				c.onWire++
+				left--
 			}
 		}
 	}
