@@ -23,9 +23,10 @@ import (
 // checksum or failed send (capture.CorrelatorOptions.Notify). The window so
 // ended is judged right away, and the windows after it are base windows
 // until one is quiet again. What has no notification (the group
-// memberships, a known keepalived that ended, the iptables-legacy tables,
-// this node's adverts dropped after the OUTPUT hook) is read when the quiet
-// window ends: up to quietWindow late.
+// memberships, a known keepalived that ended, this node's adverts dropped
+// after the OUTPUT hook) is read when the quiet window ends: up to
+// quietWindow late. The iptables-legacy tables have no notification either:
+// while some exist a quiet window lasts legacyQuietWindow.
 //
 // A quiet window is judged unsettled for new findings (tracker.update): a
 // finding first seen in it counts from its end and must still hold for a
@@ -38,14 +39,28 @@ import (
 // window of any length bounds alike.
 const quietWindow = 30 * time.Second
 
+// legacyQuietWindow is a quiet window's length while iptables-legacy tables
+// exist: their rules are read at the windows' ends only (legacyEvery, the
+// re-read after a failed reading, is as long).
+const legacyQuietWindow = legacyEvery
+
 // nextWindow is the length of the window after one judged with the given
-// outcome: quiet when nothing was found, nothing is pending and the window
-// was settled and complete; else the base window.
-func nextWindow(base time.Duration, settled, dropped bool, findings int, tracked bool) (d time.Duration, quiet bool) {
-	if settled && !dropped && findings == 0 && !tracked && base < quietWindow {
-		return quietWindow, true
+// outcome: a quiet window (of length quiet) when nothing was found, nothing
+// is pending and the window was settled and complete; else the base
+// window.
+func nextWindow(base, quiet time.Duration, settled, dropped bool, findings int, tracked bool) (d time.Duration, isQuiet bool) {
+	if settled && !dropped && findings == 0 && !tracked && base < quiet {
+		return quiet, true
 	}
 	return base, false
+}
+
+// quietLength is the length of a quiet window now.
+func (w *Watcher) quietLength() time.Duration {
+	if w.fwall.legacyPresent {
+		return legacyQuietWindow
+	}
+	return quietWindow
 }
 
 // poke ends a quiet window at once; in a base window it does nothing (what
@@ -195,4 +210,45 @@ func (r *readWaiter) close() {
 	close(r.stop)
 	r.f.Close()
 	<-r.done
+}
+
+// exitWaiter pokes the watch when a process ends (Monitor: a keepalived
+// that stops ends a quiet window at once): a pidfd, which becomes readable
+// when the process has ended, waited on through the Go netpoller.
+type exitWaiter struct {
+	f    *os.File
+	done chan struct{}
+}
+
+func newExitWaiter(pid int, poke func()) (*exitWaiter, error) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("pidfd of %d: %w", pid, err)
+	}
+	// Non-blocking, so that os.File hands it to the netpoller.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("pidfd of %d: %w", pid, err)
+	}
+	e := &exitWaiter{f: os.NewFile(uintptr(fd), "pidfd"), done: make(chan struct{})}
+	raw, err := e.f.SyscallConn()
+	if err != nil {
+		e.f.Close()
+		return nil, fmt.Errorf("pidfd of %d: %w", pid, err)
+	}
+	go func() {
+		defer close(e.done)
+		// The first call waits for readiness; the second, after it, is
+		// the process's end.
+		waited := false
+		if err := raw.Read(func(uintptr) bool { r := waited; waited = true; return r }); err == nil {
+			poke()
+		}
+	}()
+	return e, nil
+}
+
+func (e *exitWaiter) close() {
+	e.f.Close()
+	<-e.done
 }

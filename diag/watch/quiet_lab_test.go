@@ -110,3 +110,27 @@ func TestWatchLabQuietOutputRule(t *testing.T) {
 		t.Errorf("the drop appeared %s after the rule, before it could hold a base window (%s)", took, base)
 	}
 }
+
+// TestWatchLabQuietKeepalivedEnds: keepalived stopping on b (backup: no
+// address moves, no advert changes) ends b's quiet window at once (its
+// pidfd), and keepalived-not-running appears about a base window later.
+func TestWatchLabQuietKeepalivedEnds(t *testing.T) {
+	t.Parallel()
+	p := newLabPair(t, time.Second)
+	w := startWatch(t, p.b, p.kb.ConfigPath, true)
+	base := w.current().Window
+	waitQuiet(t, w)
+	time.Sleep(time.Second)
+	stopAt := time.Now()
+	if err := p.kb.Process.Stop(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlab.WaitFor(2*base+3*time.Second, func() (bool, error) { return w.find("keepalived-not-running", true, stopAt) != nil, nil }); err != nil {
+		t.Fatalf("keepalived-not-running did not appear within 2 base windows (the quiet window not ended early?): %v\n%s\n%s", err, changeList(w.all()), tail(w.proc.Log(), 60))
+	}
+	took := w.find("keepalived-not-running", true, stopAt).Time.Sub(stopAt)
+	t.Logf("keepalived-not-running appeared %s after keepalived stopped (base window %s)", took.Round(time.Millisecond), base)
+	if took < base-base/slack {
+		t.Errorf("it appeared %s after the stop, before it could hold a base window (%s)", took, base)
+	}
+}

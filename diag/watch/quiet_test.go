@@ -27,7 +27,7 @@ func TestNextWindow(t *testing.T) {
 		{"a finding pending or clearing", true, false, 0, true, base, base, false},
 		{"base window as long as a quiet one", true, false, 0, false, quietWindow, quietWindow, false},
 	} {
-		d, q := nextWindow(c.base, c.settled, c.dropped, c.findings, c.tracked)
+		d, q := nextWindow(c.base, quietWindow, c.settled, c.dropped, c.findings, c.tracked)
 		if d != c.want || q != c.wantQuiet {
 			t.Errorf("%s: next window %v quiet %v, want %v %v", c.name, d, q, c.want, c.wantQuiet)
 		}
@@ -77,6 +77,12 @@ func TestQuietWindowHysteresis(t *testing.T) {
 	step(quietWindow, true, splitBrain)
 	if got, next, q := step(w, false); len(got) != 0 || next != quietWindow || !q {
 		t.Fatalf("after a blip: %v, next %v quiet %v", got, next, q)
+	}
+	// With iptables-legacy tables (no notification of their changes) a
+	// quiet window is shorter.
+	wt.fwall.legacyPresent = true
+	if _, next, q := step(quietWindow, true); next != legacyQuietWindow || !q {
+		t.Fatalf("with legacy tables: next %v quiet %v, want a %v quiet window", next, q, legacyQuietWindow)
 	}
 	// Were the quiet window judged as settled, the finding would appear at
 	// its end: the case the rule is for.

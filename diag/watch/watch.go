@@ -167,8 +167,10 @@ type Watcher struct {
 	procs    []check.Process
 	procsErr []string
 	procsAt  time.Time
-	fwall    firewallState
-	kern     kernFacts
+	// exits waits for the end of each VRRP daemon in procs (Monitor).
+	exits map[int]*exitWaiter
+	fwall firewallState
+	kern  kernFacts
 	// vipList lists every instance's virtual addresses; held was read
 	// at heldAt, when they were on the interfaces heldLinks (vipLinks);
 	// heldFresh says that reading was complete.
@@ -385,6 +387,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		return err
 	}
 	defer tm.close()
+	defer w.closeExits()
 	defer w.closeTaps()
 	defer w.fwall.close()
 	start := time.Now()
@@ -892,7 +895,7 @@ func (w *Watcher) judge(start, now time.Time, fs []diag.Finding, settled, droppe
 		changes = w.track.update(start, now, fs, settled && !quiet)
 	}
 	w.ready = true
-	next, nextQuiet = nextWindow(w.window, settled, dropped, len(fs), len(w.track.entries) > 0)
+	next, nextQuiet = nextWindow(w.window, w.quietLength(), settled, dropped, len(fs), len(w.track.entries) > 0)
 	return changes, next, nextQuiet
 }
 
@@ -1295,10 +1298,43 @@ func (w *Watcher) processes(r *check.Report, now time.Time) {
 	if due {
 		w.procs, w.procsErr = check.Daemons(w.procDir)
 		w.procsAt = now
+		w.followExits()
 	}
 	r.Processes = append(emptied(r.Processes), w.procs...)
 	r.Skipped = append(r.Skipped, w.procsErr...)
 	r.ProcessesUnreadable = len(w.procsErr) > 0
+}
+
+// followExits waits for the end of each VRRP daemon listed (it ends a
+// quiet window), and no longer for those gone.
+func (w *Watcher) followExits() {
+	if w.exits == nil {
+		w.exits = map[int]*exitWaiter{}
+	}
+	for pid, e := range w.exits {
+		if !slices.ContainsFunc(w.procs, func(p check.Process) bool { return p.PID == pid }) {
+			e.close()
+			delete(w.exits, pid)
+		}
+	}
+	for _, p := range w.procs {
+		if _, ok := w.exits[p.PID]; ok {
+			continue
+		}
+		e, err := newExitWaiter(p.PID, w.poke)
+		if err != nil {
+			w.log.Debug("watch: the daemon's end ends no quiet window (seen at the window's end)", "pid", p.PID, "err", err)
+			continue
+		}
+		w.exits[p.PID] = e
+	}
+}
+
+func (w *Watcher) closeExits() {
+	for pid, e := range w.exits {
+		e.close()
+		delete(w.exits, pid)
+	}
 }
 
 // readHeld reads the virtual addresses held now; with r, each instance
@@ -1441,6 +1477,9 @@ type firewallState struct {
 	readAt  time.Time
 	version int    // counts readings
 	legacy  string // iptables-legacy fingerprint at the last reading
+	// legacyPresent: at the last window's end iptables-legacy tables
+	// existed (or their fingerprint could not be read).
+	legacyPresent bool
 	// cache of the last evaluation
 	cacheKey     []byte
 	keyBuf       []byte // key's, reused
@@ -1497,6 +1536,7 @@ func (s *firewallState) refresh(ctx context.Context, now time.Time, procDir stri
 		}
 	}
 	legacy, legacyErr := legacyFingerprint(procDir, &s.files)
+	s.legacyPresent = legacy != "" || legacyErr != nil
 	since := now.Sub(s.readAt)
 	switch {
 	case s.err != nil && since >= legacyEvery:
