@@ -20,12 +20,12 @@ import (
 // ends a quiet window at once (poke): a kernel notification of a link or an
 // address, an nftables commit, an instance's state change or failed send
 // (self mode), a capture's new or resumed sender, lost advert, bad
-// checksum or failed send (capture.CorrelatorOptions.Notify). The window so
-// ended is judged right away, and the windows after it are base windows
-// until one is quiet again. What has no notification (the group
-// memberships, a known keepalived that ended, this node's adverts dropped
-// after the OUTPUT hook) is read when the quiet window ends: up to
-// quietWindow late. The iptables-legacy tables have no notification either:
+// checksum or failed send (capture.CorrelatorOptions.Notify), the end of a
+// known VRRP daemon (Monitor: its pidfd). The window so ended is judged
+// right away, and the windows after it are base windows until one is quiet
+// again. What has no notification (the group memberships, this node's
+// adverts dropped after the OUTPUT hook) is read when the quiet window
+// ends: up to quietWindow late. The iptables-legacy tables have no notification either:
 // while some exist a quiet window lasts legacyQuietWindow.
 //
 // A quiet window is judged unsettled for new findings (tracker.update): a

@@ -6,6 +6,11 @@
 // facts, judges it with check.Evaluate (so findings carry check's IDs) and
 // reports each finding once when it appears and once when it clears.
 //
+// While nothing happens the windows are long (quiet windows, 30 s), and
+// anything that could cause or show a finding — a kernel notification, an
+// nftables commit, the speaker's state change or failed send, a new sender
+// or a lost advert in the capture — ends one at once (quiet.go).
+//
 // Hysteresis: a finding appears once it has held for a full window and
 // clears after a full window without it. The firewall is read again only
 // when it may have changed: the nftables generation moved, or the
