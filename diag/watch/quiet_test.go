@@ -1,11 +1,16 @@
 package watch
 
 import (
+	"net/netip"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/vrrpdoctor/vrrpdoctor/capture"
 	"github.com/vrrpdoctor/vrrpdoctor/diag"
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore"
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/keepalived"
 )
 
 // TestNextWindow: a window is followed by a quiet one only when it was
@@ -89,5 +94,40 @@ func TestQuietWindowHysteresis(t *testing.T) {
 	tr := newTracker(w)
 	if got := ids(tr.update(t0, t0.Add(quietWindow), []diag.Finding{inputDrop}, true)); len(got) != 1 {
 		t.Fatalf("a settled 30 s window: %v, want the finding to appear (the tracker counts from its start)", got)
+	}
+}
+
+// TestSpeakerEventsEndQuietWindow: inside `run`, a failed send and a state
+// change end a quiet window (they poke); an accepted send does not.
+func TestSpeakerEventsEndQuietWindow(t *testing.T) {
+	cfg, err := keepalived.Parse("self.conf", []byte("vrrp_instance VI_1 {\n state MASTER\n interface eth0\n virtual_router_id 51\n priority 150\n advert_int 1\n virtual_ipaddress {\n 198.51.100.100/24\n }\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt, err := New(Config{Config: cfg, ConfigPath: "self.conf", NoFirewall: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	poked := func() bool {
+		select {
+		case <-wt.news:
+			return true
+		default:
+			return false
+		}
+	}
+	send := capture.SendAttempt{Time: t0, Interface: "eth0", VRID: 51, Src: netip.MustParseAddr("198.51.100.2"), Dst: vrrpcore.GroupIPv4, Priority: 150, Version: 2, TTL: 255}
+	wt.NoteSend(send)
+	if poked() {
+		t.Error("an accepted send ended the quiet window")
+	}
+	send.Err = syscall.EPERM
+	wt.NoteSend(send)
+	if !poked() {
+		t.Error("a failed send did not end the quiet window")
+	}
+	wt.NoteStateChange()
+	if !poked() {
+		t.Error("a state change did not end the quiet window")
 	}
 }
