@@ -55,6 +55,16 @@ type CorrelatorOptions struct {
 	// OnEvent, when set, is called for each event as it is decided, with
 	// the correlator's lock held: it must not call back into it.
 	OnEvent func(Event)
+	// Notify, when set, receives a value, without blocking (none is sent
+	// while one is pending), when something new or wrong is seen: a flow
+	// first seen, or heard again after a silence of more than three of its
+	// advert intervals (at least a second); an advert with a bad checksum;
+	// an incoming advert decided lost (seen on the wire, never at the
+	// socket; decided when the flow's next advert comes, or by Advance);
+	// a failed send attempt, or a successful one never seen on the wire. A reader that judges the flows at
+	// intervals can wake on it instead of waiting for the next one. The
+	// steady state costs a branch per advert.
+	Notify chan<- struct{}
 }
 
 // FlowKey identifies the adverts of one sender for one virtual router on
@@ -419,9 +429,41 @@ func (c *Correlator) flow(k FlowKey) *flow {
 	if f == nil {
 		f = &flow{FlowStats: FlowStats{FlowKey: k}}
 		c.flows[k] = f
+		c.notify()
 	}
 	c.last = f
 	return f
+}
+
+// notify tells Notify, without blocking.
+func (c *Correlator) notify() {
+	if c.o.Notify == nil {
+		return
+	}
+	select {
+	case c.o.Notify <- struct{}{}:
+	default:
+	}
+}
+
+// resumed says whether a packet at t comes after a silence of the flow on
+// a tap whose last packet was at last: more than three advert intervals
+// (the interval last declared; at least a second).
+func (f *flow) resumed(tc *TapCount, t time.Time) bool {
+	return tc.Packets > 0 && t.Sub(tc.Last) > max(3*f.Interval, time.Second)
+}
+
+// expireIncoming decides the incoming observations of f older than limit
+// (f's key is k; c.mu is held): wire ones become Lost (EventNotDelivered),
+// socket ones SocketOnly.
+func (c *Correlator) expireIncoming(k FlowKey, f *flow, limit time.Time) {
+	f.wire.expire(limit, func(o observation) {
+		f.Lost++
+		c.event(Event{Kind: EventNotDelivered, Flow: k, Time: time.Unix(0, o.t), Dst: o.id.dstAddr(), IPID: o.id.ipid, FlowLabel: o.id.flowLabel,
+			Checksum: o.id.checksum, BadChecksum: o.badChecksum, Priority: o.priority})
+		c.notify()
+	})
+	f.socket.expire(limit, func(observation) { f.SocketOnly++ })
 }
 
 func observe(p *Packet, badChecksum bool) observation {
@@ -448,7 +490,11 @@ func (c *Correlator) AddWire(iface string, p *Packet, badChecksum bool) {
 	if dir != DirOut {
 		dir = DirIn
 	}
-	f := c.flow(FlowKey{Interface: iface, VRID: p.Advert.VRID, Family: p.Family, Sender: p.Src, Direction: dir})
+	k := FlowKey{Interface: iface, VRID: p.Advert.VRID, Family: p.Family, Sender: p.Src, Direction: dir}
+	f := c.flow(k)
+	if badChecksum || f.resumed(&f.Wire, p.Time) {
+		c.notify()
+	}
 	f.note(p)
 	f.Wire.add(p.Time, badChecksum)
 	o := observe(p, badChecksum)
@@ -465,6 +511,11 @@ func (c *Correlator) AddWire(iface string, p *Packet, badChecksum bool) {
 		}
 		return
 	}
+	// What is older than this advert by the window and grace is decided
+	// now, as Advance would: a loss is told at once (Notify), and a flow's
+	// pending sets stay as short as the match window, however seldom
+	// Advance runs.
+	c.expireIncoming(k, f, p.Time.Add(-c.o.Window-c.o.Grace))
 	if f.socket.take(o, c.o.Window) {
 		f.Matched++
 		return
@@ -476,10 +527,15 @@ func (c *Correlator) AddWire(iface string, p *Packet, badChecksum bool) {
 func (c *Correlator) AddSocket(iface string, p *Packet, badChecksum bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	f := c.flow(FlowKey{Interface: iface, VRID: p.Advert.VRID, Family: p.Family, Sender: p.Src, Direction: DirIn})
+	k := FlowKey{Interface: iface, VRID: p.Advert.VRID, Family: p.Family, Sender: p.Src, Direction: DirIn}
+	f := c.flow(k)
+	if badChecksum || f.resumed(&f.Socket, p.Time) {
+		c.notify()
+	}
 	f.note(p)
 	f.Socket.add(p.Time, badChecksum)
 	o := observe(p, badChecksum)
+	c.expireIncoming(k, f, p.Time.Add(-c.o.Window-c.o.Grace))
 	if f.wire.take(o, c.o.Window) {
 		f.Matched++
 		return
@@ -503,6 +559,7 @@ func (c *Correlator) AddSend(a SendAttempt) {
 		f.SendErrors++
 		f.LastSendError = a.Err.Error()
 		c.event(Event{Kind: EventSendFailed, Flow: k, Time: a.Time, Dst: a.Dst, Err: a.Err.Error()})
+		c.notify()
 		return
 	}
 	id := identity{dst: dstOf(a.Dst)}
@@ -524,16 +581,12 @@ func (c *Correlator) Advance(now time.Time) {
 	limit := now.Add(-c.o.Window - c.o.Grace)
 	for _, k := range c.sortedKeys() {
 		f := c.flows[k]
-		f.wire.expire(limit, func(o observation) {
-			f.Lost++
-			c.event(Event{Kind: EventNotDelivered, Flow: k, Time: time.Unix(0, o.t), Dst: o.id.dstAddr(), IPID: o.id.ipid, FlowLabel: o.id.flowLabel,
-				Checksum: o.id.checksum, BadChecksum: o.badChecksum, Priority: o.priority})
-		})
-		f.socket.expire(limit, func(observation) { f.SocketOnly++ })
+		c.expireIncoming(k, f, limit)
 		f.out.expire(limit, func(observation) {}) // sent by a daemon that reports no attempts
 		f.sends.expire(limit, func(o observation) {
 			f.SentMissing++
 			c.event(Event{Kind: EventSentNotOnWire, Flow: k, Time: time.Unix(0, o.t), Dst: o.id.dstAddr()})
+			c.notify()
 		})
 	}
 }

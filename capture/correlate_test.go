@@ -255,3 +255,67 @@ func BenchmarkCorrelate(b *testing.B) {
 		}
 	}
 }
+
+// TestCorrelateNotify: Notify is told of a new flow, a loss (when the
+// flow's next advert comes, without Advance), a bad checksum, a flow heard
+// again after a silence and a failed send; a healthy flow's adverts tell
+// nothing.
+func TestCorrelateNotify(t *testing.T) {
+	ch := make(chan struct{}, 1)
+	c := NewCorrelator(CorrelatorOptions{Window: 50 * time.Millisecond, Grace: 200 * time.Millisecond, Notify: ch})
+	told := func() bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	both := func(at time.Duration, id uint16) {
+		p := advert(at, id)
+		c.AddWire("eth0", p, false)
+		c.AddSocket("eth0", p, false)
+	}
+	both(0, 1)
+	if !told() {
+		t.Fatal("a new flow was not told")
+	}
+	for i := 1; i < 10; i++ {
+		both(time.Duration(i)*time.Second, uint16(1+i))
+	}
+	if told() {
+		t.Fatal("a healthy flow told something")
+	}
+	// Advert 11 never reaches the socket: told when advert 12 comes.
+	c.AddWire("eth0", advert(10*time.Second, 11), false)
+	if told() {
+		t.Fatal("told before the advert could be decided lost")
+	}
+	both(11*time.Second, 12)
+	if !told() {
+		t.Fatal("a loss was not told")
+	}
+	if f := flowOf(t, c, key4); f.Lost != 1 || f.Matched != 11 {
+		t.Errorf("lost %d matched %d, want 1 and 11 (decided without Advance)", f.Lost, f.Matched)
+	}
+	c.AddWire("eth0", advert(12*time.Second, 13), true)
+	if !told() {
+		t.Fatal("a bad checksum was not told")
+	}
+	c.AddSocket("eth0", advert(12*time.Second, 13), true)
+	told()
+	both(15*time.Second, 14) // 3 s of silence: not more than 3 intervals
+	if told() {
+		t.Fatal("3 s of silence at 1 s adverts told")
+	}
+	both(18*time.Second+time.Millisecond, 15)
+	if !told() {
+		t.Fatal("a flow heard again after more than 3 intervals was not told")
+	}
+	c.AddSend(SendAttempt{Time: ct0.Add(19 * time.Second), Interface: "eth0", VRID: 51, Src: self4, Dst: vrrpcore.GroupIPv4})
+	told() // a new (outgoing) flow
+	c.AddSend(SendAttempt{Time: ct0.Add(20 * time.Second), Interface: "eth0", VRID: 51, Src: self4, Dst: vrrpcore.GroupIPv4, Err: syscall.EPERM})
+	if !told() {
+		t.Fatal("a failed send was not told")
+	}
+}

@@ -367,7 +367,8 @@ func (r *daemonRun) status() vrrpruntime.Status {
 }
 
 // onEvent receives the daemon's events: counted for the metrics, sends
-// handed to the diagnosis, state changes wake the main loop.
+// handed to the diagnosis, state changes told to it (they end a quiet
+// window) and wake the main loop.
 func (r *daemonRun) onEvent(e vrrpruntime.Event) {
 	if r.col != nil {
 		r.col.Observe(e)
@@ -376,6 +377,7 @@ func (r *daemonRun) onEvent(e vrrpruntime.Event) {
 	case vrrpruntime.EventAdvertSent, vrrpruntime.EventSendFailed:
 		r.diag.noteSend(e)
 	case vrrpruntime.EventStateChange:
+		r.diag.noteState()
 		r.wake()
 	}
 }

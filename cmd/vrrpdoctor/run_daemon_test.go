@@ -33,6 +33,7 @@ type fakeDiag struct {
 	mu       sync.Mutex
 	findings []diag.Finding
 	sends    []capture.SendAttempt
+	states   int
 }
 
 func (f *fakeDiag) Run(ctx context.Context) error { <-ctx.Done(); return nil }
@@ -42,6 +43,11 @@ func (f *fakeDiag) Findings() []diag.Finding {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.findings
+}
+func (f *fakeDiag) NoteStateChange() {
+	f.mu.Lock()
+	f.states++
+	f.mu.Unlock()
 }
 func (f *fakeDiag) NoteSend(a capture.SendAttempt) {
 	f.mu.Lock()
@@ -315,7 +321,7 @@ func TestRunHealth(t *testing.T) {
 }
 
 // TestRunNoteSend: the daemon's sends reach the diagnosis as send
-// attempts, refusals with their error.
+// attempts, refusals with their error; its state changes are told to it.
 func TestRunNoteSend(t *testing.T) {
 	f := &fakeDiag{}
 	r := &daemonRun{kick: make(chan struct{}, 1), diag: &selfDiag{log: slog.New(slog.DiscardHandler), make: func(s diagSpec) (diagnoser, error) { return f, nil }}}
@@ -331,6 +337,9 @@ func TestRunNoteSend(t *testing.T) {
 	defer f.mu.Unlock()
 	if len(f.sends) != 2 || f.sends[0].Dst.String() != "224.0.0.18" || f.sends[1].Err != syscall.EPERM {
 		t.Errorf("sends %+v", f.sends)
+	}
+	if f.states != 1 {
+		t.Errorf("%d state changes told to the diagnosis, want 1", f.states)
 	}
 	select {
 	case <-r.kick:

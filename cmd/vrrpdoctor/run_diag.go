@@ -22,6 +22,9 @@ type diagnoser interface {
 	Findings() []diag.Finding
 	Flows() []metrics.Flow
 	NoteSend(capture.SendAttempt)
+	// NoteStateChange tells of an instance's state change (a quiet
+	// window ends at once).
+	NoteStateChange()
 	Ready() bool
 }
 
@@ -245,6 +248,13 @@ func (s *selfDiag) noteSend(e vrrpruntime.Event) {
 	}
 	w.NoteSend(capture.SendAttempt{Time: e.Time, Interface: e.Interface, VRID: e.VRID, Src: e.Src, Dst: e.Dst, Err: e.Err,
 		Priority: e.Priority, Version: e.Version, Interval: e.Interval, Checksum: e.Checksum, TTL: e.TTL})
+}
+
+// noteState tells the diagnoser that an instance changed state.
+func (s *selfDiag) noteState() {
+	if w := s.current(); w != nil {
+		w.NoteStateChange()
+	}
 }
 
 // logFinding logs a finding that appeared (at its severity: info, warn or

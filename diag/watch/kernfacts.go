@@ -78,7 +78,7 @@ type ifaceEntry struct {
 // followKernel subscribes to the link and address notifications of the
 // watched namespace (run it through Watcher.enter).
 func (w *Watcher) followKernel() {
-	ev, err := openRTEvents()
+	ev, err := openRTEvents(w.poke)
 	if err != nil {
 		w.log.Warn("watch: no link and address notifications; interfaces are read every window, and a hand-over and back inside one window may go unnoticed", "err", err)
 		return
@@ -113,7 +113,7 @@ func (w *Watcher) kernelNews() {
 		}
 	case k.reopen:
 		// What happened while no socket listened is not known.
-		if ev, err := openRTEvents(); err == nil {
+		if ev, err := openRTEvents(w.poke); err == nil {
 			k.ev, k.reopen, lost = ev, false, true
 		}
 	}

@@ -66,7 +66,8 @@ func TestWatchLabKernFacts(t *testing.T) {
 		var settled bool
 		var fresh check.Interface
 		if err := a.Do(func() error {
-			r, settled = w.report(context.Background(), time.Now(), map[string]*windowData{})
+			now := time.Now()
+			r, settled = w.report(context.Background(), now.Add(-w.window), now, map[string]*windowData{})
 			fresh = check.InterfaceState("eth0", "/proc", 0, 0)
 			return nil
 		}); err != nil {
@@ -141,7 +142,7 @@ func TestWatchLabNftEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ev *nftEvents
-	if err := a.Do(func() (err error) { ev, err = openNftEvents(); return err }); err != nil {
+	if err := a.Do(func() (err error) { ev, err = openNftEvents(nil); return err }); err != nil {
 		t.Fatal(err)
 	}
 	defer ev.close()

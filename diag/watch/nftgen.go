@@ -54,17 +54,21 @@ func dialNetfilter() (*netlink.Conn, error) {
 }
 
 // nftEvents follows the nftables notifications (NFNLGRP_NFTABLES) on a
-// non-blocking netfilter netlink socket that no goroutine waits on: every
+// non-blocking netfilter netlink socket (a readWaiter ends a quiet window
+// when something is queued): every
 // committed ruleset change sends NFT_MSG_NEWGEN (and the changed objects)
 // to it while the change is committed, so while nothing is queued when a
 // window ends, the generation has not moved and need not be asked for.
 type nftEvents struct {
 	fd  int
 	buf []byte
+	w   *readWaiter
 }
 
-// openNftEvents subscribes in the calling thread's network namespace.
-func openNftEvents() (*nftEvents, error) {
+// openNftEvents subscribes in the calling thread's network namespace; poke
+// (when not nil) is called when notifications are queued, once per call of
+// moved.
+func openNftEvents(poke func()) (*nftEvents, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_NETFILTER)
 	if err != nil {
 		return nil, err
@@ -77,17 +81,19 @@ func openNftEvents() (*nftEvents, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	return &nftEvents{fd: fd, buf: make([]byte, 4<<10)}, nil
+	return &nftEvents{fd: fd, buf: make([]byte, 4<<10), w: newReadWaiter(fd, "nfnetlink", poke)}, nil
 }
 
 // moved drains the notifications queued and says whether there was any
 // (or some were lost: the queue overflowed); err is a failure of the
 // socket itself.
 func (e *nftEvents) moved() (moved bool, err error) {
+	moved = e.w.tookOverrun()
 	for {
 		_, _, err := unix.Recvfrom(e.fd, e.buf, unix.MSG_DONTWAIT)
 		switch {
 		case errors.Is(err, unix.EAGAIN):
+			e.w.rearm()
 			return moved, nil
 		case errors.Is(err, unix.EINTR):
 		case errors.Is(err, unix.ENOBUFS) || err == nil:
@@ -98,4 +104,4 @@ func (e *nftEvents) moved() (moved bool, err error) {
 	}
 }
 
-func (e *nftEvents) close() { unix.Close(e.fd) }
+func (e *nftEvents) close() { e.w.close() }

@@ -10,8 +10,9 @@ import (
 
 // rtEvents follows the kernel's link and address notifications
 // (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR) of one network
-// namespace on a non-blocking netlink socket that no goroutine waits on:
-// the watch reads what is queued when a window ends (drain). The kernel
+// namespace on a non-blocking netlink socket: the watch reads what is
+// queued when a window ends (drain), and a readWaiter ends a quiet window
+// when something is queued. The kernel
 // queues a notification on the socket while it makes the change, so a
 // drain sees every change of addresses and of the links' administrative
 // state made before it; when the queue overflowed (ENOBUFS), the drain
@@ -21,6 +22,7 @@ import (
 type rtEvents struct {
 	fd  int
 	buf []byte
+	w   *readWaiter
 }
 
 // rtEvent is one notification: a link's (RTM_NEWLINK, RTM_DELLINK) or an
@@ -53,8 +55,9 @@ func (ev rtEvent) prefix() netip.Prefix {
 // with many SR-IOV functions) is counted as lost.
 const rtEventBuffer = 16 << 10
 
-// openRTEvents subscribes in the calling thread's network namespace.
-func openRTEvents() (*rtEvents, error) {
+// openRTEvents subscribes in the calling thread's network namespace; poke
+// (when not nil) is called when notifications are queued, once per drain.
+func openRTEvents(poke func()) (*rtEvents, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, err
@@ -64,19 +67,21 @@ func openRTEvents() (*rtEvents, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	return &rtEvents{fd: fd, buf: make([]byte, rtEventBuffer)}, nil
+	return &rtEvents{fd: fd, buf: make([]byte, rtEventBuffer), w: newReadWaiter(fd, "rtnetlink", poke)}, nil
 }
 
-func (e *rtEvents) close() { unix.Close(e.fd) }
+func (e *rtEvents) close() { e.w.close() }
 
 // drain calls fn for every notification queued, without waiting. lost says
 // some were dropped (the queue overflowed, or one was too long to read);
 // err is a failure of the socket itself (it should be opened again).
 func (e *rtEvents) drain(fn func(rtEvent)) (lost bool, err error) {
+	lost = e.w.tookOverrun()
 	for {
 		n, _, err := unix.Recvfrom(e.fd, e.buf, unix.MSG_DONTWAIT|unix.MSG_TRUNC)
 		switch {
 		case errors.Is(err, unix.EAGAIN):
+			e.w.rearm()
 			return lost, nil
 		case errors.Is(err, unix.EINTR):
 			continue

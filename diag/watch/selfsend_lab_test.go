@@ -79,7 +79,11 @@ func TestSelfSendsLab(t *testing.T) {
 			}
 			time.Sleep(300 * time.Millisecond)
 			cut, _ := w.cut()
-			r, _ := w.report(ctx, time.Now(), cut)
+			now := time.Now()
+			r, _ := w.report(ctx, now.Add(-300*time.Millisecond), now, cut)
+			if r.Capture == nil || r.Capture.Duration != 0.3 {
+				t.Errorf("report's capture %+v, want the window's real length, 0.3 s (the setting is %s)", r.Capture, w.window)
+			}
 			if d := cut["eth0"]; d == nil || d.stats.Frames != frames+1 {
 				t.Errorf("wire tap frames: %+v, want only the peer's", d)
 			} else {

@@ -6,6 +6,11 @@
 // facts, judges it with check.Evaluate (so findings carry check's IDs) and
 // reports each finding once when it appears and once when it clears.
 //
+// While nothing happens the windows are long (quiet windows, 30 s), and
+// anything that could cause or show a finding — a kernel notification, an
+// nftables commit, the speaker's state change or failed send, a new sender
+// or a lost advert in the capture — ends one at once (quiet.go).
+//
 // Hysteresis: a finding appears once it has held for a full window and
 // clears after a full window without it. The firewall is read again only
 // when it may have changed: the nftables generation moved, or the
@@ -140,6 +145,10 @@ type Watcher struct {
 	procDir string
 	node    string
 	running atomic.Bool
+	// news ends a quiet window (poke).
+	news chan struct{}
+	// windowLen is the current window's length (under mu).
+	windowLen time.Duration
 	// sends counts the speaker's send attempts (NoteSend) per instance,
 	// by VRID and family (a key NoteSend hashes cheaply), then interface;
 	// the map is fixed at New.
@@ -165,8 +174,10 @@ type Watcher struct {
 	procs    []check.Process
 	procsErr []string
 	procsAt  time.Time
-	fwall    firewallState
-	kern     kernFacts
+	// exits waits for the end of each VRRP daemon in procs (Monitor).
+	exits map[int]*exitWaiter
+	fwall firewallState
+	kern  kernFacts
 	// vipList lists every instance's virtual addresses; held was read
 	// at heldAt, when they were on the interfaces heldLinks (vipLinks);
 	// heldFresh says that reading was complete.
@@ -290,7 +301,7 @@ func New(c Config) (*Watcher, error) {
 		return nil, errors.New("watch: no configuration")
 	}
 	w := &Watcher{c: c, log: c.Logger, procDir: "/proc", taps: map[string]*tap{}, flows: map[flowKey]*Flow{}, retry: map[string]retry{},
-		sends: map[vrSlot][]*sendCount{}}
+		sends: map[vrSlot][]*sendCount{}, news: make(chan struct{}, 1)}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
@@ -320,6 +331,7 @@ func New(c Config) (*Watcher, error) {
 		w.sizeSendTimes() // (NoteSend is the speaker's)
 	}
 	w.track = newTracker(w.window)
+	w.windowLen = w.window
 	w.held = make([][]check.HeldAddr, len(w.base))
 	w.node, _ = os.Hostname()
 	if c.Enter != nil && !c.NoFirewall {
@@ -347,8 +359,16 @@ func orUnnamed(p string) string {
 	return p
 }
 
-// Window is the evaluation window in use.
+// Window is the evaluation window in use (the base window).
 func (w *Watcher) Window() time.Duration { return w.window }
+
+// CurrentWindow is the length of the window in progress: Window, or a
+// quiet window's while nothing happens (an event may end it early).
+func (w *Watcher) CurrentWindow() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.windowLen
+}
 
 func (w *Watcher) enter(fn func() error) error {
 	if w.c.Enter == nil {
@@ -358,20 +378,34 @@ func (w *Watcher) enter(fn func() error) error {
 }
 
 // Run watches until ctx ends, then releases the taps. It returns an error
-// only when the watch cannot run at all (no CAP_NET_RAW, or Run called
-// twice); taps that cannot open on an interface are tried again, after a
-// window at first and up to a minute apart.
+// only when the watch cannot run at all (no CAP_NET_RAW, no timerfd, or Run
+// called twice); taps that cannot open on an interface are tried again,
+// after a window at first and up to a minute apart.
+//
+// Windows follow each other without overlap: base windows (Window), and
+// while nothing happens quiet windows (quietWindow), which anything that
+// could cause or show a finding ends at once (see quiet.go).
 func (w *Watcher) Run(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
 		return errors.New("watch: Run called twice")
 	}
+	tm, err := newWindowTimer()
+	if err != nil {
+		return err
+	}
+	defer tm.close()
+	defer w.closeExits()
 	defer w.closeTaps()
 	defer w.fwall.close()
 	start := time.Now()
 	var openErr error
-	err := w.enter(func() error {
+	err = w.enter(func() error {
 		openErr = w.openTaps(start)
-		w.fwall.open()
+		var poke func()
+		if w.firewallEvaluated() {
+			poke = w.poke // else the nftables notifications are never drained
+		}
+		w.fwall.open(poke)
 		w.followKernel()
 		w.readHeld(nil, start)
 		return nil
@@ -383,18 +417,54 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	t := time.NewTicker(w.window)
-	defer t.Stop()
+	cur, quiet := w.window, false
+	deadline := start.Add(cur)
+	if err := tm.set(cur); err != nil {
+		return err
+	}
 	for {
+		var news chan struct{}
+		if quiet {
+			news = w.news // a base window judges what happened at its end
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case now := <-t.C:
-			w.step(ctx, start, now)
-			start = now
+		case <-tm.C:
+			if time.Until(deadline) > cur/slack {
+				continue // an expiry from before the timer was set again
+			}
+		case <-news:
+		}
+		now := time.Now()
+		// What is told from here on happened after the cut: it ends the
+		// next window if that is quiet.
+		select {
+		case <-w.news:
+		default:
+		}
+		next, nextQuiet := w.step(ctx, start, now, quiet)
+		w.mu.Lock()
+		w.windowLen = next
+		w.mu.Unlock()
+		if quiet && now.Before(deadline) {
+			w.log.Debug("watch: quiet window ended early", "after", now.Sub(start))
+		}
+		// A window ended on time starts the next at its deadline, so that
+		// base windows keep their cadence; one ended early, now.
+		from := deadline
+		if now.Before(deadline) || now.Sub(deadline) > cur {
+			from = now
+		}
+		start, cur, quiet, deadline = now, next, nextQuiet, from.Add(next)
+		if err := tm.set(time.Until(deadline)); err != nil {
+			return err
 		}
 	}
 }
+
+// firewallEvaluated says whether the watch evaluates the firewall.
+func (w *Watcher) firewallEvaluated() bool { return !w.c.NoFirewall && w.c.Enter == nil }
 
 // openTaps starts a session on every watched interface that has none; a
 // missing privilege is an error, other failures are logged and retried.
@@ -466,9 +536,10 @@ func (w *Watcher) openTap(name string) (*tap, error) {
 		// In self mode this node's adverts are known from NoteSend and
 		// counted on the wire by t.out: the kernel keeps them out of
 		// the wire tap, which no longer wakes for each.
-		Wire:       capture.WireOptions{BufferSize: wireRingFor(w.base, name), IncomingOnly: !w.c.Monitor},
-		Socket:     capture.SocketOptions{BufferSize: socketBuffer},
-		Correlator: capture.CorrelatorOptions{MaxEvents: maxEvents},
+		Wire:   capture.WireOptions{BufferSize: wireRingFor(w.base, name), IncomingOnly: !w.c.Monitor},
+		Socket: capture.SocketOptions{BufferSize: socketBuffer},
+		// Whatever new or wrong the correlator sees ends a quiet window.
+		Correlator: capture.CorrelatorOptions{MaxEvents: maxEvents, Notify: w.news},
 		// Pending observations are decided when the window is cut
 		// (matches need not be decided faster), without a ticker of
 		// their own. This node's adverts are analysed by the window
@@ -585,6 +656,7 @@ func (w *Watcher) NoteSend(a capture.SendAttempt) {
 		msg := a.Err.Error()
 		c.lastErr.Store(&msg)
 		c.failed.Add(1)
+		w.poke()
 	}
 }
 
@@ -779,8 +851,10 @@ type windowData struct {
 }
 
 // step ends the window [start, now]: it cuts the taps' observations,
-// builds and judges the window's report and applies the hysteresis.
-func (w *Watcher) step(ctx context.Context, start, now time.Time) {
+// builds and judges the window's report and applies the hysteresis; quiet
+// says the window was a quiet one (judged unsettled for new findings). It
+// returns the next window's length, and whether that is a quiet one.
+func (w *Watcher) step(ctx context.Context, start, now time.Time, quiet bool) (next time.Duration, nextQuiet bool) {
 	var fs []diag.Finding
 	settled, dropped := false, false
 	t0 := time.Now()
@@ -788,11 +862,12 @@ func (w *Watcher) step(ctx context.Context, start, now time.Time) {
 		var cut map[string]*windowData
 		cut, dropped = w.cut()
 		var r *check.Report
-		r, settled = w.report(ctx, now, cut)
+		r, settled = w.report(ctx, start, now, cut)
 		w.updateFlows(now, cut)
 		fs = check.EvaluateProblems(r)
 		if w.log.Enabled(ctx, slog.LevelDebug) {
-			w.log.Debug("watch: window judged", "findings", findingIDs(fs), "settled", settled, "dropped", dropped, "took", time.Since(t0), "report", debugReport(r))
+			w.log.Debug("watch: window judged", "findings", findingIDs(fs), "settled", settled, "dropped", dropped, "quiet", quiet,
+				"length", now.Sub(start), "took", time.Since(t0), "report", debugReport(r))
 		}
 		// Taps opened now see a whole window before they are cut.
 		if err := w.openTaps(now); err != nil {
@@ -802,22 +877,33 @@ func (w *Watcher) step(ctx context.Context, start, now time.Time) {
 	})
 	if err != nil {
 		w.log.Warn("watch: cannot enter the watched network namespace", "err", err)
-		return
+		return w.window, false
 	}
-	w.mu.Lock()
-	var changes []Change
-	if !dropped {
-		// A window whose capture stopped half-way proves nothing either
-		// way: the findings stay as they are.
-		changes = w.track.update(start, now, fs, settled)
-	}
-	w.ready = true
-	w.mu.Unlock()
+	changes, next, nextQuiet := w.judge(start, now, fs, settled, dropped, quiet)
 	for _, c := range changes {
 		if w.c.OnChange != nil {
 			w.c.OnChange(c)
 		}
 	}
+	return next, nextQuiet
+}
+
+// judge applies the hysteresis to the findings of the window [start, now]
+// and says how long the next window is, and whether it is a quiet one.
+func (w *Watcher) judge(start, now time.Time, fs []diag.Finding, settled, dropped, quiet bool) (changes []Change, next time.Duration, nextQuiet bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !dropped {
+		// A window whose capture stopped half-way proves nothing either
+		// way: the findings stay as they are. A finding first seen in a
+		// quiet window counts from its end, as in an unsettled one: it
+		// must then hold for a base window to appear, however long the
+		// quiet window was.
+		changes = w.track.update(start, now, fs, settled && !quiet)
+	}
+	w.ready = true
+	next, nextQuiet = nextWindow(w.window, w.quietLength(), settled, dropped, len(fs), len(w.track.entries) > 0)
+	return changes, next, nextQuiet
 }
 
 // cut starts a new window on every tap and returns the old ones with the
@@ -920,13 +1006,14 @@ func delta(now, before capture.FlowStats) (capture.FlowStats, bool) {
 	return d, ok
 }
 
-// report builds the window's report, in the watched namespace. settled is
+// report builds the report of the window [start, now], in the watched
+// namespace. settled is
 // false when the addresses held or the firewall's verdicts changed during
 // the window.
 //
 // The report, and the room of its slices, is the last window's: nothing
 // keeps it beyond the step that judges it.
-func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*windowData) (r *check.Report, settled bool) {
+func (w *Watcher) report(ctx context.Context, start, now time.Time, cut map[string]*windowData) (r *check.Report, settled bool) {
 	r = w.rep
 	if r == nil {
 		r = &check.Report{}
@@ -936,7 +1023,9 @@ func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*win
 	if info = r.Capture; info == nil {
 		info = &check.CaptureInfo{}
 	}
-	*info = check.CaptureInfo{Duration: w.window.Seconds(), Interfaces: info.Interfaces[:0]}
+	// The window's real length: a quiet window is longer than the
+	// setting, or ended early.
+	*info = check.CaptureInfo{Duration: now.Sub(start).Seconds(), Interfaces: info.Interfaces[:0]}
 	*r = check.Report{
 		Schema: check.Schema, Node: w.node, Time: now.UTC(),
 		Config:     check.ConfigFacts{Path: w.c.ConfigPath, Source: "watch", Errors: []string{}},
@@ -989,7 +1078,7 @@ func (w *Watcher) report(ctx context.Context, now time.Time, cut map[string]*win
 		check.SenderFacts(r, w.procDir)
 	}
 	fwChanged := false
-	if w.c.NoFirewall || w.c.Enter != nil {
+	if !w.firewallEvaluated() {
 		for i := range r.Instances {
 			r.Instances[i].FirewallIn, r.Instances[i].FirewallOut = []check.Verdict{}, []check.Verdict{}
 		}
@@ -1228,10 +1317,43 @@ func (w *Watcher) processes(r *check.Report, now time.Time) {
 	if due {
 		w.procs, w.procsErr = check.Daemons(w.procDir)
 		w.procsAt = now
+		w.followExits()
 	}
 	r.Processes = append(emptied(r.Processes), w.procs...)
 	r.Skipped = append(r.Skipped, w.procsErr...)
 	r.ProcessesUnreadable = len(w.procsErr) > 0
+}
+
+// followExits waits for the end of each VRRP daemon listed (it ends a
+// quiet window), and no longer for those gone.
+func (w *Watcher) followExits() {
+	if w.exits == nil {
+		w.exits = map[int]*exitWaiter{}
+	}
+	for pid, e := range w.exits {
+		if !slices.ContainsFunc(w.procs, func(p check.Process) bool { return p.PID == pid }) {
+			e.close()
+			delete(w.exits, pid)
+		}
+	}
+	for _, p := range w.procs {
+		if _, ok := w.exits[p.PID]; ok {
+			continue
+		}
+		e, err := newExitWaiter(p.PID, w.poke)
+		if err != nil {
+			w.log.Debug("watch: the daemon's end ends no quiet window (seen at the window's end)", "pid", p.PID, "err", err)
+			continue
+		}
+		w.exits[p.PID] = e
+	}
+}
+
+func (w *Watcher) closeExits() {
+	for pid, e := range w.exits {
+		e.close()
+		delete(w.exits, pid)
+	}
 }
 
 // readHeld reads the virtual addresses held now; with r, each instance
@@ -1374,6 +1496,9 @@ type firewallState struct {
 	readAt  time.Time
 	version int    // counts readings
 	legacy  string // iptables-legacy fingerprint at the last reading
+	// legacyPresent: at the last window's end iptables-legacy tables
+	// existed (or their fingerprint could not be read).
+	legacyPresent bool
 	// cache of the last evaluation
 	cacheKey     []byte
 	keyBuf       []byte // key's, reused
@@ -1392,10 +1517,12 @@ type firewallState struct {
 // before the ruleset they came from is let go.
 const releaseAfter = 3
 
-func (s *firewallState) open() {
+// open dials netfilter and follows the nftables notifications; poke, when
+// not nil, is called when some are queued (refresh drains them).
+func (s *firewallState) open(poke func()) {
 	s.nl, s.genErr = dialNetfilter()
 	if s.genErr == nil {
-		s.news, _ = openNftEvents()
+		s.news, _ = openNftEvents(poke)
 	}
 }
 
@@ -1428,6 +1555,7 @@ func (s *firewallState) refresh(ctx context.Context, now time.Time, procDir stri
 		}
 	}
 	legacy, legacyErr := legacyFingerprint(procDir, &s.files)
+	s.legacyPresent = legacy != "" || legacyErr != nil
 	since := now.Sub(s.readAt)
 	switch {
 	case s.err != nil && since >= legacyEvery:

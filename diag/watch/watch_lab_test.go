@@ -88,6 +88,7 @@ type helperLine struct {
 	Finding diag.Finding `json:"finding,omitzero"`
 	// state
 	Window   time.Duration  `json:"window,omitempty"`
+	Current  time.Duration  `json:"current,omitempty"`
 	Ready    bool           `json:"ready,omitempty"`
 	Findings []diag.Finding `json:"findings,omitempty"`
 	Flows    []Flow         `json:"flows,omitempty"`
@@ -147,7 +148,7 @@ func TestWatchHelperProcess(t *testing.T) {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				emit(helperLine{Kind: "state", Window: w.Window(), Ready: w.Ready(), Findings: w.Findings(), Flows: w.Flows()})
+				emit(helperLine{Kind: "state", Window: w.Window(), Current: w.CurrentWindow(), Ready: w.Ready(), Findings: w.Findings(), Flows: w.Flows()})
 			}
 		}
 	}()

@@ -68,7 +68,7 @@ func BenchmarkWatchWindow(b *testing.B) {
 			return err
 		}
 		defer w.closeTaps()
-		w.fwall.open()
+		w.fwall.open(nil)
 		defer w.fwall.close()
 		w.followKernel()
 		defer w.closeKernel()
@@ -88,7 +88,7 @@ func BenchmarkWatchWindow(b *testing.B) {
 			}
 			t.credit[0] += n * per // as the advert counter would count them
 			now := start.Add(w.window)
-			w.step(ctx, start, now)
+			w.step(ctx, start, now, false)
 			return now
 		}
 		// Warm up: the firewall read, the first window's state.
