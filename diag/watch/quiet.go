@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/timerfd"
 )
 
 // Quiet windows.
@@ -76,67 +78,46 @@ func (w *Watcher) poke() {
 // state: a quiet window ends at once (self mode).
 func (w *Watcher) NoteStateChange() { w.poke() }
 
-// windowTimer ends the windows: a timerfd read by a goroutine through the
-// Go netpoller. A Go timer would wake the runtime's sysmon thread at every
-// expiry (it sleeps until the next Go timer), which then naps a few times
-// before sleeping again; a descriptor the netpoller waits on does not.
+// windowTimer ends the windows: a timerfd (vrrpcore/timerfd) read by a
+// goroutine in the Go netpoller. A Go timer would wake the runtime's
+// sysmon thread at every expiry (it sleeps until the next Go timer), which
+// then naps a few times before sleeping again; a descriptor the netpoller
+// waits on does not.
 type windowTimer struct {
-	fd   int
-	f    *os.File
+	t    *timerfd.Timer
 	C    chan struct{}
 	done chan struct{}
 }
 
 func newWindowTimer() (*windowTimer, error) {
-	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	t, err := timerfd.New()
 	if err != nil {
-		return nil, fmt.Errorf("watch: timerfd: %w", err)
+		return nil, fmt.Errorf("watch: %w", err)
 	}
-	f := os.NewFile(uintptr(fd), "timerfd")
-	raw, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("watch: timerfd: %w", err)
-	}
-	t := &windowTimer{fd: fd, f: f, C: make(chan struct{}, 1), done: make(chan struct{})}
-	go t.read(raw)
-	return t, nil
+	w := &windowTimer{t: t, C: make(chan struct{}, 1), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		t.Wait(func() {
+			select {
+			case w.C <- struct{}{}:
+			default:
+			}
+		})
+	}()
+	return w, nil
 }
 
 // set arms the timer to fire once after d.
-func (t *windowTimer) set(d time.Duration) error {
-	// it_value 0 would disarm: "now" is 1 ns.
-	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(max(int64(d), 1))}
-	// A raw system call: it cannot block, and a scheduled one wakes
-	// sysmon while it sleeps.
-	if _, _, errno := unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(t.fd), 0, uintptr(unsafe.Pointer(&spec)), 0, 0, 0); errno != 0 {
-		return fmt.Errorf("watch: timerfd: %w", errno)
+func (w *windowTimer) set(d time.Duration) error {
+	if err := w.t.Set(d); err != nil {
+		return fmt.Errorf("watch: %w", err)
 	}
 	return nil
 }
 
-// read sends on C at each expiry until the timer is closed.
-func (t *windowTimer) read(raw syscall.RawConn) {
-	defer close(t.done)
-	var buf [8]byte // expiry count
-	readExpiry := func(fd uintptr) bool {
-		_, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
-		return errno != unix.EAGAIN
-	}
-	for {
-		if err := raw.Read(readExpiry); err != nil {
-			return
-		}
-		select {
-		case t.C <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func (t *windowTimer) close() {
-	t.f.Close()
-	<-t.done
+func (w *windowTimer) close() {
+	w.t.Close()
+	<-w.done
 }
 
 // readWaiter pokes the watch when a non-blocking socket that the window's

@@ -2,14 +2,10 @@ package runtime
 
 import (
 	"container/heap"
-	"fmt"
-	"os"
 	"sync"
-	"syscall"
 	"time"
-	"unsafe"
 
-	"golang.org/x/sys/unix"
+	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/timerfd"
 )
 
 // deadlineTimer wakes an instance's loop at its machine's deadline, to the
@@ -61,10 +57,8 @@ func (t *deadlineTimer) Close() {
 // timerHub is the timerfd behind every deadlineTimer, and the goroutine
 // that reads it and wakes the timers whose deadline has come.
 type timerHub struct {
-	fd   int
-	f    *os.File
-	raw  syscall.RawConn // f's, for reads in the netpoller
-	done chan struct{}   // closes when the reader has stopped
+	t    *timerfd.Timer
+	done chan struct{} // closes when the reader has stopped
 
 	mu     sync.Mutex
 	timers timerHeap
@@ -82,19 +76,11 @@ func acquireHub() (*timerHub, error) {
 	hubMu.Lock()
 	defer hubMu.Unlock()
 	if hub == nil {
-		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+		t, err := timerfd.New()
 		if err != nil {
-			return nil, fmt.Errorf("timerfd: %w", err)
+			return nil, err
 		}
-		// A non-blocking descriptor makes a pollable File: Read parks the
-		// goroutine in the netpoller.
-		f := os.NewFile(uintptr(fd), "timerfd")
-		raw, err := f.SyscallConn()
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("timerfd: %w", err)
-		}
-		hub = &timerHub{fd: fd, f: f, raw: raw, done: make(chan struct{})}
+		hub = &timerHub{t: t, done: make(chan struct{})}
 		go hub.read()
 	}
 	hub.users++
@@ -109,7 +95,7 @@ func releaseHub(h *timerHub) {
 	if h.users > 0 {
 		return
 	}
-	h.f.Close()
+	h.t.Close()
 	<-h.done
 	if hub == h {
 		hub = nil
@@ -146,46 +132,25 @@ func (h *timerHub) arm() error {
 	if next.Equal(h.armed) {
 		return nil
 	}
-	var spec unix.ItimerSpec
-	if !next.IsZero() {
-		// Relative to CLOCK_MONOTONIC, the clock behind time.Until; a
-		// zero it_value would disarm, so "now" is 1 ns.
-		spec.Value = unix.NsecToTimespec(max(int64(time.Until(next)), 1))
+	var err error
+	if next.IsZero() {
+		err = h.t.Disarm()
+	} else {
+		err = h.t.Set(time.Until(next))
 	}
-	// A raw system call, as the reads in read: it cannot block, and a
-	// scheduled one would wake the runtime's sysmon thread on every
-	// advert of an idle daemon.
-	if _, _, errno := unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(h.fd), 0, uintptr(unsafe.Pointer(&spec)), 0, 0, 0); errno != 0 {
+	if err != nil {
 		h.armed = time.Time{} // unknown: set it again next time
-		return fmt.Errorf("timerfd: %w", errno)
+		return err
 	}
 	h.armed = next
 	return nil
 }
 
 // read waits for the timerfd and wakes every timer whose deadline has
-// come, until the descriptor is closed.
-//
-// It stays in one RawConn.Read: the callback handles each expiry and
-// returns false to wait again. Each RawConn.Read starts by clearing the
-// descriptor's readiness, so a loop of them must read until EAGAIN before
-// each wait (a wasted read per wake-up: 6 system calls per advert of an
-// idle Master instead of 5); within one, a wake-up that came while the
-// expiry was handled is kept, and the read that follows it finds EAGAIN
-// only then.
+// come, until the timerfd is closed.
 func (h *timerHub) read() {
 	defer close(h.done)
-	var buf [8]byte // expiry count
-	_ = h.raw.Read(func(fd uintptr) bool {
-		// A raw system call: the descriptor is non-blocking, and a
-		// scheduled call would wake the runtime's sysmon thread.
-		_, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
-		if errno == unix.EAGAIN {
-			return false // wait in the netpoller
-		}
-		h.expired()
-		return false // wait for the next expiry
-	}) // returns once the descriptor is closed
+	h.t.Wait(h.expired)
 }
 
 // expired wakes every timer whose deadline has come and sets the timerfd
