@@ -24,10 +24,6 @@ func baseChain(fam, tbl, name, hook string, prio int, policy string) string {
 	return `{"chain": {"family": "` + fam + `", "table": "` + tbl + `", "name": "` + name + `", "handle": 1, "type": "filter", "hook": "` + hook + `", "prio": ` + itoa(prio) + `, "policy": "` + policy + `"}}`
 }
 
-func chain(fam, tbl, name string) string {
-	return `{"chain": {"family": "` + fam + `", "table": "` + tbl + `", "name": "` + name + `", "handle": 2}}`
-}
-
 func rule(fam, tbl, ch string, handle int, exprs string) string {
 	return `{"rule": {"family": "` + fam + `", "table": "` + tbl + `", "chain": "` + ch + `", "handle": ` + itoa(handle) + `, "expr": [` + exprs + `]}}`
 }
