@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestTreeAndStatus(t *testing.T) {
@@ -27,17 +29,29 @@ func TestTreeAndStatus(t *testing.T) {
 }
 
 func TestRunNs(t *testing.T) {
-	before := RunNs(os.Getpid())
+	// The process's CPU time as the POSIX clock tells it: the same
+	// scheduler count, through another interface.
+	cpu := func() time.Duration {
+		var ts unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ts.Nano())
+	}
+	before, c0 := RunNs(os.Getpid()), cpu()
 	if before <= 0 {
 		t.Fatalf("RunNs of this process: %d", before)
 	}
-	// Spin for 50 ms of wall time on this thread: all of it is CPU time.
+	// Spin for 50 ms of CPU time (not wall time: on a loaded machine the
+	// thread is not on a CPU all along).
 	x := 0
-	for end := time.Now().Add(50 * time.Millisecond); time.Now().Before(end); {
+	for cpu()-c0 < 50*time.Millisecond {
 		x++
 	}
-	if got := RunNs(os.Getpid()) - before; got < int64(40*time.Millisecond) {
-		t.Fatalf("50 ms of spinning (%d rounds) counted %v", x, time.Duration(got))
+	got, spent := time.Duration(RunNs(os.Getpid())-before), cpu()-c0
+	// schedstat may not yet count the running thread's last few ms.
+	if got < spent-10*time.Millisecond || got > spent+10*time.Millisecond {
+		t.Fatalf("%v of CPU (%d rounds of spinning) counted %v", spent, x, got)
 	}
 	if RunNs(1<<30) != 0 {
 		t.Fatal("a missing process counted time")
