@@ -1123,34 +1123,27 @@ func (w *Watcher) onWireShares(t *tap) {
 	}
 	for fi, family := range [2]uint8{4, 6} {
 		var accepted uint64
-		k := uint64(0)
-		for _, c := range w.sends {
-			for _, c := range c {
+		w.shares = w.shares[:0]
+		for _, cs := range w.sends {
+			for _, c := range cs {
 				if c.iface == t.name && c.slot.family == family {
 					accepted += c.win.accepted
-					k++
+					w.shares = append(w.shares, c)
 				}
 			}
 		}
 		seen := accepted
 		if t.out[fi] != nil {
 			seen = t.onWire[fi] + t.credit[fi]
-			t.credit[fi] = min(seen-min(seen, accepted), 2*k)
+			t.credit[fi] = min(seen-min(seen, accepted), 2*uint64(len(w.shares)))
 		}
 		left := min(seen, accepted)
-		w.shares = w.shares[:0]
-		for _, cs := range w.sends {
-			for _, c := range cs {
-				if c.iface != t.name || c.slot.family != family {
-					continue
-				}
-				c.onWire = c.win.accepted
-				if seen < accepted {
-					c.onWire = c.win.accepted * seen / accepted
-				}
-				left -= c.onWire
-				w.shares = append(w.shares, c)
+		for _, c := range w.shares {
+			c.onWire = c.win.accepted
+			if seen < accepted {
+				c.onWire = c.win.accepted * seen / accepted
 			}
+			left -= c.onWire
 		}
 		if left == 0 {
 			continue
