@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab"
 	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab/netlabtest"
 )
@@ -60,6 +62,15 @@ func TestOutCounterLab(t *testing.T) {
 	}
 	tapA := openWireIn(t, a, "eth0", WireOptions{IncomingOnly: true})
 	tapB := openWireIn(t, b, "eth0", WireOptions{})
+	// The kernel skips the tap for sent frames: no copy, no filter run.
+	if err := tapA.rc.Control(func(fd uintptr) {
+		v, err := unix.GetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING)
+		if err != nil || v != 1 {
+			t.Errorf("PACKET_IGNORE_OUTGOING of an incoming-only tap: %d, %v; want 1", v, err)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
 	c4 := openOutCounterIn(t, a, "eth0", 4)
 	c6 := openOutCounterIn(t, a, "eth0", 6)
 	if c4.Family() != 4 || c4.Interface() != "eth0" {

@@ -71,10 +71,13 @@ type WireOptions struct {
 	// packet in the ring, 8 MiB hold some 55,000 packets. A frame longer
 	// than a block (a jumbo frame beyond 32 KiB) is cut to fit.
 	BufferSize int
-	// IncomingOnly makes the kernel filter refuse the frames this host
-	// sends (packet type PACKET_OUTGOING): they are never queued, and the
-	// reader never wakes for them. For a VRRP speaker that knows its own
-	// adverts (and counts them on the wire with an OutCounter).
+	// IncomingOnly keeps the frames this host sends out of the tap: the
+	// socket asks the kernel to skip it for them (PACKET_IGNORE_OUTGOING,
+	// Linux 4.20), so sending an advert costs no copy and no filter run for
+	// the tap, and the kernel filter refuses them too (packet type
+	// PACKET_OUTGOING) on kernels without that option. For a VRRP speaker
+	// that knows its own adverts (and counts them on the wire with an
+	// OutCounter).
 	IncomingOnly bool
 }
 
@@ -178,6 +181,13 @@ func setupWire(fd int, iface string, ifindex int, cooked bool, o WireOptions) (*
 	}
 	if err := attachFilter(fd, prog); err != nil {
 		return nil, fmt.Errorf("capture: attach the VRRP filter on %s: %w", iface, err)
+	}
+	if o.IncomingOnly {
+		// Older kernels lack the option (ENOPROTOOPT): the filter refuses
+		// the outgoing frames there, at the cost of a run per frame sent.
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil && !errors.Is(err, unix.ENOPROTOOPT) {
+			return nil, fmt.Errorf("capture: ignore outgoing frames on %s: %w", iface, err)
+		}
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
 		return nil, fmt.Errorf("capture: TPACKET_V3 on %s: %w", iface, err)
