@@ -113,6 +113,29 @@ func TestOutCounterLab(t *testing.T) {
 		t.Errorf("peer's tap: %d frames, want %d", len(got), n4+1+n6+nPeer)
 	}
 
+	// Paused: the kernel hands the counter nothing; resumed: it counts
+	// again, from the Resume.
+	if err := c4.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		s4.send(t, 51, 150, netip.Addr{})
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n, err := c4.Count(); err != nil || n != 0 {
+		t.Errorf("paused IPv4 counter: %d, %v; want 0", n, err)
+	}
+	if err := c4.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		s4.send(t, 51, 150, netip.Addr{})
+	}
+	if got := countUntil(t, c4, 2, 5*time.Second); got != 2 {
+		t.Errorf("resumed IPv4 counter: %d adverts, want 2", got)
+	}
+	readWire(t, tapB, 5, 5*time.Second) // what the pause let out
+
 	// Dropped at the device's egress: sent as far as sendmsg knows, never
 	// on the wire, never counted.
 	if err := a.NftScript(`table netdev vdhodrop {
@@ -137,5 +160,11 @@ func TestOutCounterLab(t *testing.T) {
 	c4.Close()
 	if _, err := c4.Count(); err != ErrClosed {
 		t.Errorf("Count after Close: %v", err)
+	}
+	if err := c4.Pause(); err != ErrClosed {
+		t.Errorf("Pause after Close: %v", err)
+	}
+	if err := c4.Resume(); err != ErrClosed {
+		t.Errorf("Resume after Close: %v", err)
 	}
 }
