@@ -3,6 +3,7 @@ package capture
 import (
 	"fmt"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,11 +18,10 @@ import (
 // never read and never waited on, so no advert wakes anything: the kernel
 // queues the first few and drops the rest, and counts both
 // (PACKET_STATISTICS' tp_packets, which includes tp_drops and is reset on
-// every reading). Pause unhooks it, so that it costs nothing while it is
-// not needed, and Resume hooks it again: while hooked, the kernel copies
-// every frame the host sends out of the interface to it (its filter then
-// drops all but the adverts), which costs tens of microseconds a frame on
-// a small machine. Count, Pause, Resume and Close may be called from any
+// every reading). While it counts, the kernel copies every frame the host
+// sends out of the interface for it (its filter then drops all but the
+// adverts), which costs tens of microseconds a frame on a small machine:
+// Pause spares that while it is not needed, and Resume counts again. Count, Pause, Resume and Close may be called from any
 // goroutine.
 type OutCounter struct {
 	iface   string
@@ -97,49 +97,70 @@ func setupCounterSocket(fd int, iface string, ifindex int, cooked bool, family u
 	return c, nil
 }
 
-// pausedProtocol is the protocol a paused counter is bound to: the IEEE's
-// local experimental EtherType, which no host sends in the normal course.
-// A packet socket bound to a protocol other than ETH_P_ALL sees no
-// outgoing frame, and the filter refuses the incoming ones of that type.
-// (Binding to protocol 0 would keep the current protocol.)
-const pausedProtocol = unix.ETH_P_802_EX1
-
 // hook binds the socket to every protocol of the interface and resets the
-// statistics: nothing from before counts. Called with mu held or before c
-// is shared.
+// statistics: nothing from before counts. Called before c is shared.
 func (c *OutCounter) hook() error {
 	if err := unix.Bind(c.fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: c.ifindex}); err != nil {
 		return fmt.Errorf("capture: bind AF_PACKET socket to %s: %w", c.iface, err)
 	}
-	if _, err := unix.GetsockoptTpacketStats(c.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS); err != nil {
+	return c.reset()
+}
+
+// reset resets the statistics. Called with mu held or before c is shared.
+func (c *OutCounter) reset() error {
+	if _, err := c.stats(); err != nil {
 		return fmt.Errorf("capture: PACKET_STATISTICS on %s: %w", c.iface, err)
 	}
 	return nil
 }
 
-// Pause stops counting: the kernel no longer hands the counter the frames
-// the host sends. The next Count after Resume counts from the Resume.
-func (c *OutCounter) Pause() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.fd < 0 {
-		return ErrClosed
+// stats reads (and so resets) the statistics. Like the other socket
+// options of Count, Pause and Resume it is a raw system call, which the
+// Go scheduler does not see: these calls never block, and a scheduled one
+// would wake the runtime's sysmon thread from its sleep. Called with mu
+// held or before c is shared.
+func (c *OutCounter) stats() (unix.TpacketStats, error) {
+	var st unix.TpacketStats
+	n := uint32(unsafe.Sizeof(st))
+	_, _, errno := unix.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(c.fd), unix.SOL_PACKET, unix.PACKET_STATISTICS,
+		uintptr(unsafe.Pointer(&st)), uintptr(unsafe.Pointer(&n)), 0)
+	if errno != 0 {
+		return st, errno
 	}
-	if err := unix.Bind(c.fd, &unix.SockaddrLinklayer{Protocol: htons(pausedProtocol), Ifindex: c.ifindex}); err != nil {
-		return fmt.Errorf("capture: pause the advert counter on %s: %w", c.iface, err)
-	}
-	return nil
+	return st, nil
 }
+
+// Pause stops counting: the kernel skips the counter for the frames the
+// host sends (PACKET_IGNORE_OUTGOING, checked before the copy). The next
+// Count after Resume counts from the Resume. On kernels before 4.20, which
+// lack the option, the counter keeps counting (and costing) until Resume
+// resets it.
+func (c *OutCounter) Pause() error { return c.ignoreOutgoing(1) }
 
 // Resume counts again, from zero, after Pause; on a counter that counts
 // it only resets the count.
 func (c *OutCounter) Resume() error {
+	if err := c.ignoreOutgoing(0); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reset()
+}
+
+func (c *OutCounter) ignoreOutgoing(v int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.fd < 0 {
 		return ErrClosed
 	}
-	return c.hook()
+	v32 := int32(v)
+	_, _, errno := unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(c.fd), unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING,
+		uintptr(unsafe.Pointer(&v32)), unsafe.Sizeof(v32), 0)
+	if errno != 0 && errno != unix.ENOPROTOOPT {
+		return fmt.Errorf("capture: PACKET_IGNORE_OUTGOING on the advert counter on %s: %w", c.iface, errno)
+	}
+	return nil
 }
 
 // Interface is the name of the interface counted.
@@ -156,7 +177,7 @@ func (c *OutCounter) Count() (uint64, error) {
 	if c.fd < 0 {
 		return 0, ErrClosed
 	}
-	st, err := unix.GetsockoptTpacketStats(c.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	st, err := c.stats()
 	if err != nil {
 		return 0, fmt.Errorf("capture: statistics of the advert counter on %s: %w", c.iface, err)
 	}

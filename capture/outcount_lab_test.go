@@ -115,8 +115,18 @@ func TestOutCounterLab(t *testing.T) {
 
 	// Paused: the kernel hands the counter nothing; resumed: it counts
 	// again, from the Resume.
+	ignoring := func() int {
+		v, err := unix.GetsockoptInt(c4.fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
 	if err := c4.Pause(); err != nil {
 		t.Fatal(err)
+	}
+	if v := ignoring(); v != 1 {
+		t.Errorf("paused counter: PACKET_IGNORE_OUTGOING %d, want 1", v)
 	}
 	for range 3 {
 		s4.send(t, 51, 150, netip.Addr{})
@@ -127,6 +137,9 @@ func TestOutCounterLab(t *testing.T) {
 	}
 	if err := c4.Resume(); err != nil {
 		t.Fatal(err)
+	}
+	if v := ignoring(); v != 0 {
+		t.Errorf("resumed counter: PACKET_IGNORE_OUTGOING %d, want 0", v)
 	}
 	for range 2 {
 		s4.send(t, 51, 150, netip.Addr{})

@@ -237,7 +237,7 @@ func TestSentFacts(t *testing.T) {
 	for range 3 {
 		send(53, 0, 100, group, nil)
 	}
-	tp := &tap{name: "eth0", out: [2]*capture.OutCounter{{}, nil}, onWire: [2]uint64{6, 0}}
+	tp := &tap{name: "eth0", out: [2]*capture.OutCounter{{}, nil}, counted: [2]bool{true, false}, onWire: [2]uint64{6, 0}}
 	w.sendFlows()
 	w.onWireShares(tp)
 	// 9 accepted over IPv4, 6 reached the device: 7 and 2 shared as 4
@@ -285,5 +285,71 @@ func TestSentFacts(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { send(51, 4*time.Second, 150, group, nil) }); n != 0 {
 		t.Errorf("NoteSend: %.1f allocations", n)
+	}
+}
+
+// TestOnWireSharesCountedPart: when the advert counter counted only the
+// end of a window (a quiet one), each instance's share of the counted part
+// stands for the whole window; a window the counter did not count at all
+// takes every accepted advert as on the wire.
+func TestOnWireSharesCountedPart(t *testing.T) {
+	w := &Watcher{sends: map[vrSlot][]*sendCount{}, window: time.Second}
+	w.countSends("eth0", 51, 4, time.Second)
+	w.countSends("eth0", 52, 4, time.Second)
+	w.sizeSendTimes()
+	send := func(vrid uint8, n int) {
+		for range n {
+			w.NoteSend(capture.SendAttempt{Time: time.Unix(1000, 0), Interface: "eth0", VRID: vrid,
+				Src: netip.MustParseAddr("198.51.100.2"), Priority: 150, Version: 3, Interval: time.Second})
+		}
+	}
+	onWire := func(vrid uint8) uint64 { return w.sends[vrSlot{vrid, 4}][0].onWire }
+	tp := &tap{name: "eth0", out: [2]*capture.OutCounter{{}, nil}}
+
+	// Before the counter counts: 20 and 10 accepted; then it counts 4 of
+	// VRID 51's and 2 of VRID 52's, and sees 3 of them reach the device.
+	send(51, 20)
+	send(52, 10)
+	w.countFrom("eth0", 4)
+	send(51, 4)
+	send(52, 2)
+	w.sendFlows()
+	tp.counted, tp.onWire = [2]bool{true, false}, [2]uint64{3, 0}
+	w.onWireShares(tp)
+	// 3 of 6 counted: 2 of VRID 51's 4, 1 of VRID 52's 2; half of each
+	// one's window.
+	if a, b := onWire(51), onWire(52); a != 12 || b != 6 {
+		t.Errorf("counted part short by 3: on the wire %d and %d, want 12 and 6", a, b)
+	}
+
+	// None of the counted part reached the device: none of the window.
+	send(51, 9)
+	w.countFrom("eth0", 4)
+	send(51, 3)
+	send(52, 1)
+	w.sendFlows()
+	tp.onWire = [2]uint64{0, 0}
+	w.onWireShares(tp)
+	if a, b := onWire(51), onWire(52); a != 0 || b != 0 {
+		t.Errorf("none counted on the wire: %d and %d, want 0 and 0", a, b)
+	}
+
+	// All the counted part reached the device.
+	send(51, 5)
+	w.sendFlows()
+	tp.onWire = [2]uint64{5, 0}
+	w.onWireShares(tp)
+	if a, b := onWire(51), onWire(52); a != 5 || b != 0 {
+		t.Errorf("all counted on the wire: %d and %d, want 5 and 0", a, b)
+	}
+
+	// Not counted at all: what was accepted counts as on the wire, even
+	// with a count of 0.
+	send(51, 7)
+	w.sendFlows()
+	tp.counted, tp.onWire = [2]bool{false, false}, [2]uint64{0, 0}
+	w.onWireShares(tp)
+	if a := onWire(51); a != 7 {
+		t.Errorf("not counted: %d on the wire, want 7", a)
 	}
 }

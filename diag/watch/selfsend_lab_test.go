@@ -1,10 +1,17 @@
 package watch
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"net"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vrrpdoctor/vrrpdoctor/capture"
 	"github.com/vrrpdoctor/vrrpdoctor/diag/check"
@@ -123,4 +130,148 @@ func TestSelfSendsLab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestSelfQuietWindowCountsItsEnd (root, a lab, about a minute): in self
+// mode a quiet window counts this node's adverts at the device only in its
+// last base window's length — before that the advert counter is unhooked
+// (/proc/net/packet shows it bound to ETH_P_802_EX1, the protocol a
+// paused capture.OutCounter is bound to), so that the kernel
+// does not copy every frame the host sends — and an egress drop that
+// begins in the window's first part, which nothing notifies, is still
+// found at its end: this node holds the VIP but no advert of its leaves.
+func TestSelfQuietWindowCountsItsEnd(t *testing.T) {
+	t.Parallel()
+	lab := netlabtest.New(t, "nft")
+	a, _, err := lab.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vip := "203.0.113.51/24"
+	text, err := netlab.KeepalivedConfig{RouterID: "a", Instances: []netlab.VRRPInstance{{Interface: "eth0", VRID: 51, Version: 3, Priority: 150,
+		AdvertInt: time.Second, VIPs: []string{vip}}}}.Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := keepalived.Parse("self.conf", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AddAddr("eth0", vip); err != nil { // as the master holds it
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var changes []Change
+	var logs syncBuffer
+	w, err := New(Config{Config: cfg, ConfigPath: "self.conf", NoFirewall: true,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		OnChange: func(c Change) {
+			mu.Lock()
+			defer mu.Unlock()
+			changes = append(changes, c)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := func() (ids []string) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range changes {
+			if c.Active {
+				ids = append(ids, c.Finding.ID)
+			}
+		}
+		return ids
+	}
+	var pr *capture.Prober
+	if err := a.Do(func() (err error) {
+		pr, err = capture.OpenProber("eth0", 4, 51)
+		if err != nil {
+			return err
+		}
+		// The speaker's socket is a member of the VRRP group.
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 112)
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		return unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP,
+			&unix.IPMreqn{Multiaddr: [4]byte{224, 0, 0, 18}, Ifindex: int32(ifi.Index)})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The speaker: an advert a second, told to the watch.
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			w.NoteSend(pr.Send())
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	done := make(chan error, 1)
+	go func() { done <- a.Do(func() error { return w.Run(ctx) }) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	if err := netlab.WaitFor(30*time.Second, func() (bool, error) { return w.CurrentWindow() == quietWindow, nil }); err != nil {
+		t.Fatalf("no quiet window: %v (findings %v)", err, active())
+	}
+	quietFrom := time.Now()
+	time.Sleep(time.Second)
+	if l := logs.String(); !strings.Contains(l, "advert counter paused") || strings.Contains(l, "advert counter counts") {
+		t.Errorf("quiet window's start: the advert counter is not paused:\n%s", l)
+	}
+	if err := a.NftScript(`table netdev vdhqegress {
+	chain egress {
+		type filter hook egress device "eth0" priority 0; policy accept;
+		meta l4proto 112 drop
+	}
+}`); err != nil {
+		t.Fatalf("no nftables netdev egress hook: %v", err)
+	}
+	// Counted in the quiet window's last base window, then confirmed by a
+	// base window.
+	if err := netlab.WaitFor(quietWindow+4*w.Window(), func() (bool, error) { return slices.Contains(active(), check.IDVIPHeldByBackup), nil }); err != nil {
+		t.Fatalf("egress drop not found %s after the quiet window began (findings %v)", time.Since(quietFrom).Round(time.Second), active())
+	}
+	if took := time.Since(quietFrom); took < quietWindow-2*w.Window() {
+		t.Errorf("found after %s: before the quiet window counted", took)
+	}
+	if l := logs.String(); !strings.Contains(l, "advert counter counts") {
+		t.Errorf("the advert counter never counted again:\n%s", l)
+	}
+	t.Logf("found %v %s after the quiet window began", active(), time.Since(quietFrom).Round(time.Second))
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -229,8 +229,11 @@ type sendCount struct {
 	advertInt time.Duration
 
 	// The watcher goroutine's: figures at the last window's end, and the
-	// last window's (sentFacts).
+	// last window's (sentFacts); countedFrom is the accepted attempts
+	// when the interface's advert counter began to count the window
+	// (resumeCounters, or the last window's end).
 	prevAttempts, prevFailed              uint64
+	countedFrom                           uint64
 	prevResigned, prevMessage, prevPseudo uint64
 	prevTimes                             uint64
 	win                                   sentWindow
@@ -244,9 +247,12 @@ type sendCount struct {
 // carried.
 type sentWindow struct {
 	accepted, resigned, message, pseudo uint64
-	versions                            uint32
-	first                               int64
-	times                               []time.Time
+	// counted is how many of the accepted adverts were sent while the
+	// interface's advert counter counted.
+	counted  uint64
+	versions uint32
+	first    int64
+	times    []time.Time
 }
 
 // maxSentDsts bounds the destinations kept per instance.
@@ -269,12 +275,16 @@ type tap struct {
 	own4, own6 int
 	// In self mode, out counts this node's adverts that reached the
 	// device, per family (out[0] IPv4, out[1] IPv6; nil for a family no
-	// instance uses); onWire holds the last window's counts (cut), and
-	// credit the adverts a window counted beyond its accepted attempts,
-	// carried to the next (onWireShares).
-	out    [2]*capture.OutCounter
-	onWire [2]uint64
-	credit [2]uint64
+	// instance uses) while counting says so; onWire holds the last
+	// window's counts and counted says the counter counted during that
+	// window (cut); credit holds the adverts a window counted beyond its
+	// accepted attempts, carried to the next (onWireShares) while the
+	// counter keeps counting.
+	out      [2]*capture.OutCounter
+	counting [2]bool
+	counted  [2]bool
+	onWire   [2]uint64
+	credit   [2]uint64
 }
 
 // stop stops the tap's session and closes its advert counters.
@@ -419,6 +429,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 	cur, quiet := w.window, false
 	deadline := start.Add(cur)
+	// countAt is when a quiet window's advert counting begins (zero when
+	// none is due).
+	var countAt time.Time
 	if err := tm.set(cur); err != nil {
 		return err
 	}
@@ -431,8 +444,16 @@ func (w *Watcher) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tm.C:
-			if time.Until(deadline) > cur/slack {
+			if time.Until(wakeAt(countAt, deadline)) > cur/slack {
 				continue // an expiry from before the timer was set again
+			}
+			if !countAt.IsZero() {
+				countAt = time.Time{}
+				w.resumeCounters()
+				if err := tm.set(time.Until(deadline)); err != nil {
+					return err
+				}
+				continue
 			}
 		case <-news:
 		}
@@ -457,10 +478,94 @@ func (w *Watcher) Run(ctx context.Context) error {
 			from = now
 		}
 		start, cur, quiet, deadline = now, next, nextQuiet, from.Add(next)
-		if err := tm.set(time.Until(deadline)); err != nil {
+		countAt = w.planCounting(quiet, deadline)
+		if err := tm.set(time.Until(wakeAt(countAt, deadline))); err != nil {
 			return err
 		}
 	}
+}
+
+// wakeAt is when the window timer is due: at countAt, if any, else at the
+// window's deadline.
+func wakeAt(countAt, deadline time.Time) time.Time {
+	if countAt.IsZero() {
+		return deadline
+	}
+	return countAt
+}
+
+// planCounting sets the advert counters (self mode) for the next window:
+// a base window is counted whole; a quiet window only in its last base
+// window's length, and it returns when that begins. While it counts, a
+// counter costs the kernel a copy of every frame the host sends out of
+// the interface; a quiet window only needs enough of this node's adverts to
+// tell whether they reach the device (a drop that starts earlier in it is
+// seen at its end, and then the windows are base ones).
+func (w *Watcher) planCounting(quiet bool, deadline time.Time) (countAt time.Time) {
+	if !quiet {
+		w.resumeCounters()
+		return time.Time{}
+	}
+	countAt = deadline.Add(-w.window)
+	for _, t := range w.tapList() {
+		for i, c := range t.out {
+			if c == nil || !t.counting[i] {
+				continue
+			}
+			if err := c.Pause(); err != nil {
+				w.log.Warn("watch: advert counter", "interface", t.name, "err", err)
+				continue
+			}
+			t.counting[i] = false
+			w.log.Debug("watch: advert counter paused", "interface", t.name, "family", [2]int{4, 6}[i], "until", countAt)
+		}
+	}
+	return countAt
+}
+
+// resumeCounters has the advert counters that are paused count again, from
+// now on.
+func (w *Watcher) resumeCounters() {
+	for _, t := range w.tapList() {
+		for i, c := range t.out {
+			if c == nil || t.counting[i] {
+				continue
+			}
+			if err := c.Resume(); err != nil {
+				w.log.Warn("watch: advert counter", "interface", t.name, "err", err)
+				continue
+			}
+			t.counting[i], t.credit[i] = true, 0
+			w.countFrom(t.name, [2]uint8{4, 6}[i])
+			w.log.Debug("watch: advert counter counts", "interface", t.name, "family", [2]int{4, 6}[i])
+		}
+	}
+}
+
+// countFrom notes the accepted send attempts of the instances of an
+// interface and family when its advert counter begins to count. Called
+// after the counter resumed: an advert sent in between is counted beyond
+// the accepted attempts (and credited), never short of them.
+func (w *Watcher) countFrom(iface string, family uint8) {
+	for _, cs := range w.sends {
+		for _, c := range cs {
+			if c.iface == iface && c.slot.family == family {
+				failed := c.failed.Load()
+				c.countedFrom = c.attempts.Load() - failed
+			}
+		}
+	}
+}
+
+// tapList lists the open taps.
+func (w *Watcher) tapList() []*tap {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	taps := make([]*tap, 0, len(w.taps))
+	for _, t := range w.taps {
+		taps = append(taps, t)
+	}
+	return taps
 }
 
 // firewallEvaluated says whether the watch evaluates the firewall.
@@ -573,6 +678,8 @@ func (w *Watcher) openTap(name string) (*tap, error) {
 				return nil, err
 			}
 			t.out[familyIndex(f)] = c
+			t.counting[familyIndex(f)] = true
+			w.countFrom(name, f)
 		}
 	}
 	sess, err := capture.StartSession(so)
@@ -728,6 +835,8 @@ func (w *Watcher) sendFlows() map[string][]capture.FlowStats {
 				Sends: attempts - c.prevAttempts, SendErrors: failed - c.prevFailed}
 			c.prevAttempts, c.prevFailed = attempts, failed
 			c.cutSent(f.Sends - f.SendErrors)
+			c.win.counted = min(c.win.accepted, attempts-failed-min(attempts-failed, c.countedFrom))
+			c.countedFrom = attempts - failed
 			if f.Sends == 0 {
 				continue
 			}
@@ -910,12 +1019,7 @@ func (w *Watcher) judge(start, now time.Time, fs []diag.Finding, settled, droppe
 // correlator's figures over them. A session that failed is stopped (it is
 // reopened after the window is judged) and its window dropped.
 func (w *Watcher) cut() (out map[string]*windowData, dropped bool) {
-	w.mu.Lock()
-	taps := make([]*tap, 0, len(w.taps))
-	for _, t := range w.taps {
-		taps = append(taps, t)
-	}
-	w.mu.Unlock()
+	taps := w.tapList()
 	sends := w.sendFlows()
 	out = w.cutOut
 	if out == nil {
@@ -948,7 +1052,8 @@ func (w *Watcher) cut() (out map[string]*windowData, dropped bool) {
 		// next window.
 		for i, c := range t.out {
 			t.onWire[i] = 0
-			if c != nil {
+			t.counted[i] = c != nil && t.counting[i]
+			if t.counted[i] {
 				n, err := c.Count()
 				if err != nil {
 					w.log.Warn("watch: advert counter", "interface", t.name, "err", err)
@@ -1110,58 +1215,70 @@ func emptied[S ~[]E, E any](s S) S {
 // onWireShares shares out the adverts t's counters saw reach the device in
 // the window among the instances of the interface, per family: the
 // counters count per interface and family, not per instance. When as many
-// reached it as were accepted, each instance's did; when fewer, the
-// shortfall is shared in proportion to the instances' accepted attempts
-// (exact with one instance per interface and family, and when all or none
-// reached the wire). Adverts beyond the accepted ones (an attempt not
-// counted yet at the cut, or another sender on this host) are credited to
-// the next window, up to two per instance. Without a counter every
-// accepted advert counts as on the wire.
+// reached the device as were accepted while the counter counted, each
+// instance's did; when fewer, the shortfall is shared in proportion to the
+// instances' accepted attempts (exact with one instance per interface and
+// family, and when all or none reached the wire). A counter counts only
+// the end of a quiet window (planCounting): there, an instance's share of
+// the counted part is taken for the whole window (an instance that sent
+// nothing in that part, the family's). Adverts beyond the
+// accepted ones (an attempt not counted yet at the cut, or another sender
+// on this host) are credited to the next window, up to two per instance.
+// Without a counter every accepted advert counts as on the wire.
 func (w *Watcher) onWireShares(t *tap) {
 	if w.c.Monitor {
 		return // no send attempts: the wire tap sees this node's adverts
 	}
 	for fi, family := range [2]uint8{4, 6} {
-		var accepted uint64
+		var counted uint64
 		w.shares = w.shares[:0]
 		for _, cs := range w.sends {
 			for _, c := range cs {
 				if c.iface == t.name && c.slot.family == family {
-					accepted += c.win.accepted
+					counted += c.win.counted
+					c.onWire = c.win.accepted
 					w.shares = append(w.shares, c)
 				}
 			}
 		}
-		seen := accepted
-		if t.out[fi] != nil {
-			seen = t.onWire[fi] + t.credit[fi]
-			t.credit[fi] = min(seen-min(seen, accepted), 2*uint64(len(w.shares)))
-		}
-		left := min(seen, accepted)
-		for _, c := range w.shares {
-			c.onWire = c.win.accepted
-			if seen < accepted {
-				c.onWire = c.win.accepted * seen / accepted
-			}
-			left -= c.onWire
-		}
-		if left == 0 {
+		if !t.counted[fi] {
 			continue
 		}
-		// What the rounding down left, one each to the largest
-		// remainders (then the lowest VRID: w.sends is a map, whose order
-		// changes from run to run).
-		slices.SortFunc(w.shares, func(a, b *sendCount) int {
-			ra, rb := a.win.accepted*seen%accepted, b.win.accepted*seen%accepted
-			if c := cmp.Compare(rb, ra); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.slot.vrid, b.slot.vrid)
-		})
+		seen := t.onWire[fi] + t.credit[fi]
+		t.credit[fi] = min(seen-min(seen, counted), 2*uint64(len(w.shares)))
+		if seen >= counted {
+			continue
+		}
+		// c.onWire is, until the end, the share of c's counted adverts
+		// that reached the device.
+		left := seen
 		for _, c := range w.shares {
-			if left > 0 && c.onWire < c.win.accepted {
-				c.onWire++
-				left--
+			c.onWire = c.win.counted * seen / counted
+			left -= c.onWire
+		}
+		if left > 0 {
+			// What the rounding down left, one each to the largest
+			// remainders (then the lowest VRID: w.sends is a map, whose
+			// order changes from run to run).
+			slices.SortFunc(w.shares, func(a, b *sendCount) int {
+				ra, rb := a.win.counted*seen%counted, b.win.counted*seen%counted
+				if c := cmp.Compare(rb, ra); c != 0 {
+					return c
+				}
+				return cmp.Compare(a.slot.vrid, b.slot.vrid)
+			})
+			for _, c := range w.shares {
+				if left > 0 && c.onWire < c.win.counted {
+					c.onWire++
+					left--
+				}
+			}
+		}
+		for _, c := range w.shares {
+			if c.win.counted > 0 {
+				c.onWire = c.win.accepted * c.onWire / c.win.counted
+			} else {
+				c.onWire = c.win.accepted * seen / counted
 			}
 		}
 	}
