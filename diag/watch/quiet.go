@@ -26,8 +26,9 @@ import (
 // known VRRP daemon (Monitor: its pidfd). The window so ended is judged
 // right away, and the windows after it are base windows until one is quiet
 // again. What has no notification (the group memberships, this node's
-// adverts dropped after the OUTPUT hook) is read when the quiet window
-// ends: up to quietWindow late. The iptables-legacy tables have no notification either:
+// adverts dropped after the OUTPUT hook: counted only at the quiet
+// window's end, planCounting) is read when the quiet window ends: up to
+// quietWindow late. The iptables-legacy tables have no notification either:
 // while some exist a quiet window lasts legacyQuietWindow.
 //
 // A quiet window is judged unsettled for new findings (tracker.update): a
