@@ -165,8 +165,10 @@ func TestSocketTapLab(t *testing.T) {
 }
 
 // TestSocketTapBesideKeepalived: a socket tap opened and closed next to a
-// keepalived backup must not take its adverts away: with 100 ms adverts the
-// backup would become master after about 0.4 s without them.
+// keepalived backup must not take its adverts away: with 250 ms adverts the
+// backup would become master after about 0.8 s without them (a tap is open
+// for 2.5 s a round). Not shorter: on a loaded machine a master's 100 ms
+// adverts can come late enough for its backup to take over on its own.
 func TestSocketTapBesideKeepalived(t *testing.T) {
 	t.Parallel()
 	lab := netlabtest.New(t, "keepalived")
@@ -177,8 +179,8 @@ func TestSocketTapBesideKeepalived(t *testing.T) {
 	var kb *netlab.Keepalived
 	for i, h := range []*netlab.Host{a, b} {
 		cfg := netlab.KeepalivedConfig{RouterID: h.Name(), Instances: []netlab.VRRPInstance{
-			{Interface: "eth0", VRID: 51, Version: 3, Priority: 150 - 50*i, AdvertInt: 100 * time.Millisecond, VIPs: []string{"198.51.100.100/24"}},
-			{Interface: "eth0", VRID: 52, Version: 3, Priority: 150 - 50*i, AdvertInt: 100 * time.Millisecond, VIPs: []string{"2001:db8::100/64"}},
+			{Interface: "eth0", VRID: 51, Version: 3, Priority: 150 - 50*i, AdvertInt: 250 * time.Millisecond, VIPs: []string{"198.51.100.100/24"}},
+			{Interface: "eth0", VRID: 52, Version: 3, Priority: 150 - 50*i, AdvertInt: 250 * time.Millisecond, VIPs: []string{"2001:db8::100/64"}},
 		}}
 		k, err := h.StartKeepalivedConfig(cfg)
 		if err != nil {
@@ -196,8 +198,8 @@ func TestSocketTapBesideKeepalived(t *testing.T) {
 	for round := range 3 {
 		s4 := openSocketIn(t, b, "eth0", 4, SocketOptions{})
 		s6 := openSocketIn(t, b, "eth0", 6, SocketOptions{})
-		got4, _ := readSocket(t, s4, 10, 3*time.Second)
-		got6, _ := readSocket(t, s6, 10, 3*time.Second)
+		got4, _ := readSocket(t, s4, 10, 6*time.Second)
+		got6, _ := readSocket(t, s6, 10, 6*time.Second)
 		if len(got4) != 10 || len(got6) != 10 {
 			t.Fatalf("round %d: socket taps got %d IPv4 and %d IPv6 adverts, want 10 each", round, len(got4), len(got6))
 		}
