@@ -4,7 +4,8 @@
 # over MINUTES idle (1 instance, advert_int 1) and over BUSY with 100
 # instances at 0.1 s adverts. vrrpdoctor (self-diagnosis on), vrrpdoctor
 # --no-diagnose and keepalived run at the same time, each in its own
-# namespaces. Prints the figures and the ratios against keepalived.
+# namespaces (and, idle, bench/idlefloor: the Go runtime's floor). Prints
+# the figures and the ratios against keepalived.
 #
 #   bench/daemon.sh                       # 10 min idle + 1 min busy (about 12 minutes)
 #   bench/daemon.sh --minutes 1 --busy 20s
@@ -37,6 +38,7 @@ done
 cd "$root"
 # Built as released: static, stripped (goreleaser's -s -w -trimpath).
 CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$tmp/vrrpdoctor" ./cmd/vrrpdoctor
+CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$tmp/idlefloor" ./bench/idlefloor
 CGO_ENABLED=0 go build -o "$tmp/daemon" ./bench/daemon
 echo "vrrpdoctor $(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown), $(keepalived --version 2>&1 | head -1), $(nproc) CPU(s)"
-"$tmp/daemon" -bin "$tmp/vrrpdoctor" "${args[@]}"
+"$tmp/daemon" -bin "$tmp/vrrpdoctor" -floor "$tmp/idlefloor" "${args[@]}"

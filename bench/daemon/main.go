@@ -10,7 +10,10 @@
 // The subjects run at the same time, each in its own pair of namespaces
 // (the Master, and an empty peer on the other end of its veth): vrrpdoctor
 // as shipped (self-diagnosis on), vrrpdoctor --no-diagnose, and keepalived
-// (its parent and VRRP child processes added up). CPU is the scheduler's
+// (its parent and VRRP child processes added up); in the idle phase also
+// bench/idlefloor (-floor), the least a Go program does as an idle Master,
+// so that each run shows where the Go runtime's floor lies against
+// keepalived on this machine at that time. CPU is the scheduler's
 // exact run time of every thread of the subject over the window
 // (schedstat), plus the children it waited for; utime+stime, which the
 // kernel samples once per clock tick and so misses or over-counts the
@@ -39,6 +42,7 @@ import (
 
 var (
 	bin     = flag.String("bin", "", "vrrpdoctor binary (required)")
+	floor   = flag.String("floor", "", "bench/idlefloor binary, run beside the others in the idle phase (none: left out)")
 	minutes = flag.Float64("minutes", 10, "length of the idle CPU window, in minutes")
 	busyFor = flag.Duration("busy", time.Minute, "length of the CPU window with 100 instances at 0.1 s")
 	only    = flag.String("only", "", "run only: idle or busy")
@@ -48,15 +52,22 @@ var (
 // subject is one daemon under test.
 type subject struct {
 	name string
-	impl string // vrrpdoctor or keepalived
+	impl string // vrrpdoctor, keepalived or idlefloor
 	args []string
 }
 
-var subjects = []subject{
+// allSubjects are the daemons compared; the first two are held to issue 8's
+// targets (summary).
+var allSubjects = []subject{
 	{"vrrpdoctor", "vrrpdoctor", nil},
 	{"vrrpdoctor --no-diagnose", "vrrpdoctor", []string{"--no-diagnose"}},
 	{"keepalived", "keepalived", nil},
+	{"idlefloor (Go floor)", "idlefloor", nil},
 }
+
+// runs says whether s runs in a phase of n instances: the floor only
+// idles, with one instance, and only when -floor names it.
+func (s subject) runs(n int) bool { return s.impl != "idlefloor" || (n == 1 && *floor != "") }
 
 // result is what one subject used in one phase.
 type result struct {
@@ -79,6 +90,11 @@ func main() {
 		fatal(err)
 	}
 	*bin = abs
+	if *floor != "" {
+		if *floor, err = filepath.Abs(*floor); err != nil {
+			fatal(err)
+		}
+	}
 	lab, err := netlab.New(netlab.Options{Prefix: "vdd"})
 	if err != nil {
 		fatal(err)
@@ -158,12 +174,19 @@ func pair(lab *netlab.Lab) *netlab.Host {
 
 // start runs s on h with the configuration text.
 func start(h *netlab.Host, s subject, text string) *netlab.Process {
-	if s.impl == "keepalived" {
+	switch s.impl {
+	case "keepalived":
 		k, err := h.StartKeepalived(text)
 		if err != nil {
 			fatal(err)
 		}
 		return k.Process
+	case "idlefloor":
+		p, err := h.Start(*floor, "-i", "eth0")
+		if err != nil {
+			fatal(err)
+		}
+		return p
 	}
 	path := h.Lab().Path(h.Name() + ".conf")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
@@ -180,6 +203,12 @@ func start(h *netlab.Host, s subject, text string) *netlab.Process {
 // win after the warm-up.
 func phase(lab *netlab.Lab, n, version int, advert time.Duration, win time.Duration) map[string]result {
 	text := conf(n, version, advert)
+	var subjects []subject
+	for _, s := range allSubjects {
+		if s.runs(n) {
+			subjects = append(subjects, s)
+		}
+	}
 	procs := make([]*netlab.Process, len(subjects))
 	for i, s := range subjects {
 		procs[i] = start(pair(lab), s, text)
@@ -227,14 +256,16 @@ func phase(lab *netlab.Lab, n, version int, advert time.Duration, win time.Durat
 
 func report(res map[string]result) {
 	fmt.Printf("   %-26s %10s %12s %12s %14s %6s\n", "subject", "CPU s", "% of a core", "ticks CPU s", "peak RSS KiB", "procs")
-	for _, s := range subjects {
-		r := res[s.name]
-		fmt.Printf("   %-26s %10.3f %11.3f%% %12.2f %14d %6d\n", s.name, r.cpuSec, r.pct, r.tickSec, r.rssKiB, r.procs)
+	for _, s := range allSubjects {
+		if r, ok := res[s.name]; ok {
+			fmt.Printf("   %-26s %10.3f %11.3f%% %12.2f %14d %6d\n", s.name, r.cpuSec, r.pct, r.tickSec, r.rssKiB, r.procs)
+		}
 	}
 	k := res["keepalived"]
-	for _, s := range subjects[:2] {
-		r := res[s.name]
-		fmt.Printf("   %-26s CPU ratio %s, RSS ratio %.2f\n", s.name+"/keepalived:", ratio(r.cpuSec, k.cpuSec), float64(r.rssKiB)/float64(max(k.rssKiB, 1)))
+	for _, s := range allSubjects {
+		if r, ok := res[s.name]; ok && s.impl != "keepalived" {
+			fmt.Printf("   %-26s CPU ratio %s, RSS ratio %.2f\n", s.name+"/keepalived:", ratio(r.cpuSec, k.cpuSec), float64(r.rssKiB)/float64(max(k.rssKiB, 1)))
+		}
 	}
 }
 
@@ -242,7 +273,7 @@ func report(res map[string]result) {
 // combined, CPU no more than keepalived's.
 func summary(idle, busy map[string]result) {
 	fmt.Println("== targets (issue 8): RSS below keepalived's processes combined; CPU no more than keepalived's")
-	for _, s := range subjects[:2] {
+	for _, s := range allSubjects[:2] {
 		for _, ph := range []struct {
 			name string
 			res  map[string]result
