@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,11 +35,16 @@ type fakeDiag struct {
 	findings []diag.Finding
 	sends    []capture.SendAttempt
 	states   int
+	flows    []metrics.Flow
 }
 
 func (f *fakeDiag) Run(ctx context.Context) error { <-ctx.Done(); return nil }
-func (f *fakeDiag) Flows() []metrics.Flow         { return nil }
-func (f *fakeDiag) Ready() bool                   { return f.ready.Load() }
+func (f *fakeDiag) Flows() []metrics.Flow {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.flows)
+}
+func (f *fakeDiag) Ready() bool { return f.ready.Load() }
 func (f *fakeDiag) Findings() []diag.Finding {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -273,6 +279,53 @@ func isSubsequence(want, got []string) bool {
 		}
 	}
 	return i == len(want)
+}
+
+// TestFlowCountersSurviveReload: the wire and socket counters of a flow go
+// on from what the diagnosers that reloads replaced had counted; a reload
+// that fails to build a diagnoser leaves them as they are.
+func TestFlowCountersSurviveReload(t *testing.T) {
+	peer, other := netip.MustParseAddr("198.51.100.2"), netip.MustParseAddr("198.51.100.3")
+	flow := func(src netip.Addr, wire, socket uint64) metrics.Flow {
+		return metrics.Flow{Interface: "eth0", Family: 4, VRID: 51, Src: src, Wire: wire, Socket: socket, DeliveryRatio: 1}
+	}
+	next := []*fakeDiag{
+		{flows: []metrics.Flow{flow(peer, 10, 8)}},
+		{flows: []metrics.Flow{flow(peer, 3, 3), flow(other, 1, 0)}},
+		nil, // a bad configuration: the diagnoser before carries on
+		{flows: []metrics.Flow{flow(other, 2, 2)}},
+	}
+	s := &selfDiag{log: slog.New(slog.DiscardHandler), make: func(diagSpec) (diagnoser, error) {
+		f := next[0]
+		next = next[1:]
+		if f == nil {
+			return nil, errors.New("bad configuration")
+		}
+		return f, nil
+	}}
+	defer s.stop()
+	want := func(step string, fs ...metrics.Flow) {
+		t.Helper()
+		if got := s.flows(); !slices.Equal(got, fs) {
+			t.Errorf("%s: flows %+v, want %+v", step, got, fs)
+		}
+	}
+	if err := s.start(nil); err != nil {
+		t.Fatal(err)
+	}
+	want("first", flow(peer, 10, 8))
+	if err := s.start(nil); err != nil {
+		t.Fatal(err)
+	}
+	want("reloaded", flow(peer, 13, 11), flow(other, 1, 0))
+	if err := s.start(nil); err == nil {
+		t.Fatal("a diagnoser that fails to build: no error")
+	}
+	want("reload refused", flow(peer, 13, 11), flow(other, 1, 0))
+	if err := s.start(nil); err != nil {
+		t.Fatal(err)
+	}
+	want("reloaded again", flow(other, 3, 2))
 }
 
 // TestRunHealth: /healthz's verdict follows the diagnosis's readiness,

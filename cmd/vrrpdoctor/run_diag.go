@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ import (
 type diagnoser interface {
 	Run(ctx context.Context) error
 	Findings() []diag.Finding
+	// Flows returns a new slice at each call.
 	Flows() []metrics.Flow
 	NoteSend(capture.SendAttempt)
 	// NoteStateChange tells of an instance's state change (a quiet
@@ -67,7 +69,28 @@ type selfDiag struct {
 	active map[string]diag.Finding
 	// err is why the last diagnoser could not be built or run.
 	err error
+	// flowBase is what the diagnosers that reloads replaced counted of
+	// each flow, added to the current one's figures (flows), so that the
+	// wire and socket counters go on across reloads.
+	flowBase map[flowID]flowCounts
 }
+
+// flowID names a flow of metrics.Flow.
+type flowID struct {
+	iface  string
+	family int
+	vrid   uint8
+	src    netip.Addr
+}
+
+// flowCounts are a flow's counters.
+type flowCounts struct{ wire, socket uint64 }
+
+// maxFlowBase bounds selfDiag.flowBase: beyond, the counters of new flows
+// restart on a reload.
+const maxFlowBase = 1024
+
+func idOf(f metrics.Flow) flowID { return flowID{f.Interface, f.Family, f.VRID, f.Src} }
 
 // failed returns why the diagnosis is not running, nil while it runs.
 func (s *selfDiag) failed() error {
@@ -93,7 +116,11 @@ func (s *selfDiag) start(cfg *keepalived.Config) error {
 		s.mu.Unlock()
 		return err
 	}
+	old := s.current()
 	s.stop()
+	if old != nil {
+		s.keepFlows(old.Flows())
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	s.mu.Lock()
@@ -206,12 +233,42 @@ func (s *selfDiag) findings() []diag.Finding {
 	return nil
 }
 
-// flows returns the current diagnoser's wire-versus-socket flows.
+// flows returns the current diagnoser's wire-versus-socket flows, with
+// what the diagnosers before it counted added.
 func (s *selfDiag) flows() []metrics.Flow {
-	if w := s.current(); w != nil {
-		return w.Flows()
+	w := s.current()
+	if w == nil {
+		return nil
 	}
-	return nil
+	fs := w.Flows()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range fs {
+		b := s.flowBase[idOf(fs[i])]
+		fs[i].Wire += b.wire
+		fs[i].Socket += b.socket
+	}
+	return fs
+}
+
+// keepFlows adds the last figures of a diagnoser that a reload replaced to
+// flowBase.
+func (s *selfDiag) keepFlows(fs []metrics.Flow) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.flowBase == nil {
+		s.flowBase = map[flowID]flowCounts{}
+	}
+	for _, f := range fs {
+		k := idOf(f)
+		b, ok := s.flowBase[k]
+		if !ok && len(s.flowBase) >= maxFlowBase {
+			continue
+		}
+		b.wire += f.Wire
+		b.socket += f.Socket
+		s.flowBase[k] = b
+	}
 }
 
 // ready reports whether the current diagnoser completed its first window.
