@@ -38,7 +38,7 @@ type Flow struct {
 	VRID      uint8
 	Src       netip.Addr
 	// Wire and Socket count the adverts seen at each tap since the
-	// diagnosis started.
+	// daemon started, across reloads.
 	Wire, Socket uint64
 	// DeliveryRatio is the share of the last window's adverts on the
 	// wire that reached the socket, or -1 when nothing was seen on the
@@ -112,10 +112,10 @@ var (
 		"Time an instance last became Master or stopped being Master, in seconds since the epoch.",
 		gauge, []string{"vrrp_instance"}}
 	descWire = desc{"vrrpdoctor_wire_adverts_total",
-		"Adverts seen on the wire (AF_PACKET, before the firewall) since the diagnosis started (it restarts on reload), by sender.",
+		"Adverts seen on the wire (AF_PACKET, before the firewall) since the daemon started (reloads included), by sender.",
 		counter, flowLabels}
 	descSocket = desc{"vrrpdoctor_socket_adverts_total",
-		"Adverts that reached a VRRP socket (after the firewall) since the diagnosis started (it restarts on reload), by sender.",
+		"Adverts that reached a VRRP socket (after the firewall) since the daemon started (reloads included), by sender.",
 		counter, flowLabels}
 	descRatio = desc{"vrrpdoctor_delivery_ratio",
 		"Share of a sender's adverts seen on the wire that reached the VRRP socket (0 to 1).",

@@ -159,7 +159,7 @@ vrrpdoctor_adverts_discarded_total{family="ipv4",interface="eth0",reason="auth_m
 # HELP vrrpdoctor_last_master_change_timestamp_seconds Time an instance last became Master or stopped being Master, in seconds since the epoch.
 # TYPE vrrpdoctor_last_master_change_timestamp_seconds gauge
 vrrpdoctor_last_master_change_timestamp_seconds{vrrp_instance="VI_1"} 1.7000000005e+09
-# HELP vrrpdoctor_wire_adverts_total Adverts seen on the wire (AF_PACKET, before the firewall) since the diagnosis started (it restarts on reload), by sender.
+# HELP vrrpdoctor_wire_adverts_total Adverts seen on the wire (AF_PACKET, before the firewall) since the daemon started (reloads included), by sender.
 # TYPE vrrpdoctor_wire_adverts_total counter
 vrrpdoctor_wire_adverts_total{family="ipv4",interface="eth0",src="198.51.100.1",vrid="51"} 12
 vrrpdoctor_wire_adverts_total{family="ipv4",interface="eth0",src="198.51.100.1",vrid="52"} 0
