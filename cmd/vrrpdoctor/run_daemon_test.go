@@ -21,6 +21,7 @@ import (
 	"github.com/vrrpdoctor/vrrpdoctor/capture"
 	"github.com/vrrpdoctor/vrrpdoctor/diag"
 	"github.com/vrrpdoctor/vrrpdoctor/diag/metrics"
+	"github.com/vrrpdoctor/vrrpdoctor/internal/netlab/netlabtest"
 	vrrpruntime "github.com/vrrpdoctor/vrrpdoctor/vrrpcore/runtime"
 )
 
@@ -71,24 +72,6 @@ func (f *fakeDiag) report(fs ...diag.Finding) {
 		f.spec.onChange(findingChange{Time: time.Now(), Finding: x, Active: true})
 	}
 	f.ready.Store(true)
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -159,7 +142,7 @@ func TestRunSystemdNotify(t *testing.T) {
 	var diagMu sync.Mutex
 	sigs := make(chan os.Signal, 1)
 	ready := make(chan struct{})
-	var logs syncBuffer
+	var logs netlabtest.LogBuffer
 	o := runOptions{
 		config: writeConf(t, loConf), logFormat: "text", logLevel: "info", monitor: true,
 		signals: sigs,

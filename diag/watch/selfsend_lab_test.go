@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -162,7 +161,7 @@ func TestSelfQuietWindowCountsItsEnd(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var changes []Change
-	var logs syncBuffer
+	var logs netlabtest.LogBuffer
 	w, err := New(Config{Config: cfg, ConfigPath: "self.conf", NoFirewall: true,
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		OnChange: func(c Change) {
@@ -256,22 +255,4 @@ func TestSelfQuietWindowCountsItsEnd(t *testing.T) {
 		t.Errorf("the advert counter never counted again:\n%s", l)
 	}
 	t.Logf("found %v %s after the quiet window began", active(), time.Since(quietFrom).Round(time.Second))
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

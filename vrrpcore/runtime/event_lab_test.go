@@ -77,7 +77,7 @@ func startDaemonEvents(t *testing.T, h *netlab.Host, conf string) (*Daemon, *eve
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, conf)
 	}
-	logs := &syncBuffer{}
+	logs := &netlabtest.LogBuffer{}
 	events := &eventLog{}
 	d, err := New(cfg, Options{Enter: h.Do, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), OnEvent: events.add})
 	if err != nil {

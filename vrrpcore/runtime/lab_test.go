@@ -1,11 +1,9 @@
 package runtime
 
 import (
-	"bytes"
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,32 +13,14 @@ import (
 	"github.com/vrrpdoctor/vrrpdoctor/vrrpcore/router"
 )
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startDaemon runs the configuration text in host h, in process.
-func startDaemon(t *testing.T, h *netlab.Host, conf string) (*Daemon, *syncBuffer) {
+func startDaemon(t *testing.T, h *netlab.Host, conf string) (*Daemon, *netlabtest.LogBuffer) {
 	t.Helper()
 	cfg, err := keepalived.Parse(h.Name()+".conf", []byte(conf))
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, conf)
 	}
-	logs := &syncBuffer{}
+	logs := &netlabtest.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	d, err := New(cfg, Options{Enter: h.Do, Logger: log})
 	if err != nil {

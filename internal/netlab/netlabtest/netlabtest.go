@@ -5,6 +5,7 @@
 package netlabtest
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -118,4 +119,24 @@ func New(t testing.TB, programs ...string) *netlab.Lab {
 		}
 	})
 	return lab
+}
+
+// LogBuffer is a bytes.Buffer safe for concurrent use: a log sink the code
+// under test writes while the test reads it.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns what was written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
