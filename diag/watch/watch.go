@@ -502,6 +502,9 @@ func wakeAt(countAt, deadline time.Time) time.Time {
 // tell whether they reach the device (a drop that starts earlier in it is
 // seen at its end, and then the windows are base ones).
 func (w *Watcher) planCounting(quiet bool, deadline time.Time) (countAt time.Time) {
+	if w.c.Monitor {
+		return time.Time{} // no counters: the wire tap sees this node's adverts
+	}
 	if !quiet {
 		w.resumeCounters()
 		return time.Time{}
