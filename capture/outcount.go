@@ -21,14 +21,13 @@ import (
 // every reading). While it counts, the kernel copies every frame the host
 // sends out of the interface for it (its filter then drops all but the
 // adverts), which costs tens of microseconds a frame on a small machine:
-// Pause spares that while it is not needed, and Resume counts again. Count, Pause, Resume and Close may be called from any
-// goroutine.
+// Pause spares that while it is not needed, and Resume counts again.
+// Count, Pause, Resume and Close may be called from any goroutine.
 type OutCounter struct {
-	iface   string
-	ifindex int
-	family  uint8
-	mu      sync.Mutex
-	fd      int // -1 once closed
+	iface  string
+	family uint8
+	mu     sync.Mutex
+	fd     int // -1 once closed
 }
 
 // outCounterBuffer is the receive buffer asked for; the kernel raises it to
@@ -90,20 +89,15 @@ func setupCounterSocket(fd int, iface string, ifindex int, cooked bool, family u
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, outCounterBuffer); err != nil {
 		return nil, fmt.Errorf("capture: receive buffer of the advert counter on %s: %w", iface, err)
 	}
-	c := &OutCounter{iface: iface, ifindex: ifindex, family: family, fd: fd}
-	if err := c.hook(); err != nil {
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}); err != nil {
+		return nil, fmt.Errorf("capture: bind AF_PACKET socket to %s: %w", iface, err)
+	}
+	c := &OutCounter{iface: iface, family: family, fd: fd}
+	// Nothing before bind counts.
+	if err := c.reset(); err != nil {
 		return nil, err
 	}
 	return c, nil
-}
-
-// hook binds the socket to every protocol of the interface and resets the
-// statistics: nothing from before counts. Called before c is shared.
-func (c *OutCounter) hook() error {
-	if err := unix.Bind(c.fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: c.ifindex}); err != nil {
-		return fmt.Errorf("capture: bind AF_PACKET socket to %s: %w", c.iface, err)
-	}
-	return c.reset()
 }
 
 // reset resets the statistics. Called with mu held or before c is shared.
@@ -135,22 +129,25 @@ func (c *OutCounter) stats() (unix.TpacketStats, error) {
 // Count after Resume counts from the Resume. On kernels before 4.20, which
 // lack the option, the counter keeps counting (and costing) until Resume
 // resets it.
-func (c *OutCounter) Pause() error { return c.ignoreOutgoing(1) }
+func (c *OutCounter) Pause() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ignoreOutgoing(1)
+}
 
 // Resume counts again, from zero, after Pause; on a counter that counts
 // it only resets the count.
 func (c *OutCounter) Resume() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if err := c.ignoreOutgoing(0); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	return c.reset()
 }
 
+// ignoreOutgoing sets PACKET_IGNORE_OUTGOING. Called with mu held.
 func (c *OutCounter) ignoreOutgoing(v int) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.fd < 0 {
 		return ErrClosed
 	}

@@ -297,6 +297,10 @@ func (t *tap) stop() (capture.SessionStats, error) {
 	return t.sess.Stop()
 }
 
+// familyAt is the address family at index i of tap.out, the inverse of
+// familyIndex.
+func familyAt(i int) uint8 { return [2]uint8{4, 6}[i] }
+
 // familyIndex is the index of an address family (4 or 6) in tap.out.
 func familyIndex(family uint8) int {
 	if family == 6 {
@@ -520,7 +524,7 @@ func (w *Watcher) planCounting(quiet bool, deadline time.Time) (countAt time.Tim
 				continue
 			}
 			t.counting[i] = false
-			w.log.Debug("watch: advert counter paused", "interface", t.name, "family", [2]int{4, 6}[i], "until", countAt)
+			w.log.Debug("watch: advert counter paused", "interface", t.name, "family", familyAt(i), "until", countAt)
 		}
 	}
 	return countAt
@@ -539,8 +543,8 @@ func (w *Watcher) resumeCounters() {
 				continue
 			}
 			t.counting[i], t.credit[i] = true, 0
-			w.countFrom(t.name, [2]uint8{4, 6}[i])
-			w.log.Debug("watch: advert counter counts", "interface", t.name, "family", [2]int{4, 6}[i])
+			w.countFrom(t.name, familyAt(i))
+			w.log.Debug("watch: advert counter counts", "interface", t.name, "family", familyAt(i))
 		}
 	}
 }
