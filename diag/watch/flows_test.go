@@ -305,6 +305,13 @@ func TestOnWireSharesCountedPart(t *testing.T) {
 	}
 	onWire := func(vrid uint8) uint64 { return w.sends[vrSlot{vrid, 4}][0].onWire }
 	tp := &tap{name: "eth0", out: [2]*capture.OutCounter{{}, nil}}
+	// cut ends a window whose IPv4 counter counted (or not) and saw seen
+	// adverts reach the device.
+	cut := func(counted bool, seen uint64) {
+		w.sendFlows()
+		tp.counted, tp.onWire = [2]bool{counted, false}, [2]uint64{seen, 0}
+		w.onWireShares(tp)
+	}
 
 	// Before the counter counts: 20 and 10 accepted; then it counts 4 of
 	// VRID 51's and 2 of VRID 52's, and sees 3 of them reach the device.
@@ -313,9 +320,7 @@ func TestOnWireSharesCountedPart(t *testing.T) {
 	w.countFrom("eth0", 4)
 	send(51, 4)
 	send(52, 2)
-	w.sendFlows()
-	tp.counted, tp.onWire = [2]bool{true, false}, [2]uint64{3, 0}
-	w.onWireShares(tp)
+	cut(true, 3)
 	// 3 of 6 counted: 2 of VRID 51's 4, 1 of VRID 52's 2; half of each
 	// one's window.
 	if a, b := onWire(51), onWire(52); a != 12 || b != 6 {
@@ -327,18 +332,14 @@ func TestOnWireSharesCountedPart(t *testing.T) {
 	w.countFrom("eth0", 4)
 	send(51, 3)
 	send(52, 1)
-	w.sendFlows()
-	tp.onWire = [2]uint64{0, 0}
-	w.onWireShares(tp)
+	cut(true, 0)
 	if a, b := onWire(51), onWire(52); a != 0 || b != 0 {
 		t.Errorf("none counted on the wire: %d and %d, want 0 and 0", a, b)
 	}
 
 	// All the counted part reached the device.
 	send(51, 5)
-	w.sendFlows()
-	tp.onWire = [2]uint64{5, 0}
-	w.onWireShares(tp)
+	cut(true, 5)
 	if a, b := onWire(51), onWire(52); a != 5 || b != 0 {
 		t.Errorf("all counted on the wire: %d and %d, want 5 and 0", a, b)
 	}
@@ -346,9 +347,7 @@ func TestOnWireSharesCountedPart(t *testing.T) {
 	// Not counted at all: what was accepted counts as on the wire, even
 	// with a count of 0.
 	send(51, 7)
-	w.sendFlows()
-	tp.counted, tp.onWire = [2]bool{false, false}, [2]uint64{0, 0}
-	w.onWireShares(tp)
+	cut(false, 0)
 	if a := onWire(51); a != 7 {
 		t.Errorf("not counted: %d on the wire, want 7", a)
 	}
