@@ -212,7 +212,7 @@ func (in *instance) start() (*loop, bool) {
 	if prio != int(p.rc.Priority) {
 		appendReady(&pre, in.m.SetPriority(now, prio))
 	}
-	in.exec(pre)
+	in.exec(&pre)
 	in.clearStale(p)
 	return &loop{p: p, ready: in.m.Start(now)}, true
 }
@@ -222,7 +222,7 @@ func (in *instance) start() (*loop, bool) {
 //go:noinline
 func (l *loop) settle(in *instance) {
 	for {
-		in.exec(l.ready)
+		in.exec(&l.ready)
 		in.restoreVIPs()
 		in.rxDst = netip.Addr{}
 		if in.group != nil {
@@ -237,16 +237,22 @@ func (l *loop) settle(in *instance) {
 			return
 		}
 		if err := in.timer.Set(d); err != nil {
-			// Not expected of a valid timerfd; keep the machine
-			// moving rather than stall it.
-			in.log.Error("timer", "err", err)
-			time.Sleep(10 * time.Millisecond)
-			l.ready = in.m.Tick(time.Now())
+			l.timerFailed(in, err)
 			continue
 		}
 		l.armed = d
 		return
 	}
+}
+
+// timerFailed keeps the machine moving rather than stall it when its timer
+// cannot be set, which a valid timerfd does not do.
+//
+//go:noinline
+func (l *loop) timerFailed(in *instance, err error) {
+	in.log.Error("timer", "err", err)
+	time.Sleep(10 * time.Millisecond)
+	l.ready = in.m.Tick(time.Now())
 }
 
 // onTimer handles the timer's wake-up.
@@ -271,9 +277,17 @@ func (l *loop) onPacket(in *instance) {
 	in.rxDst = pkt.dst
 	l.ready = in.m.Receive(pkt.at, router.RecvAdvert{Advert: pkt.advert, Src: pkt.src, TTL: pkt.ttl, Interface: pkt.ifname})
 	if pkt.advert.Priority == 0 && in.m.State() == router.Backup && len(l.ready.Discards) == 0 {
-		in.log.Debug("master resigned (priority 0): taking over after Skew_Time", "src", pkt.src,
-			"skew_time", in.m.SkewTime(), "read_at", pkt.at, "queued", time.Since(pkt.at))
+		in.logResigned(pkt)
 	}
+}
+
+// logResigned logs, at debug level, a Master's resignation the machine
+// accepted. Apart from onPacket, whose frame is on every advert's stack.
+//
+//go:noinline
+func (in *instance) logResigned(pkt *packet) {
+	in.log.Debug("master resigned (priority 0): taking over after Skew_Time", "src", pkt.src,
+		"skew_time", in.m.SkewTime(), "read_at", pkt.at, "queued", time.Since(pkt.at))
 }
 
 // onKick applies a change of the tracked objects.
@@ -287,7 +301,8 @@ func (l *loop) onKick(in *instance) { l.ready = in.retrack(time.Now()) }
 func (l *loop) onControl(in *instance, msg any) (stop bool) {
 	switch c := msg.(type) {
 	case ctlStop:
-		in.exec(in.m.Shutdown(time.Now()))
+		r := in.m.Shutdown(time.Now())
+		in.exec(&r)
 		in.restoreOwned()
 		close(c.done)
 		return true
@@ -446,34 +461,19 @@ func (in *instance) restoreOwned() {
 }
 
 // exec carries out a Ready in the order the router package requires.
-func (in *instance) exec(r router.Ready) {
+//
+// It runs on every advert, at the deepest point of an instance's stack:
+// what only state changes and discards need is in functions of its own,
+// so that their locals do not widen this frame. With them inline the send
+// path needed more than a 4 KiB stack, and every instance's goroutine kept
+// an 8 KiB one (or grew back to it after each garbage collection).
+func (in *instance) exec(r *router.Ready) {
 	p := in.currentPlan()
 	for i := range r.Adverts {
 		in.sendAdvert(p, &r.Adverts[i])
 	}
-	for _, a := range r.RemoveVIPs {
-		if v, ok := p.vips[a]; ok {
-			in.delVIP(v)
-		}
-	}
-	// Without Accept_Mode the addresses enter the drop sets before they
-	// are configured, and leave after they are gone.
-	if p.noAccept && len(r.RemoveVIPs) > 0 {
-		if err := in.accept.del(r.RemoveVIPs); err != nil {
-			in.vipErrs++
-			in.log.Error("accept mode: addresses not released", "err", err)
-		}
-	}
-	if p.noAccept && len(r.AddVIPs) > 0 {
-		if err := in.accept.add(r.AddVIPs); err != nil {
-			in.vipErrs++
-			in.log.Error("accept mode: traffic to the virtual addresses is not dropped", "err", err)
-		}
-	}
-	for _, a := range r.AddVIPs {
-		if v, ok := p.vips[a]; ok {
-			in.addVIP(v)
-		}
+	if len(r.RemoveVIPs) > 0 || len(r.AddVIPs) > 0 {
+		in.changeVIPs(p, r.RemoveVIPs, r.AddVIPs)
 	}
 	for _, ann := range r.Announce {
 		in.announce(p, ann)
@@ -481,7 +481,51 @@ func (in *instance) exec(r router.Ready) {
 	for _, t := range r.Transitions {
 		in.transition(t)
 	}
-	for _, d := range r.Discards {
+	if len(r.Discards) > 0 {
+		in.discarded(p, r.Discards)
+	}
+	if len(r.Notices) > 0 {
+		in.noticed(p, r.Notices)
+	}
+}
+
+// changeVIPs removes and adds virtual addresses, with the Accept_Mode drop
+// sets around them.
+//
+//go:noinline
+func (in *instance) changeVIPs(p *plan, remove, add []netip.Addr) {
+	for _, a := range remove {
+		if v, ok := p.vips[a]; ok {
+			in.delVIP(v)
+		}
+	}
+	// Without Accept_Mode the addresses enter the drop sets before they
+	// are configured, and leave after they are gone.
+	if p.noAccept && len(remove) > 0 {
+		if err := in.accept.del(remove); err != nil {
+			in.vipErrs++
+			in.log.Error("accept mode: addresses not released", "err", err)
+		}
+	}
+	if p.noAccept && len(add) > 0 {
+		if err := in.accept.add(add); err != nil {
+			in.vipErrs++
+			in.log.Error("accept mode: traffic to the virtual addresses is not dropped", "err", err)
+		}
+	}
+	for _, a := range add {
+		if v, ok := p.vips[a]; ok {
+			in.addVIP(v)
+		}
+	}
+}
+
+// discarded reports the adverts the machine discarded: an event each, and
+// a log line (a warning, rate-limited, for invalid ones).
+//
+//go:noinline
+func (in *instance) discarded(p *plan, ds []router.Discard) {
+	for _, d := range ds {
 		in.event(p, Event{Kind: EventAdvertDiscarded, Reason: string(d.Reason), Src: d.Src, Dst: in.rxDst, Priority: d.Priority})
 		attrs := []any{"reason", string(d.Reason), "src", d.Src, "priority", d.Priority, "detail", d.Detail}
 		if d.VRID != p.rc.VRID {
@@ -495,7 +539,13 @@ func (in *instance) exec(r router.Ready) {
 			in.log.Debug("advert discarded", attrs...)
 		}
 	}
-	for _, n := range r.Notices {
+}
+
+// noticed logs the machine's notices, rate-limited.
+//
+//go:noinline
+func (in *instance) noticed(p *plan, ns []router.Notice) {
+	for _, n := range ns {
 		level := slog.LevelInfo
 		if n.Kind == router.NoticeAddrListMismatch || n.Kind == router.NoticeOwnerConflict {
 			level = slog.LevelWarn
@@ -530,34 +580,46 @@ func (in *instance) sendAdvert(p *plan, a *vrrpcore.Advert) {
 	if len(p.rc.UnicastPeers) > 0 {
 		ttl = p.unicastTTL
 	}
-	sent := Event{Src: p.rc.PrimaryAddr, Priority: a.Priority, Version: a.Version, Interval: a.Interval, Checksum: kind, TTL: ttl}
 	for _, dst := range dsts {
-		sent.Dst = dst
 		b, err := a.AppendBinary(in.buf[:0], p.rc.PrimaryAddr, dst, kind)
 		if err != nil {
-			e := sent
-			e.Kind, e.Err = EventSendFailed, fmt.Errorf("encoding: %w", err)
-			in.event(p, e)
-			in.sendFailed(fmt.Sprintf("encoding: %v", err), dst)
+			in.sendResult(p, a, dst, kind, ttl, err, true)
 			continue
 		}
 		in.buf = b
-		err = in.tx.send(b, p.rc.PrimaryAddr, dst, ttl)
-		if err != nil {
-			e := sent
-			e.Kind, e.Err = EventSendFailed, err
-			in.event(p, e)
-			in.sendFailed(sendReason(err), dst)
-			in.d.watch.sendFailed(err)
-			continue
-		}
-		e := sent
-		e.Kind = EventAdvertSent
+		in.sendResult(p, a, dst, kind, ttl, in.tx.send(b, p.rc.PrimaryAddr, dst, ttl), false)
+	}
+}
+
+// sendResult emits the event of an advert sent (err nil) or not, and
+// counts and logs a failure (of encoding, or of the send). Its own
+// function, so that the event's fields do not widen sendAdvert's frame
+// (see exec).
+//
+//go:noinline
+func (in *instance) sendResult(p *plan, a *vrrpcore.Advert, dst netip.Addr, kind vrrpcore.ChecksumKind, ttl uint8, err error, encoding bool) {
+	e := Event{Kind: EventAdvertSent, Src: p.rc.PrimaryAddr, Dst: dst, Priority: a.Priority, Version: a.Version,
+		Interval: a.Interval, Checksum: kind, TTL: ttl}
+	if err == nil {
 		in.event(p, e)
 		if in.lastErr != "" {
 			in.log.Info("adverts are sent again", "failed_before", in.sendErrs)
 			in.lastErr = ""
 		}
+		return
+	}
+	var reason string
+	if encoding {
+		err = fmt.Errorf("encoding: %w", err)
+		reason = err.Error()
+	} else {
+		reason = sendReason(err)
+	}
+	e.Kind, e.Err = EventSendFailed, err
+	in.event(p, e)
+	in.sendFailed(reason, dst)
+	if !encoding {
+		in.d.watch.sendFailed(err)
 	}
 }
 

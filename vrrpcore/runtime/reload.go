@@ -123,7 +123,7 @@ func (in *instance) applyReload(now time.Time, c ctlReload) router.Ready {
 			}
 		}
 	}
-	in.exec(router.Ready{RemoveVIPs: append(slices.Clone(r.RemoveVIPs), redone...)})
+	in.exec(&router.Ready{RemoveVIPs: append(slices.Clone(r.RemoveVIPs), redone...)})
 	r.RemoveVIPs = nil
 	if len(redone) > 0 {
 		r.AddVIPs = append(r.AddVIPs, redone...)
