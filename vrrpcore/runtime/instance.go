@@ -46,8 +46,13 @@ type InstanceStatus struct {
 // lateTimer is how late a timer may fire before it is logged (debug).
 const lateTimer = 5 * time.Millisecond
 
-// rxQueue is the number of received adverts an instance may have pending.
-const rxQueue = 16
+// rxQueue is the number of received adverts an instance may have pending;
+// the socket drops (and counts, DiscardQueueFull) an advert beyond them.
+// A loop four adverts of its Master behind has let Master_Down_Interval
+// (three intervals and the skew) pass already, so a longer queue would
+// only hold stale adverts: each pending one costs 175 bytes, 16 cost
+// 270 KB of heap with 100 instances.
+const rxQueue = 4
 
 // ctlStop asks an instance to shut down (priority 0 advert, addresses
 // removed) and closes the channel when done.
