@@ -41,6 +41,11 @@ const (
 	ChecksumMessage                          // over the VRRP message only
 	ChecksumPseudoHeader                     // over pseudo-header + message (RFC 5798 §5.2.8)
 	ChecksumBad                              // matches no known variant
+	// ChecksumOldUnicast is keepalived's VRRPv3 unicast checksum before
+	// 1.3.6 (and after it with old_unicast_checksum): the IPv4
+	// pseudo-header names the group 224.0.0.18 as destination, not the
+	// unicast peer the advert goes to.
+	ChecksumOldUnicast
 )
 
 // Advert is one decoded VRRP advertisement.
@@ -73,7 +78,7 @@ func (t AuthType) String() string {
 }
 
 // String names the checksum variant: "unverified", "message",
-// "pseudo-header" or "bad".
+// "pseudo-header", "bad" or "old-unicast".
 func (k ChecksumKind) String() string {
 	switch k {
 	case ChecksumUnverified:
@@ -84,6 +89,8 @@ func (k ChecksumKind) String() string {
 		return "pseudo-header"
 	case ChecksumBad:
 		return "bad"
+	case ChecksumOldUnicast:
+		return "old-unicast"
 	}
 	return fmt.Sprintf("ChecksumKind(%d)", uint8(k))
 }
@@ -94,6 +101,8 @@ func (k ChecksumKind) description() string {
 		return "over the message"
 	case ChecksumPseudoHeader:
 		return "over pseudo-header + message"
+	case ChecksumOldUnicast:
+		return "over a pseudo-header to 224.0.0.18 + message, keepalived before 1.3.6"
 	}
 	return k.String()
 }

@@ -210,6 +210,10 @@ func (a *Advert) verify(msg []byte, src, dst netip.Addr) error {
 		a.Checksummed = ChecksumMessage
 		return nil
 	}
+	if oldUnicast(a.Version, dst) && sumOK(s+pseudoSum(src, GroupIPv4, len(msg)), a.Checksum) {
+		a.Checksummed = ChecksumOldUnicast
+		return nil
+	}
 	a.Checksummed = ChecksumBad
 	e := &ChecksumError{Got: a.Checksum, Version: a.Version, Family: fam}
 	if a.Version == 2 {
@@ -219,8 +223,17 @@ func (a *Advert) verify(msg []byte, src, dst netip.Addr) error {
 		if fam == 4 {
 			e.ExpectedMessage = ^fold(s)
 		}
+		if oldUnicast(a.Version, dst) {
+			e.OldUnicast, e.ExpectedOldUnicast = true, ^fold(s+pseudoSum(src, GroupIPv4, len(msg)))
+		}
 	}
 	return e
+}
+
+// oldUnicast reports whether an advert of version to dst may carry
+// ChecksumOldUnicast: VRRPv3 to a unicast IPv4 address.
+func oldUnicast(version uint8, dst netip.Addr) bool {
+	return version == 3 && dst.Is4() && !dst.IsMulticast()
 }
 
 // sum16 is the 32-bit sum of b's big-endian 16-bit words, b padded with a
@@ -274,7 +287,9 @@ func sumOK(s uint32, ck uint16) bool { return fold(s+uint32(ck)) == 0xffff }
 // message only (VRRPv2; VRRPv3 over IPv4 per RFC 9568 or keepalived's
 // v3_checksum_as_v2); ChecksumPseudoHeader sums the pseudo-header built
 // from src and dst plus the message (VRRPv3, RFC 5798; the only variant
-// over IPv6). ChecksumUnverified and ChecksumBad write a.Checksum
+// over IPv6); ChecksumOldUnicast sums the pseudo-header with the group
+// 224.0.0.18 in place of dst, as keepalived before 1.3.6 did for VRRPv3
+// unicast (dst a unicast IPv4 address). ChecksumUnverified and ChecksumBad write a.Checksum
 // unchanged, so a decoded advert re-encodes byte for byte with its own
 // a.Checksummed, bad checksum included.
 //
@@ -322,11 +337,13 @@ func (a *Advert) AppendBinary(b []byte, src, dst netip.Addr, kind ChecksumKind) 
 		ck = ^fold(sumMessage(msg))
 	case ChecksumPseudoHeader:
 		ck = ^fold(sumMessage(msg) + pseudoSum(src, dst, len(msg)))
+	case ChecksumOldUnicast:
+		ck = ^fold(sumMessage(msg) + pseudoSum(src, GroupIPv4, len(msg)))
 	}
 	binary.BigEndian.PutUint16(msg[6:8], ck)
 	a.Type = TypeAdvertisement
 	a.CountIPAddrs = uint8(len(a.Addrs))
-	if kind == ChecksumMessage || kind == ChecksumPseudoHeader {
+	if kind == ChecksumMessage || kind == ChecksumPseudoHeader || kind == ChecksumOldUnicast {
 		a.Checksum, a.Checksummed = ck, kind
 	}
 	return b, nil
@@ -415,6 +432,10 @@ func (a *Advert) checkEncode(src, dst netip.Addr, kind ChecksumKind) (uint8, err
 		}
 		if !src.IsValid() || !dst.IsValid() {
 			return fail("pseudo-header checksum needs the source and destination addresses")
+		}
+	case ChecksumOldUnicast:
+		if !src.IsValid() || !oldUnicast(a.Version, dst) {
+			return fail("old unicast checksum: VRRPv3 from a source address to a unicast IPv4 destination only")
 		}
 	default:
 		return fail("unknown checksum kind %d", kind)

@@ -2,6 +2,7 @@ package vrrpcore
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"net/netip"
 	"strings"
@@ -159,6 +160,8 @@ func TestChecksumErrorText(t *testing.T) {
 			"vrrp: bad checksum 0x1234 in VRRPv2 over IPv4: want 0x4244 (over the message)"},
 		{ChecksumError{Got: 0x1234, Expected: 0x7b61, Kind: ChecksumPseudoHeader, ExpectedMessage: 0x0102, Version: 3, Family: 4},
 			"vrrp: bad checksum 0x1234 in VRRPv3 over IPv4: want 0x7b61 (pseudo-header + message, RFC 5798) or 0x0102 (message only, RFC 9568 / keepalived v3_checksum_as_v2)"},
+		{ChecksumError{Got: 0x1234, Expected: 0x7b61, Kind: ChecksumPseudoHeader, ExpectedMessage: 0x0102, OldUnicast: true, ExpectedOldUnicast: 0x0304, Version: 3, Family: 4},
+			"vrrp: bad checksum 0x1234 in VRRPv3 over IPv4: want 0x7b61 (pseudo-header + message, RFC 5798) or 0x0102 (message only, RFC 9568 / keepalived v3_checksum_as_v2) or 0x0304 (pseudo-header to 224.0.0.18, keepalived before 1.3.6 unicast)"},
 		{ChecksumError{Got: 0x1234, Expected: 0x6945, Kind: ChecksumPseudoHeader, Version: 3, Family: 6},
 			"vrrp: bad checksum 0x1234 in VRRPv3 over IPv6: want 0x6945 (over pseudo-header + message)"},
 	}
@@ -427,4 +430,59 @@ func rfc1071(b []byte) uint16 {
 		sum = sum&0xffff + sum>>16
 	}
 	return ^uint16(sum)
+}
+
+// TestOldUnicastChecksum: keepalived before 1.3.6 summed a VRRPv3 unicast
+// advert's pseudo-header with the group 224.0.0.18 as destination. Such an
+// advert decodes as ChecksumOldUnicast (not bad), encodes with the group
+// in the sum, and exists only for VRRPv3 to a unicast IPv4 address.
+func TestOldUnicastChecksum(t *testing.T) {
+	src, peer := netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("198.51.100.2")
+	a := Advert{Version: 3, VRID: 51, Priority: 150, Interval: time.Second, Addrs: []netip.Addr{netip.MustParseAddr("198.51.100.100")}}
+	old, err := a.AppendBinary(nil, src, peer, ChecksumOldUnicast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same sum as the RFC checksum of the advert sent to the group.
+	toGroup, err := a.AppendBinary(nil, src, GroupIPv4, ChecksumPseudoHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(old, toGroup) {
+		t.Fatalf("old unicast checksum % x, want the group's % x", old, toGroup)
+	}
+	var d Advert
+	if err := d.Decode(old, src, peer); err != nil || d.Checksummed != ChecksumOldUnicast {
+		t.Fatalf("Decode to the peer = %v, Checksummed %v; want ChecksumOldUnicast", err, d.Checksummed)
+	}
+	rfc, err := a.AppendBinary(nil, src, peer, ChecksumPseudoHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Decode(rfc, src, peer); err != nil || d.Checksummed != ChecksumPseudoHeader {
+		t.Fatalf("RFC sum: Decode = %v, Checksummed %v; want ChecksumPseudoHeader", err, d.Checksummed)
+	}
+	// A wrong sum names the old variant among those accepted.
+	bad := append([]byte(nil), old...)
+	bad[7] ^= 0xff
+	var ce *ChecksumError
+	if err := d.Decode(bad, src, peer); !errors.As(err, &ce) || !ce.OldUnicast ||
+		ce.ExpectedOldUnicast != binary.BigEndian.Uint16(old[6:8]) || !strings.Contains(err.Error(), "keepalived before 1.3.6") {
+		t.Fatalf("bad sum: Decode = %v", err)
+	}
+	// Not a variant of multicast, IPv6 or VRRPv2 adverts.
+	if _, err := a.AppendBinary(nil, src, GroupIPv4, ChecksumOldUnicast); err == nil {
+		t.Error("old unicast checksum to the group: no error")
+	}
+	v6 := Advert{Version: 3, VRID: 51, Priority: 150, Interval: time.Second, Addrs: []netip.Addr{netip.MustParseAddr("2001:db8::100")}}
+	if _, err := v6.AppendBinary(nil, netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2"), ChecksumOldUnicast); err == nil {
+		t.Error("old unicast checksum over IPv6: no error")
+	}
+	v2 := Advert{Version: 2, VRID: 51, Priority: 150, Interval: time.Second, Addrs: a.Addrs}
+	if _, err := v2.AppendBinary(nil, src, peer, ChecksumOldUnicast); err == nil {
+		t.Error("old unicast checksum in VRRPv2: no error")
+	}
+	if ChecksumOldUnicast.String() != "old-unicast" {
+		t.Errorf("String() = %q", ChecksumOldUnicast.String())
+	}
 }

@@ -27,14 +27,23 @@ type ChecksumError struct {
 	// checksum (RFC 9568, keepalived's v3_checksum_as_v2), which is also
 	// accepted. It is 0 and unused otherwise.
 	ExpectedMessage uint16
-	Version         uint8 // 2 or 3
+	// OldUnicast is set for VRRPv3 to a unicast IPv4 address, where
+	// ExpectedOldUnicast, the checksum keepalived before 1.3.6 computed
+	// (ChecksumOldUnicast), is also accepted.
+	OldUnicast         bool
+	ExpectedOldUnicast uint16
+	Version            uint8 // 2 or 3
 	Family          uint8 // 4 or 6
 }
 
 func (e *ChecksumError) Error() string {
 	if e.Version == 3 && e.Family == 4 {
-		return fmt.Sprintf("vrrp: bad checksum 0x%04x in VRRPv3 over IPv4: want 0x%04x (pseudo-header + message, RFC 5798) or 0x%04x (message only, RFC 9568 / keepalived v3_checksum_as_v2)",
-			e.Got, e.Expected, e.ExpectedMessage)
+		old := ""
+		if e.OldUnicast {
+			old = fmt.Sprintf(" or 0x%04x (pseudo-header to 224.0.0.18, keepalived before 1.3.6 unicast)", e.ExpectedOldUnicast)
+		}
+		return fmt.Sprintf("vrrp: bad checksum 0x%04x in VRRPv3 over IPv4: want 0x%04x (pseudo-header + message, RFC 5798) or 0x%04x (message only, RFC 9568 / keepalived v3_checksum_as_v2)%s",
+			e.Got, e.Expected, e.ExpectedMessage, old)
 	}
 	return fmt.Sprintf("vrrp: bad checksum 0x%04x in VRRPv%d over IPv%d: want 0x%04x (%s)",
 		e.Got, e.Version, e.Family, e.Expected, e.Kind.description())

@@ -85,15 +85,15 @@ func (l *Layer) Verify(src, dst netip.Addr) error {
 
 // SerializeTo writes the advert in front of b's contents. The family comes
 // from l.Src (else the addresses). With opts.ComputeChecksums it computes
-// the checksum of kind l.Checksummed if that is ChecksumMessage or
-// ChecksumPseudoHeader, else the version's RFC kind (message for VRRPv2,
+// the checksum of kind l.Checksummed if that is ChecksumMessage,
+// ChecksumPseudoHeader or ChecksumOldUnicast, else the version's RFC kind (message for VRRPv2,
 // pseudo-header for VRRPv3, which needs l.Src and l.Dst); without, it
 // writes l.Checksum unchanged. The address count always follows l.Addrs.
 func (l *Layer) SerializeTo(b gopacket.SerializeBuffer, opts gopacket.SerializeOptions) error {
 	kind := vrrpcore.ChecksumUnverified
 	if opts.ComputeChecksums {
 		kind = l.Checksummed
-		if kind != vrrpcore.ChecksumMessage && kind != vrrpcore.ChecksumPseudoHeader {
+		if kind != vrrpcore.ChecksumMessage && kind != vrrpcore.ChecksumPseudoHeader && kind != vrrpcore.ChecksumOldUnicast {
 			kind = vrrpcore.ChecksumMessage
 			if l.Version == 3 {
 				kind = vrrpcore.ChecksumPseudoHeader
