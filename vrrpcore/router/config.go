@@ -118,6 +118,44 @@ type Config struct {
 	// AcceptAnyUnicastSource accepts unicast adverts from senders not in
 	// UnicastPeers: keepalived's behaviour without vrrp_check_unicast_src.
 	AcceptAnyUnicastSource bool
+
+	// OldUnicastChecksum is keepalived's old_unicast_checksum, for VRRPv3
+	// unicast over IPv4 only: which checksum the adverts carry, and whether
+	// adverts summed as keepalived before 1.3.6 did
+	// (vrrpcore.ChecksumOldUnicast) are accepted.
+	OldUnicastChecksum OldChecksum
+}
+
+// OldChecksum is a Config.OldUnicastChecksum setting.
+type OldChecksum uint8
+
+// The settings of old_unicast_checksum.
+const (
+	// OldChecksumDetect (not set) sends RFC 5798 checksums and accepts
+	// both kinds; the first accepted advert with the old checksum switches
+	// the Machine to sending that one (NoticeOldUnicastChecksum), as
+	// keepalived does. Unlike keepalived, which then refuses RFC sums, it
+	// keeps accepting them, so an upgraded peer is not locked out.
+	OldChecksumDetect OldChecksum = iota
+	// OldChecksumAlways (old_unicast_checksum) sends the old checksum.
+	OldChecksumAlways
+	// OldChecksumNever (old_unicast_checksum never) sends RFC 5798
+	// checksums and discards adverts carrying the old one.
+	OldChecksumNever
+)
+
+// String names the setting as keepalived.conf does: "detect" (not set),
+// "old_unicast_checksum" or "old_unicast_checksum never".
+func (o OldChecksum) String() string {
+	switch o {
+	case OldChecksumDetect:
+		return "detect"
+	case OldChecksumAlways:
+		return "old_unicast_checksum"
+	case OldChecksumNever:
+		return "old_unicast_checksum never"
+	}
+	return fmt.Sprintf("OldChecksum(%d)", uint8(o))
 }
 
 // TTLRange is an inclusive range of TTL / hop-limit values.
@@ -286,6 +324,9 @@ func (c *Config) Validate() error {
 		bad("IPsec AH authentication is not supported")
 	default:
 		bad("authentication type %d is unknown", uint8(c.AuthType))
+	}
+	if c.OldUnicastChecksum > OldChecksumNever {
+		bad("old unicast checksum setting %d is unknown", uint8(c.OldUnicastChecksum))
 	}
 
 	g := c.GARP

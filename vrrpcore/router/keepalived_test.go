@@ -309,6 +309,61 @@ func TestKeepalived_UnicastPeers(t *testing.T) {
 	wantNoDiscard(t, m.Receive(at(time.Second), from("198.51.100.4", peerAdvert(c, 200))))
 }
 
+// old_unicast_checksum: keepalived before 1.3.6 summed VRRPv3 unicast
+// adverts over a pseudo-header to 224.0.0.18. Not set, the first such
+// advert switches the machine to sending that checksum (and RFC sums stay
+// accepted); set, the machine sends it from the start; "never" refuses it.
+func TestKeepalived_OldUnicastChecksum(t *testing.T) {
+	c := v3Config(100)
+	c.UnicastPeers = []netip.Addr{ip("198.51.100.1")}
+	old := peerAdvert(c, 200)
+	old.Checksummed = vrrpcore.ChecksumOldUnicast
+
+	m := started(t, c, Backup)
+	if m.OldUnicastChecksum() {
+		t.Fatal("sends the old checksum before any peer did")
+	}
+	wantNoDiscard(t, m.Receive(at(time.Second), from("198.51.100.1", peerAdvert(c, 200))))
+	if m.OldUnicastChecksum() {
+		t.Fatal("an RFC checksum switched to the old one")
+	}
+	r := m.Receive(at(2*time.Second), from("198.51.100.1", old))
+	wantNoDiscard(t, r)
+	wantNotice(t, r, NoticeOldUnicastChecksum)
+	if !m.OldUnicastChecksum() {
+		t.Fatal("an advert with the old checksum did not switch to it")
+	}
+	r = m.Receive(at(3*time.Second), from("198.51.100.1", old))
+	for _, n := range r.Notices {
+		if n.Kind == NoticeOldUnicastChecksum {
+			t.Fatal("the switch was noticed twice")
+		}
+	}
+	wantNoDiscard(t, m.Receive(at(4*time.Second), from("198.51.100.1", peerAdvert(c, 200))))
+
+	// A reload keeps what was learnt, unless it says never.
+	if _, err := m.Reconfigure(at(5*time.Second), c); err != nil || !m.OldUnicastChecksum() {
+		t.Fatalf("unchanged reload: %v, old checksum %v", err, m.OldUnicastChecksum())
+	}
+	never := c
+	never.OldUnicastChecksum = OldChecksumNever
+	if _, err := m.Reconfigure(at(6*time.Second), never); err != nil || m.OldUnicastChecksum() {
+		t.Fatalf("reload with never: %v, old checksum %v", err, m.OldUnicastChecksum())
+	}
+	wantDiscard(t, m.Receive(at(7*time.Second), from("198.51.100.1", old)), DiscardChecksum)
+
+	always := c
+	always.OldUnicastChecksum = OldChecksumAlways
+	if m := started(t, always, Backup); !m.OldUnicastChecksum() {
+		t.Fatal("old_unicast_checksum set: sends the RFC checksum")
+	}
+	bad := c
+	bad.OldUnicastChecksum = OldChecksumNever + 1
+	if err := bad.Validate(); err == nil {
+		t.Error("unknown old unicast checksum setting accepted")
+	}
+}
+
 // Link-local zones and IPv4-mapped forms do not defeat address
 // comparisons.
 func TestAddressNormalisation(t *testing.T) {

@@ -53,6 +53,8 @@ type Machine struct {
 	lowerDiscarded bool      // lower-priority adverts discarded since the timer was last reset
 	preemptAt      time.Time // end of keepalived's preempt delay; zero = not running
 
+	oldSum bool // adverts carry vrrpcore.ChecksumOldUnicast (OldUnicastChecksum)
+
 	// Sync group (sync.go).
 	syncHold   bool   // take-overs held by the runtime
 	wantMaster bool   // a held Backup's timer expired with no advert since
@@ -97,8 +99,15 @@ func New(cfg Config) (*Machine, error) {
 	}
 	m.advertisedIP = cfg.VIPs
 	m.allVIPs = append(append([]netip.Addr(nil), cfg.VIPs...), cfg.ExcludedVIPs...)
+	m.oldSum = cfg.OldUnicastChecksum == OldChecksumAlways
 	return m, nil
 }
+
+// OldUnicastChecksum reports whether the Machine's adverts should carry
+// keepalived's pre-1.3.6 unicast checksum (vrrpcore.ChecksumOldUnicast):
+// configured (OldChecksumAlways) or learnt from a peer
+// (OldChecksumDetect). It matters for VRRPv3 unicast over IPv4 only.
+func (m *Machine) OldUnicastChecksum() bool { return m.oldSum }
 
 // Config returns the configuration the Machine runs with, defaults filled
 // in.
@@ -324,6 +333,10 @@ func (m *Machine) Receive(now time.Time, in RecvAdvert) Ready {
 	m.stats.Received++
 	if a.Priority == 0 {
 		m.stats.Priority0Received++
+	}
+	if a.Checksummed == vrrpcore.ChecksumOldUnicast && !m.oldSum {
+		m.oldSum = true
+		m.notice(&r, NoticeOldUnicastChecksum, src, "the peer sums VRRPv3 unicast adverts over a pseudo-header to 224.0.0.18, as keepalived before 1.3.6 did: this router's adverts carry that checksum from now on")
 	}
 	switch m.state {
 	case Backup:

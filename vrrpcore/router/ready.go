@@ -131,6 +131,7 @@ const (
 	NoticeOwnerPriorityFixed NoticeKind = "owner_priority_fixed"         // SetPriority ignored: the owner's priority stays 255
 	NoticePreemptDelay       NoticeKind = "preempt_delay_started"        // lower-priority Master tolerated for PreemptDelay
 	NoticeSyncWait           NoticeKind = "sync_group_wait"              // Master_Down_Timer expired, held: the sync group's other members do not all want Master
+	NoticeOldUnicastChecksum NoticeKind = "old_unicast_checksum"         // a peer sums as keepalived before 1.3.6: adverts carry that checksum from now on (OldChecksumDetect)
 )
 
 // Notice reports something worth logging that changed no state by itself.

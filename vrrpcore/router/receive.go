@@ -49,6 +49,10 @@ func (m *Machine) validate(r *Ready, in RecvAdvert, src netip.Addr) (DiscardReas
 		return DiscardChecksum, fmt.Sprintf("checksum 0x%04x does not verify", a.Checksum)
 	case vrrpcore.ChecksumUnverified:
 		return DiscardUnverified, "the checksum was not verified before the advert reached the state machine"
+	case vrrpcore.ChecksumOldUnicast:
+		if c.OldUnicastChecksum == OldChecksumNever {
+			return DiscardChecksum, "checksum summed over a pseudo-header to 224.0.0.18, as keepalived before 1.3.6 did for unicast: refused by old_unicast_checksum never"
+		}
 	}
 	if a.VRID != c.VRID {
 		return DiscardVRID, fmt.Sprintf("VRID %d, instance is VRID %d", a.VRID, c.VRID)

@@ -80,6 +80,7 @@ func Diff(old, new Config) (inPlace, restart []string) {
 	chg(&inPlace, "strict", o.Strict, n.Strict)
 	chg(&inPlace, "discard address mismatch", o.DiscardAddrMismatch, n.DiscardAddrMismatch)
 	chg(&inPlace, "accept any unicast source", o.AcceptAnyUnicastSource, n.AcceptAnyUnicastSource)
+	chg(&inPlace, "old unicast checksum", o.OldUnicastChecksum, n.OldUnicastChecksum)
 	return inPlace, restart
 }
 
@@ -126,6 +127,9 @@ func (m *Machine) Reconfigure(now time.Time, cfg Config) (Ready, error) {
 	}
 	old, cfg := m.cfg, cfg.normalized()
 	m.cfg = cfg
+	// A checksum learnt from a peer stays while the setting still allows
+	// learning it.
+	m.oldSum = cfg.OldUnicastChecksum == OldChecksumAlways || (m.oldSum && cfg.OldUnicastChecksum == OldChecksumDetect)
 
 	// Timers of the Advertisement_Interval and down_timer_adverts, at the
 	// old priority; SetPriority below moves them for the priority.
