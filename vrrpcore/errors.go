@@ -33,7 +33,7 @@ type ChecksumError struct {
 	OldUnicast         bool
 	ExpectedOldUnicast uint16
 	Version            uint8 // 2 or 3
-	Family          uint8 // 4 or 6
+	Family             uint8 // 4 or 6
 }
 
 func (e *ChecksumError) Error() string {

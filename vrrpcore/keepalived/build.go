@@ -374,9 +374,9 @@ func (b *builder) instanceKeyword(st *instanceState, c *node) {
 		args := c.args()
 		switch {
 		case len(args) == 0:
-			in.OldUnicastChecksum = true
+			in.OldUnicastChecksum = UnicastChecksumOld
 		case args[0].text == "never":
-			in.OldUnicastChecksum = false
+			in.OldUnicastChecksum = UnicastChecksumNever
 		default:
 			b.errorf(c.pos, "old_unicast_checksum %s: the only option is never", args[0].text)
 		}

@@ -172,10 +172,10 @@ type Instance struct {
 	// McastGroup is the group adverts go to: mcast_dst_ip, else the global
 	// group of Family. Unused when UnicastPeers is not empty.
 	McastGroup         netip.Addr
-	UnicastPeers       []Peer // unicast_peer; not empty means unicast mode
-	UnicastTTL         int    // unicast_ttl, default 255
-	CheckUnicastSrc    bool   // check_unicast_src (or global vrrp_check_unicast_src, or a peer's min/max_ttl)
-	OldUnicastChecksum bool   // old_unicast_checksum: VRRPv3 unicast checksums as keepalived <= 1.3.6 computed them
+	UnicastPeers       []Peer          // unicast_peer; not empty means unicast mode
+	UnicastTTL         int             // unicast_ttl, default 255
+	CheckUnicastSrc    bool            // check_unicast_src (or global vrrp_check_unicast_src, or a peer's min/max_ttl)
+	OldUnicastChecksum UnicastChecksum // old_unicast_checksum: VRRPv3 unicast checksums as keepalived before 1.3.6 computed them
 
 	TrackInterfaces  []TrackInterface // track_interface
 	TrackScripts     []TrackScript    // track_script
@@ -260,6 +260,18 @@ type VIP struct {
 
 // Addr returns the address without its prefix length.
 func (v VIP) Addr() netip.Addr { return v.Prefix.Addr() }
+
+// UnicastChecksum is an instance's old_unicast_checksum setting: which
+// checksum its VRRPv3 unicast adverts over IPv4 carry. keepalived before
+// 1.3.6 summed them over a pseudo-header to the group 224.0.0.18.
+type UnicastChecksum uint8
+
+// The settings of old_unicast_checksum.
+const (
+	UnicastChecksumDetect UnicastChecksum = iota // not set: the RFC checksum, switching to the old one when a peer sends it
+	UnicastChecksumOld                           // old_unicast_checksum: the old checksum
+	UnicastChecksumNever                         // old_unicast_checksum never: the RFC checksum; adverts with the old one are refused
+)
 
 // Peer is one unicast_peer: <IPADDR> [min_ttl N] [max_ttl N].
 type Peer struct {

@@ -801,3 +801,32 @@ func TestRunAs(t *testing.T) {
 		}
 	}
 }
+
+// old_unicast_checksum: not set, set, or "never"; anything else is an
+// error at its line.
+func TestOldUnicastChecksum(t *testing.T) {
+	conf := func(line string) string {
+		return "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n version 3\n unicast_src_ip 198.51.100.1\n unicast_peer {\n  198.51.100.2\n }\n " +
+			line + "\n virtual_ipaddress {\n  198.51.100.100/24\n }\n}\n"
+	}
+	for _, tt := range []struct {
+		line string
+		want UnicastChecksum
+	}{
+		{"", UnicastChecksumDetect},
+		{"old_unicast_checksum", UnicastChecksumOld},
+		{"old_unicast_checksum never", UnicastChecksumNever},
+	} {
+		cfg, err := Parse("k.conf", []byte(conf(tt.line)), WithFS(fstest.MapFS{}))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.line, err)
+		}
+		if got := mustInstance(t, cfg, "VI_1").OldUnicastChecksum; got != tt.want {
+			t.Errorf("%q: OldUnicastChecksum %v, want %v", tt.line, got, tt.want)
+		}
+	}
+	if _, err := Parse("k.conf", []byte(conf("old_unicast_checksum always")), WithFS(fstest.MapFS{})); err == nil ||
+		!strings.Contains(err.Error(), "k.conf:9") || !strings.Contains(err.Error(), "the only option is never") {
+		t.Errorf("old_unicast_checksum always: %v", err)
+	}
+}

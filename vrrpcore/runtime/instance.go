@@ -552,7 +552,7 @@ func (in *instance) discarded(p *plan, ds []router.Discard) {
 func (in *instance) noticed(p *plan, ns []router.Notice) {
 	for _, n := range ns {
 		level := slog.LevelInfo
-		if n.Kind == router.NoticeAddrListMismatch || n.Kind == router.NoticeOwnerConflict {
+		if n.Kind == router.NoticeAddrListMismatch || n.Kind == router.NoticeOwnerConflict || n.Kind == router.NoticeOldUnicastChecksum {
 			level = slog.LevelWarn
 		}
 		in.d.limiter.do(fmt.Sprintf("%s %s %v %s", p.name, n.Kind, n.Src, n.Detail), func() {
@@ -584,6 +584,9 @@ func (in *instance) sendAdvert(p *plan, a *vrrpcore.Advert) {
 	ttl := uint8(255)
 	if len(p.rc.UnicastPeers) > 0 {
 		ttl = p.unicastTTL
+		if p.rc.Version == 3 && p.family == 4 && in.m.OldUnicastChecksum() {
+			kind = vrrpcore.ChecksumOldUnicast
+		}
 	}
 	for _, dst := range dsts {
 		b, err := a.AppendBinary(in.buf[:0], p.rc.PrimaryAddr, dst, kind)

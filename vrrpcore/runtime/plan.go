@@ -259,8 +259,11 @@ func (pl *planner) plan(inst *keepalived.Instance) *plan {
 		if inst.UnicastTTL > 0 && inst.UnicastTTL <= 255 {
 			p.unicastTTL = uint8(inst.UnicastTTL)
 		}
-		if inst.OldUnicastChecksum {
-			pl.warnf(at(inst, "old_unicast_checksum"), "vrrp_instance %s: old_unicast_checksum is not supported; adverts carry the RFC checksum", inst.Name)
+		switch inst.OldUnicastChecksum {
+		case keepalived.UnicastChecksumOld:
+			rc.OldUnicastChecksum = router.OldChecksumAlways
+		case keepalived.UnicastChecksumNever:
+			rc.OldUnicastChecksum = router.OldChecksumNever
 		}
 	} else {
 		p.group = inst.McastGroup
