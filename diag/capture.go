@@ -95,6 +95,10 @@ type Source struct {
 	// (VRRPv2 rule), over pseudo-header and message (VRRPv3 rule), or
 	// matched neither.
 	ChecksumMessage, ChecksumPseudoHeader, ChecksumErrors uint64
+	// ChecksumOldUnicast counts VRRPv3 unicast adverts summed over a
+	// pseudo-header to 224.0.0.18, as keepalived before 1.3.6 did (and
+	// keepalived since with old_unicast_checksum).
+	ChecksumOldUnicast uint64
 	// Resigned counts priority-0 adverts: the master giving up. The last
 	// one is at LastResign; TakeoverBy is the first other sender to
 	// advertise after it, TakeoverAfter how long after.
@@ -448,6 +452,8 @@ func (s *sourceState) update(p *capture.Packet) {
 		s.ChecksumPseudoHeader++
 	case vrrpcore.ChecksumBad:
 		s.ChecksumErrors++
+	case vrrpcore.ChecksumOldUnicast:
+		s.ChecksumOldUnicast++
 	}
 }
 

@@ -214,7 +214,7 @@ func checksumMismatch(g *Group) []Finding {
 		})
 	}
 	if g.Version == 3 && g.Family == 4 {
-		var msg, pseudo []string
+		var msg, pseudo, old []string
 		for _, s := range g.Sources {
 			if s.ChecksumMessage > 0 {
 				msg = append(msg, s.Address.String())
@@ -222,18 +222,39 @@ func checksumMismatch(g *Group) []Finding {
 			if s.ChecksumPseudoHeader > 0 {
 				pseudo = append(pseudo, s.Address.String())
 			}
+			if s.ChecksumOldUnicast > 0 {
+				old = append(old, s.Address.String())
+			}
 		}
-		if len(msg) > 0 && len(pseudo) > 0 {
+		variants := 0
+		for _, v := range [][]string{msg, pseudo, old} {
+			if len(v) > 0 {
+				variants++
+			}
+		}
+		if variants > 1 {
+			var ev []Evidence
+			for _, v := range []struct {
+				label string
+				who   []string
+			}{
+				{"pseudo-header + message (RFC 5798)", pseudo},
+				{"message only (VRRPv2 style)", msg},
+				{"pseudo-header to 224.0.0.18 (keepalived < 1.3.6 unicast, old_unicast_checksum)", old},
+			} {
+				if len(v.who) > 0 {
+					ev = append(ev, Evidence{Label: v.label, Value: strings.Join(v.who, ", ")})
+				}
+			}
 			fs = append(fs, Finding{
 				ID: IDChecksumMismatch, Severity: SeverityWarning, Subject: g.Subject(),
-				Summary: "senders of " + g.Subject() + " compute the VRRPv3 checksum differently",
-				Evidence: []Evidence{
-					{Label: "pseudo-header + message (RFC 5798)", Value: strings.Join(pseudo, ", ")},
-					{Label: "message only (VRRPv2 style)", Value: strings.Join(msg, ", ")},
-				},
-				Explanation: `RFC 5798 computes the VRRPv3 checksum over an IP pseudo-header plus the message; some implementations over IPv4 sum the message only, like VRRPv2. ` +
-					`A router that accepts only one variant discards the other's adverts and becomes master too.`,
-				Fix: `Make all peers use the same variant: upgrade the older peers (keepalived changed its VRRPv3 checksum for unicast adverts after 1.3.6; see old_unicast_checksum in keepalived.conf(5)).`,
+				Summary:  "senders of " + g.Subject() + " compute the VRRPv3 checksum differently",
+				Evidence: ev,
+				Explanation: `RFC 5798 computes the VRRPv3 checksum over an IP pseudo-header plus the message; some implementations over IPv4 sum the message only, like VRRPv2, ` +
+					`and keepalived before 1.3.6 put the group 224.0.0.18 in the pseudo-header of unicast adverts. ` +
+					`A router that accepts only one variant discards the other's adverts and becomes master too ` +
+					`(keepalived since 1.3.6, and vrrpdoctor run, switch to the old unicast checksum when a peer sends it, unless old_unicast_checksum never is set).`,
+				Fix: `Make all peers use the same variant: upgrade the older peers, or give the newer ones old_unicast_checksum (keepalived.conf(5)) until then, and drop old_unicast_checksum never.`,
 			})
 		}
 	}

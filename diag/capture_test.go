@@ -260,6 +260,8 @@ func TestMismatches(t *testing.T) {
 		{"checksum", nodeA, sender{src: "198.51.100.2", prio: 100, checksum: vrrpcore.ChecksumBad}, IDChecksumMismatch, SeverityWarning},
 		{"checksum variant", sender{src: "198.51.100.1", prio: 150, version: 3, checksum: vrrpcore.ChecksumPseudoHeader},
 			sender{src: "198.51.100.2", prio: 100, version: 3, checksum: vrrpcore.ChecksumMessage}, IDChecksumMismatch, SeverityWarning},
+		{"old unicast checksum", sender{src: "198.51.100.1", prio: 150, version: 3, checksum: vrrpcore.ChecksumOldUnicast},
+			sender{src: "198.51.100.2", prio: 100, version: 3, checksum: vrrpcore.ChecksumPseudoHeader}, IDChecksumMismatch, SeverityWarning},
 		{"version", nodeA, sender{src: "198.51.100.2", prio: 100, version: 3}, IDVersionMismatch, SeverityWarning},
 		{"interval", nodeA, sender{src: "198.51.100.2", prio: 100, interval: 2 * time.Second}, IDIntervalMismatch, SeverityWarning},
 		{"auth type", sender{src: "198.51.100.1", prio: 150, auth: "secret"}, nodeB, IDAuthMismatch, SeverityWarning},

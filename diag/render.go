@@ -317,6 +317,9 @@ func writeSource(w *bufio.Writer, g *Group, s *Source, p palette) {
 	if s.ChecksumPseudoHeader > 0 {
 		ck = append(ck, fmt.Sprintf("pseudo-header %d", s.ChecksumPseudoHeader))
 	}
+	if s.ChecksumOldUnicast > 0 {
+		ck = append(ck, fmt.Sprintf("old unicast (keepalived < 1.3.6) %d", s.ChecksumOldUnicast))
+	}
 	if s.ChecksumErrors > 0 {
 		ck = append(ck, p.warning.Sprintf("bad %d", s.ChecksumErrors))
 	}

@@ -78,6 +78,7 @@ type (
 		Message      uint64 `json:"message"`
 		PseudoHeader uint64 `json:"pseudo_header"`
 		Errors       uint64 `json:"errors"`
+		OldUnicast   uint64 `json:"old_unicast,omitempty"`
 	}
 	jsonOverlap struct {
 		A        netip.Addr `json:"a"`
@@ -146,7 +147,7 @@ func WriteCaptureJSON(w io.Writer, r *CaptureReport) error {
 				PriorityChanges: []jsonPriorityChange{}, PriorityChangeCount: s.PriorityChangeCount,
 				Interval: seconds(s.Interval), Intervals: []float64{}, Gaps: s.Gaps,
 				VIPs: s.VIPs, VIPChanges: s.VIPChanges, TTLs: []int{},
-				Checksum: jsonChecksum{Message: s.ChecksumMessage, PseudoHeader: s.ChecksumPseudoHeader, Errors: s.ChecksumErrors},
+				Checksum: jsonChecksum{Message: s.ChecksumMessage, PseudoHeader: s.ChecksumPseudoHeader, Errors: s.ChecksumErrors, OldUnicast: s.ChecksumOldUnicast},
 				Resigned: s.Resigned, LastResign: timePtr(s.LastResign),
 			}
 			if s.HasMAC {

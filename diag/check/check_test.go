@@ -216,6 +216,16 @@ func TestEvaluate(t *testing.T) {
 			in.Peers[0].Checksum = ChecksumCounts{PseudoHeader: 4}
 			in.Local = &Advertiser{Address: addrB, Versions: []int{3}, Checksum: ChecksumCounts{Message: 1}}
 		}, IDChecksumMismatch, diag.SeverityWarning, nil, "compute the VRRPv3 checksum differently"},
+		{"old unicast checksum refused", func(_ *Report, in *Instance) {
+			in.Version, in.OldUnicastChecksum = 3, "never"
+			in.Peers[0].Versions = []int{3}
+			in.Peers[0].Checksum = ChecksumCounts{OldUnicast: 4}
+		}, IDChecksumMismatch, diag.SeverityWarning, nil, "sums its unicast adverts as keepalived before 1.3.6 did; old_unicast_checksum never makes this node refuse 4 of them"},
+		{"old unicast checksum accepted", func(_ *Report, in *Instance) {
+			in.Version = 3
+			in.Peers[0].Versions = []int{3}
+			in.Peers[0].Checksum = ChecksumCounts{OldUnicast: 4}
+		}, IDHealthy, diag.SeverityOK, nil, "BACKUP"},
 		{"priority tie", func(_ *Report, in *Instance) { in.Peers[0].Priority = 100 }, IDPriorityTie, diag.SeverityWarning, nil, "both have priority 100"},
 		{"owner conflict", func(_ *Report, in *Instance) { in.Priority, in.Peers[0].Priority = 255, 255 }, IDOwnerConflict, diag.SeverityCritical, nil, "both this node and 198.51.100.1 claim to own"},
 		// keepalived lowers an owner that hears another to 254: the

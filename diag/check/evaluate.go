@@ -926,6 +926,19 @@ func (e *evaluator) compare(in *Instance, p Peer) {
 		}
 	}
 	e.ttl(in, p)
+	if p.Checksum.OldUnicast > 0 && in.OldUnicastChecksum == "never" {
+		e.add(diag.Finding{
+			ID: IDChecksumMismatch, Severity: diag.SeverityWarning, Subject: subj,
+			Summary: fmt.Sprintf("%s sums its unicast adverts as keepalived before 1.3.6 did; old_unicast_checksum never makes this node refuse %d of them", p.Address, p.Checksum.OldUnicast),
+			Evidence: []diag.Evidence{
+				{Label: peerName, Value: checksumKind(p.Checksum)},
+				{Label: "this node", Value: "old_unicast_checksum never (" + in.Pos + ")"},
+			},
+			Explanation: `keepalived before 1.3.6 (CentOS 7 ships 1.3.5) put the group 224.0.0.18, not the unicast peer, in the pseudo-header of its VRRPv3 checksum. ` +
+				`keepalived since then, and vrrpdoctor run, accept that checksum and switch to it, unless old_unicast_checksum never is set: then they discard those adverts and become master too.`,
+			Fix: "Remove never from old_unicast_checksum on this node (or upgrade the peer's keepalived).",
+		})
+	}
 	if p.Checksum.Errors > 0 {
 		e.add(diag.Finding{
 			ID: IDChecksumMismatch, Severity: diag.SeverityWarning, Subject: subj,
@@ -1175,7 +1188,11 @@ func quoteIf(ok bool, s string) string {
 }
 
 func checksumKind(c ChecksumCounts) string {
-	return fmt.Sprintf("%d adverts summed over the message only, %d over pseudo-header and message", c.Message, c.PseudoHeader)
+	s := fmt.Sprintf("%d adverts summed over the message only, %d over pseudo-header and message", c.Message, c.PseudoHeader)
+	if c.OldUnicast > 0 {
+		s += fmt.Sprintf(", %d over a pseudo-header to 224.0.0.18 (keepalived < 1.3.6 unicast)", c.OldUnicast)
+	}
+	return s
 }
 
 func secs2(s float64) string { return diag.FormatDuration(durationOf(s)) }

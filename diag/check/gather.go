@@ -309,6 +309,12 @@ func instanceFrom(ci *keepalived.Instance) Instance {
 	for _, p := range ci.UnicastPeers {
 		in.UnicastPeers = append(in.UnicastPeers, UnicastPeer{Addr: p.Addr, MinTTL: p.MinTTL, MaxTTL: p.MaxTTL})
 	}
+	switch ci.OldUnicastChecksum {
+	case keepalived.UnicastChecksumOld:
+		in.OldUnicastChecksum = "set"
+	case keepalived.UnicastChecksumNever:
+		in.OldUnicastChecksum = "never"
+	}
 	return in
 }
 

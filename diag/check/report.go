@@ -144,11 +144,14 @@ type Instance struct {
 	SrcIP        netip.Addr    `json:"src_ip,omitzero"`
 	UnicastPeers []UnicastPeer `json:"unicast_peers,omitempty"`
 	Nopreempt    bool          `json:"nopreempt,omitempty"`
-	Held         []HeldAddr    `json:"vips_held"`
-	Local        *Advertiser   `json:"local,omitempty"`
-	Peers        []Peer        `json:"peers"`
-	FirewallIn   []Verdict     `json:"firewall_in"`
-	FirewallOut  []Verdict     `json:"firewall_out"`
+	// OldUnicastChecksum is the instance's old_unicast_checksum: "" (not
+	// set), "set" or "never".
+	OldUnicastChecksum string      `json:"old_unicast_checksum,omitempty"`
+	Held               []HeldAddr  `json:"vips_held"`
+	Local              *Advertiser `json:"local,omitempty"`
+	Peers              []Peer      `json:"peers"`
+	FirewallIn         []Verdict   `json:"firewall_in"`
+	FirewallOut        []Verdict   `json:"firewall_out"`
 	// Observed says the taps ran on the instance's interface, so Local and
 	// Peers are measurements (empty means none seen).
 	Observed bool `json:"observed"`
@@ -209,6 +212,9 @@ type ChecksumCounts struct {
 	Message      uint64 `json:"message"`
 	PseudoHeader uint64 `json:"pseudo_header"`
 	Errors       uint64 `json:"errors"`
+	// OldUnicast counts VRRPv3 unicast adverts summed over a pseudo-header
+	// to 224.0.0.18, as keepalived before 1.3.6 did.
+	OldUnicast uint64 `json:"old_unicast,omitempty"`
 }
 
 // Peer is another router advertising the instance's VRID, as this host saw

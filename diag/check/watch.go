@@ -483,7 +483,7 @@ func (o *observation) advertiser(g diag.GroupKey, s *diag.Source) Advertiser {
 	a := Advertiser{
 		Address: s.Address, Adverts: s.Packets, Versions: versions, Priority: s.Priority, Interval: s.Interval.Seconds(),
 		VIPs: vips, TTLs: ttls, Dsts: dsts,
-		Checksum: ChecksumCounts{Message: s.ChecksumMessage, PseudoHeader: s.ChecksumPseudoHeader, Errors: s.ChecksumErrors},
+		Checksum: ChecksumCounts{Message: s.ChecksumMessage, PseudoHeader: s.ChecksumPseudoHeader, Errors: s.ChecksumErrors, OldUnicast: s.ChecksumOldUnicast},
 		Resigned: s.Resigned, First: s.First, Last: s.Last,
 	}
 	if g.Version == 2 {
