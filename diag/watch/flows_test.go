@@ -202,6 +202,32 @@ func TestUpdateFlowsBounded(t *testing.T) {
 }
 
 // TestSentFacts: what the accepted attempts carried becomes the window's
+// A speaker sending keepalived's pre-1.3.6 unicast checksum has its
+// adverts counted as old_unicast in its local facts, as the wire tap
+// counts them, not as pseudo-header ones.
+func TestSentFactsOldUnicast(t *testing.T) {
+	w := &Watcher{sends: map[vrSlot][]*sendCount{}, window: time.Second}
+	w.countSends("eth0", 51, 4, time.Second)
+	w.sizeSendTimes()
+	src, peer := netip.MustParseAddr("198.51.100.2"), netip.MustParseAddr("198.51.100.3")
+	t0 := time.Unix(1000, 0)
+	for i := range 4 {
+		kind := vrrpcore.ChecksumOldUnicast
+		if i == 0 {
+			kind = vrrpcore.ChecksumPseudoHeader // before the switch
+		}
+		w.NoteSend(capture.SendAttempt{Time: t0.Add(time.Duration(i) * time.Second), Interface: "eth0", VRID: 51, Src: src, Dst: peer,
+			Priority: 150, Version: 3, Interval: time.Second, Checksum: kind, TTL: 255})
+	}
+	tp := &tap{name: "eth0", out: [2]*capture.OutCounter{{}, nil}, counted: [2]bool{true, false}, onWire: [2]uint64{4, 0}}
+	w.sendFlows()
+	w.onWireShares(tp)
+	s := w.sentFacts(&check.Instance{Interface: "eth0", VRID: 51, Family: 4})
+	if s == nil || s.Adverts != 4 || s.Checksum != (check.ChecksumCounts{PseudoHeader: 1, OldUnicast: 3}) {
+		t.Fatalf("local facts %+v", s)
+	}
+}
+
 // Local facts (check.Sent), as far as the advert counter saw them reach
 // the device; the counter's count is shared out per interface and family.
 func TestSentFacts(t *testing.T) {

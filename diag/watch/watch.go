@@ -212,13 +212,13 @@ type sendCount struct {
 	// versions sent (bit v), the first send time (UnixNano) since the
 	// last cut, taken (swapped out) at the cut; the last advert's
 	// figures.
-	resigned, message, pseudo atomic.Uint64
-	versions                  atomic.Uint32
-	first, last               atomic.Int64
-	priority, ttl             atomic.Uint32
-	interval                  atomic.Int64
-	src                       atomic.Pointer[netip.Addr]
-	dsts                      [maxSentDsts]atomic.Pointer[netip.Addr]
+	resigned, message, pseudo, old atomic.Uint64
+	versions                       atomic.Uint32
+	first, last                    atomic.Int64
+	priority, ttl                  atomic.Uint32
+	interval                       atomic.Int64
+	src                            atomic.Pointer[netip.Addr]
+	dsts                           [maxSentDsts]atomic.Pointer[netip.Addr]
 	// times is a ring of the send times (UnixNano) of the accepted
 	// adverts with a priority above 0, the next at index timesNext (mod
 	// the ring's power-of-two size).
@@ -232,11 +232,11 @@ type sendCount struct {
 	// last window's (sentFacts); countedFrom is the accepted attempts
 	// when the interface's advert counter began to count the window
 	// (resumeCounters, or the last window's end).
-	prevAttempts, prevFailed              uint64
-	countedFrom                           uint64
-	prevResigned, prevMessage, prevPseudo uint64
-	prevTimes                             uint64
-	win                                   sentWindow
+	prevAttempts, prevFailed                       uint64
+	countedFrom                                    uint64
+	prevResigned, prevMessage, prevPseudo, prevOld uint64
+	prevTimes                                      uint64
+	win                                            sentWindow
 	// onWire is the share of the window's accepted adverts that reached
 	// the wire (onWireShares); sent what sentFacts made of them, reused.
 	onWire uint64
@@ -246,7 +246,7 @@ type sendCount struct {
 // sentWindow is what an instance's accepted send attempts of one window
 // carried.
 type sentWindow struct {
-	accepted, resigned, message, pseudo uint64
+	accepted, resigned, message, pseudo, old uint64
 	// counted is how many of the accepted adverts were sent while the
 	// interface's advert counter counted.
 	counted  uint64
@@ -786,9 +786,12 @@ func (c *sendCount) noteAccepted(a *capture.SendAttempt) {
 		i := c.timesNext.Add(1) - 1
 		c.times[i&(n-1)].Store(t)
 	}
-	if a.Checksum == vrrpcore.ChecksumMessage {
+	switch a.Checksum {
+	case vrrpcore.ChecksumMessage:
 		c.message.Add(1)
-	} else {
+	case vrrpcore.ChecksumOldUnicast:
+		c.old.Add(1)
+	default:
 		c.pseudo.Add(1)
 	}
 	if a.Version < 32 {
@@ -864,11 +867,11 @@ func (w *Watcher) sendFlows() map[string][]capture.FlowStats {
 // cutSent takes the facts of the window's accepted adverts (accepted of
 // them) into c.win.
 func (c *sendCount) cutSent(accepted uint64) {
-	resigned, message, pseudo := c.resigned.Load(), c.message.Load(), c.pseudo.Load()
+	resigned, message, pseudo, old := c.resigned.Load(), c.message.Load(), c.pseudo.Load(), c.old.Load()
 	win := &c.win
 	*win = sentWindow{accepted: accepted, resigned: resigned - c.prevResigned, message: message - c.prevMessage, pseudo: pseudo - c.prevPseudo,
-		versions: c.versions.Swap(0), first: c.first.Swap(0), times: win.times[:0]}
-	c.prevResigned, c.prevMessage, c.prevPseudo = resigned, message, pseudo
+		old: old - c.prevOld, versions: c.versions.Swap(0), first: c.first.Swap(0), times: win.times[:0]}
+	c.prevResigned, c.prevMessage, c.prevPseudo, c.prevOld = resigned, message, pseudo, old
 	// The send times written since the last cut: a time being written
 	// at the cut is read as the ring's older one, and left out.
 	next, n := c.timesNext.Load(), uint64(len(c.times))
@@ -1323,10 +1326,11 @@ func (w *Watcher) sentFacts(in *check.Instance) *check.Sent {
 		}
 	}
 	// The checksum variants in the proportion they were sent.
-	if kinds := win.message + win.pseudo; kinds > 0 {
+	if kinds := win.message + win.pseudo + win.old; kinds > 0 {
 		s.Checksum.Message = n * win.message / kinds
+		s.Checksum.OldUnicast = n * win.old / kinds
 	}
-	s.Checksum.PseudoHeader = n - s.Checksum.Message
+	s.Checksum.PseudoHeader = n - s.Checksum.Message - s.Checksum.OldUnicast
 	if win.first == 0 {
 		s.First = s.Last
 	}
