@@ -238,6 +238,10 @@ func (s *oracleSLL2) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) er
 	return nil
 }
 
+// ipInIP reports whether an IP protocol number is one gopacket decoded as a
+// nested IPv4 or IPv6 packet.
+func ipInIP(proto uint8) bool { return proto == 4 || proto == 41 || proto == 94 }
+
 // oracleApplies reports whether the gopacket decoder is the reference for
 // frame. The own decoder deliberately differs on frames with
 //   - an IPv6 hop-by-hop header first: gopacket parsed it inside its IPv6
@@ -246,7 +250,11 @@ func (s *oracleSLL2) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) er
 //     the own decoder keeps options within the header, as the kernel does;
 //   - an IPv6 payload length of 0 (jumbogram or broken header);
 //   - the pre-standard QinQ tag 0x9100, which the wire filter accepts and
-//     gopacket did not decode.
+//     gopacket did not decode;
+//   - IP in IP (protocol or next header 4, 41, 94): gopacket decoded the
+//     inner packet as if it were the frame's, even under a broken outer
+//     header; the own decoder takes the outer header, as the VRRP socket
+//     does (a tunnelled advert is not VRRP on this link).
 func oracleApplies(lt LinkType, frame []byte) bool {
 	var etype uint16
 	off := 0
@@ -271,6 +279,8 @@ func oracleApplies(lt LinkType, frame []byte) bool {
 	case LinkTypeRaw, linkTypeDLTRaw12, linkTypeDLTRaw14:
 		if len(frame) > 0 && frame[0]>>4 == 6 {
 			etype = etherTypeIPv6
+		} else {
+			etype = etherTypeIPv4
 		}
 	default:
 		return true
@@ -284,8 +294,14 @@ func oracleApplies(lt LinkType, frame []byte) bool {
 		}
 		etype, off = binary.BigEndian.Uint16(frame[off+2:]), off+4
 	}
+	if etype == etherTypeIPv4 {
+		return len(frame)-off < 10 || !ipInIP(frame[off+9])
+	}
 	if etype != etherTypeIPv6 || len(frame)-off < 40 {
 		return true
+	}
+	if ipInIP(frame[off+6]) {
+		return false
 	}
 	return frame[off+6] != ipv6HopByHop && binary.BigEndian.Uint16(frame[off+4:]) != 0
 }
