@@ -469,12 +469,17 @@ func (w *Watcher) Run(ctx context.Context) error {
 		default:
 		}
 		next, nextQuiet := w.step(ctx, start, now, quiet)
+		if quiet && now.Before(deadline) {
+			// What ended it may not show in this window's report yet
+			// (a keepalived exit told before its processes are all
+			// gone): a base window follows, never another quiet one
+			// (docs/watch.md).
+			next, nextQuiet = w.window, false
+			w.log.Debug("watch: quiet window ended early", "after", now.Sub(start))
+		}
 		w.mu.Lock()
 		w.windowLen = next
 		w.mu.Unlock()
-		if quiet && now.Before(deadline) {
-			w.log.Debug("watch: quiet window ended early", "after", now.Sub(start))
-		}
 		// A window ended on time starts the next at its deadline, so that
 		// base windows keep their cadence; one ended early, now.
 		from := deadline
