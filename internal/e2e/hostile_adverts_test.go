@@ -102,14 +102,7 @@ func TestHostileAdvertsIPv6(t *testing.T) {
 		return &node{t: t, h: h, impl: "vd", priority: prio, conf: conf}
 	}
 	hi, lo := mk(a, 150), mk(b, 100)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("address timeline:\n%s", tl.dump())
-			for _, n := range []*node{hi, lo} {
-				t.Logf("%s log:\n%s", n, tail(n.proc.Log(), 30))
-			}
-		}
-	})
+	logOnFailure(t, tl, hi, lo)
 	lo.start()
 	hi.start()
 	tl.waitHolder(t, 10*time.Second, a.Name(), "startup")
@@ -238,14 +231,7 @@ func hostileAdverts(t *testing.T, hiImpl string) {
 		return &node{t: t, h: h, impl: impl, priority: prio, conf: conf}
 	}
 	hi, lo := mk(a, hiImpl, 150), mk(b, "vd", 100)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("address timeline:\n%s", tl.dump())
-			for _, n := range []*node{hi, lo} {
-				t.Logf("%s log:\n%s", n, tail(n.proc.Log(), 40))
-			}
-		}
-	})
+	logOnFailure(t, tl, hi, lo)
 	lo.start()
 	hi.start()
 	tl.waitHolder(t, 10*time.Second, a.Name(), "startup")

@@ -69,16 +69,7 @@ func TestInteropOldUnicastChecksum(t *testing.T) {
 			}
 			high := mk(a, sc.high, 150, addrA, addrB, sc.highOpt)
 			low := mk(b, sc.low, 100, addrB, addrA, sc.lowOpt)
-			t.Cleanup(func() {
-				if t.Failed() {
-					t.Logf("address timeline:\n%s", tl.dump())
-					for _, n := range []*node{high, low} {
-						for i, p := range n.procs {
-							t.Logf("%s run %d log:\n%s", n, i+1, tail(p.Log(), 60))
-						}
-					}
-				}
-			})
+			logOnFailure(t, tl, high, low)
 			mdiHigh := router.MasterDownInterval(3, 150, advert)
 			mdiLow := router.MasterDownInterval(3, 100, advert)
 			slack := 500 * time.Millisecond

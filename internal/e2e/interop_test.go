@@ -329,16 +329,7 @@ func runInterop(t *testing.T, sc interopScenario) {
 	}
 	high := mk(a, sc.high, 150, addrs[0], addrs[1])
 	low := mk(b, sc.low, 100, addrs[1], addrs[0])
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("address timeline:\n%s", tl.dump())
-			for _, n := range []*node{high, low} {
-				for i, p := range n.procs {
-					t.Logf("%s run %d log:\n%s", n, i+1, tail(p.Log(), 60))
-				}
-			}
-		}
-	})
+	logOnFailure(t, tl, high, low)
 
 	// Master_Down_Interval of each router, and the margin allowed on top
 	// for scheduling on a loaded test machine.
@@ -434,6 +425,22 @@ func runInterop(t *testing.T, sc interopScenario) {
 	checkClean(t, tl, high, low)
 }
 
+// logOnFailure logs, when t has failed, the address timeline and every run's
+// log of the nodes.
+func logOnFailure(t *testing.T, tl *timeline, nodes ...*node) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		t.Logf("address timeline:\n%s", tl.dump())
+		for _, n := range nodes {
+			for i, p := range n.procs {
+				t.Logf("%s run %d log:\n%s", n, i+1, tail(p.Log(), 60))
+			}
+		}
+	})
+}
+
 // checkClean checks the end of a scenario: nobody holds the address, and
 // neither router complained about the other's adverts.
 func checkClean(t *testing.T, tl *timeline, nodes ...*node) {
@@ -513,6 +520,7 @@ func TestInteropReplace(t *testing.T) {
 		nodes = append(nodes, n)
 		return n
 	}
+	// nodes grows as the test goes: read it when the test ends.
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("address timeline:\n%s", tl.dump())
